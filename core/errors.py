@@ -1,0 +1,40 @@
+"""User-facing errors.
+
+Every error a user can cause (a bad config, an unknown component, a corrupt audio file, a
+truncated checkpoint) derives from :class:`TokenizerBenchError`. The CLI prints these as one
+short message without a traceback (unless ``--debug``), so the message itself must name the
+file, the key and what would be accepted instead.
+"""
+
+from __future__ import annotations
+
+
+class TokenizerBenchError(Exception):
+    """Base class of errors caused by the user's input rather than by a bug."""
+
+
+class UnknownComponentError(TokenizerBenchError, KeyError):
+    """A registry was asked for a name nobody registered."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateComponentError(TokenizerBenchError):
+    """Two plugins registered the same name for the same kind."""
+
+
+class ConfigError(TokenizerBenchError):
+    """A config file is malformed or holds invalid values."""
+
+
+class AudioError(TokenizerBenchError):
+    """An audio file cannot be used (corrupt, empty, silent, NaN, ...)."""
+
+
+class CheckpointError(TokenizerBenchError):
+    """A checkpoint is missing, truncated or does not match the model."""
+
+
+class MissingDependencyError(TokenizerBenchError):
+    """An optional package or a model's weights are not available here."""

@@ -1,0 +1,134 @@
+"""The pluggy plugin manager and the registries it fills.
+
+Built-ins and third-party packages are loaded the same way: through the ``tokenizer_bench``
+entry-point group. The environment variable ``TOKENIZER_BENCH_PLUGINS`` restricts which
+*external* distributions load (comma-separated distribution names; an empty value loads none);
+the built-ins of this distribution always load.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import threading
+from typing import Any, Callable
+
+import pluggy
+
+from . import hookspecs
+from .errors import TokenizerBenchError
+from .registry import KINDS, Registry
+
+ENTRY_POINT_GROUP = "tokenizer_bench"
+PLUGINS_ENV = "TOKENIZER_BENCH_PLUGINS"
+BUILTIN_DISTRIBUTION = "tokenizer-bench"
+
+_lock = threading.RLock()
+_pm: pluggy.PluginManager | None = None
+_registries: dict[str, Registry] | None = None
+_sources: dict[int, str] = {}
+
+
+def _normalise(dist_name: str) -> str:
+    return dist_name.lower().replace("_", "-")
+
+
+def _allowed_external() -> set[str] | None:
+    raw = os.environ.get(PLUGINS_ENV)
+    if raw is None:
+        return None
+    return {_normalise(x.strip()) for x in raw.split(",") if x.strip()}
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    allowed = _allowed_external()
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        dist = _normalise(ep.dist.name) if ep.dist is not None else "unknown"
+        if dist != BUILTIN_DISTRIBUTION and allowed is not None and dist not in allowed:
+            continue
+        if pm.get_plugin(f"{dist}:{ep.name}") is not None:
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must say which one it is
+            raise TokenizerBenchError(
+                f"plugin {ep.name!r} of distribution {dist!r} failed to import: {exc}. "
+                f"Fix or uninstall it, or exclude it with {PLUGINS_ENV}=<allowed,distributions>."
+            ) from exc
+        pm.register(plugin, name=f"{dist}:{ep.name}")
+        _sources[id(plugin)] = dist
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with built-in and allowed external plugins loaded."""
+    global _pm
+    with _lock:
+        if _pm is None:
+            pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+            pm.add_hookspecs(hookspecs)
+            _load_entry_points(pm)
+            _pm = pm
+        return _pm
+
+
+def _source_of(plugin: Any, pm: pluggy.PluginManager) -> str:
+    return _sources.get(id(plugin)) or pm.get_name(plugin) or repr(plugin)
+
+
+def _collect() -> dict[str, Registry]:
+    pm = get_plugin_manager()
+    registries = {kind: Registry(kind) for kind in KINDS}
+    for kind in KINDS:
+        caller = getattr(pm.hook, f"register_{kind}")
+        # Call each implementation separately so every entry knows which plugin added it.
+        for impl in reversed(caller.get_hookimpls()):
+            source = _source_of(impl.plugin, pm)
+
+            def register(name: str, factory: Callable[..., Any], description: str | None = None,
+                         _src: str = source, _reg: Registry = registries[kind], **meta: Any) -> None:
+                _reg.add(name, factory, source=_src, description=description, **meta)
+
+            impl.function(register=register)
+    return registries
+
+
+def registries() -> dict[str, Registry]:
+    """All registries, filled on first use."""
+    global _registries
+    with _lock:
+        if _registries is None:
+            _registries = _collect()
+        return _registries
+
+
+def get_registry(kind: str) -> Registry:
+    if kind not in KINDS:
+        raise KeyError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return registries()[kind]
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> None:
+    """Register a plugin object at run time (tests, notebooks); registries are rebuilt."""
+    global _registries
+    with _lock:
+        pm = get_plugin_manager()
+        pm.register(plugin, name=name)
+        _sources[id(plugin)] = name or pm.get_name(plugin)
+        _registries = None
+
+
+def unregister_plugin(plugin: Any) -> None:
+    global _registries
+    with _lock:
+        get_plugin_manager().unregister(plugin)
+        _sources.pop(id(plugin), None)
+        _registries = None
+
+
+def reset() -> None:
+    """Forget everything; the next call reloads entry points (used by tests)."""
+    global _pm, _registries
+    with _lock:
+        _pm = None
+        _registries = None
+        _sources.clear()

@@ -1,0 +1,96 @@
+"""The one interface every speech tokenizer implements, trained or pretrained.
+
+Follows audiocraft's ``CompressionModel`` idea: DM-Codec checkpoints and baseline wrappers
+(EnCodec, SpeechTokenizer, FACodec) look the same to the CLI and the benchmark harness.
+
+Shapes: ``wav`` is ``[B, 1, N]`` float at :attr:`sample_rate`; codes are ``[B, Q, T]`` int64 at
+:attr:`frame_rate`. Some tokenizers need side information besides codes to decode (FACodec's
+timbre embedding): they list its names in :attr:`side_info_keys`, return it from
+:meth:`encode_with_side` and take it back in :meth:`decode`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+SideInfo = dict[str, torch.Tensor]
+
+
+class Tokenizer(ABC):
+    """Abstract speech tokenizer."""
+
+    #: Registry name, written into saved configs so ``load_tokenizer`` can find the class.
+    name: ClassVar[str] = ""
+    #: Names of the tensors :meth:`decode` needs besides codes (empty for pure-code tokenizers).
+    side_info_keys: ClassVar[tuple[str, ...]] = ()
+
+    sample_rate: int
+    frame_rate: float
+    num_codebooks: int
+    codebook_size: int
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second at full depth: frames/s x codebooks x log2(codebook size)."""
+        return self.bitrate_at(self.num_codebooks)
+
+    def bitrate_at(self, n_q: int | None) -> float:
+        n = self.num_codebooks if n_q is None else n_q
+        return float(self.frame_rate) * n * math.log2(self.codebook_size)
+
+    def check_n_q(self, n_q: int | None) -> int:
+        """Validate ``n_q`` (None means all codebooks) and return the effective number."""
+        if n_q is None:
+            return self.num_codebooks
+        if not 1 <= int(n_q) <= self.num_codebooks:
+            raise ValueError(f"n_q must be between 1 and {self.num_codebooks}, got {n_q}")
+        return int(n_q)
+
+    @abstractmethod
+    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """``wav [B,1,N]`` -> ``codes [B,Q,T]`` (int64)."""
+
+    def encode_with_side(self, wav: torch.Tensor, n_q: int | None = None) -> tuple[torch.Tensor, SideInfo]:
+        """Codes plus whatever else :meth:`decode` needs; pure-code tokenizers return ``{}``."""
+        return self.encode(wav, n_q=n_q), {}
+
+    @abstractmethod
+    def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:
+        """``codes [B,Q,T]`` (Q may be below :attr:`num_codebooks`) -> ``wav [B,1,N']``."""
+
+    def reconstruct(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """Encode then decode, trimmed or zero-padded to the input length."""
+        codes, side = self.encode_with_side(wav, n_q=n_q)
+        out = self.decode(codes, side=side or None)
+        n = wav.shape[-1]
+        if out.shape[-1] >= n:
+            return out[..., :n]
+        return torch.nn.functional.pad(out, (0, n - out.shape[-1]))
+
+    @abstractmethod
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write weights (safetensors) and a JSON config that :meth:`from_pretrained` reads."""
+
+    @classmethod
+    @abstractmethod
+    def from_pretrained(cls, directory: str | Path, **options) -> "Tokenizer":
+        """Load what :meth:`save_pretrained` wrote (or the tokenizer's official layout)."""
+
+    # Tokenizers are usually torch modules too; these defaults keep wrappers simple.
+    def to(self, device: torch.device | str):  # type: ignore[override]
+        return self
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "frame_rate": self.frame_rate,
+            "num_codebooks": self.num_codebooks,
+            "codebook_size": self.codebook_size,
+            "bitrate": self.bitrate,
+        }
