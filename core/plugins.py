@@ -132,3 +132,34 @@ def reset() -> None:
         _pm = None
         _registries = None
         _sources.clear()
+
+
+def forward_to_submodules(package: str, *hook_names: str) -> tuple[Callable[..., None], ...]:
+    """Hook implementations for a built-in plugin package that delegate to its submodules.
+
+    Each public submodule of ``package`` may define plain functions named like the hooks
+    (``register_encoders(register)``); the package's ``__init__`` exposes the returned
+    functions under the same names. Adding a component is then adding one file.
+    """
+    import importlib
+    import pkgutil
+
+    def submodules() -> list[Any]:
+        pkg = importlib.import_module(package)
+        found = []
+        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+            if not info.name.startswith("_"):
+                found.append(importlib.import_module(f"{package}.{info.name}"))
+        return found
+
+    def make(hook_name: str) -> Callable[..., None]:
+        def impl(register: Callable[..., None]) -> None:
+            for module in submodules():
+                fn = getattr(module, hook_name, None)
+                if callable(fn):
+                    fn(register)
+
+        impl.__name__ = hook_name
+        return hookspecs.hookimpl(impl)
+
+    return tuple(make(h) for h in hook_names)

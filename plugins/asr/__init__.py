@@ -1,1 +1,9 @@
-"""Built-in asr (plugin registered through the `tokenizer_bench` entry-point group)."""
+"""Built-in asr, a plugin registered through the ``tokenizer_bench`` entry-point group.
+
+Every public module here may define ``register_asr_backends(register)``; this package
+forwards the hook to them, so adding a component is adding a file.
+"""
+
+from tokenizer_bench.core.plugins import forward_to_submodules
+
+(register_asr_backends,) = forward_to_submodules(__name__, 'register_asr_backends')

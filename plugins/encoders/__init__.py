@@ -1,1 +1,9 @@
-"""Built-in encoders (plugin registered through the `tokenizer_bench` entry-point group)."""
+"""Built-in encoders, a plugin registered through the ``tokenizer_bench`` entry-point group.
+
+Every public module here may define ``register_encoders(register)`` / ``register_decoders(register)``; this package
+forwards the hook to them, so adding a component is adding a file.
+"""
+
+from tokenizer_bench.core.plugins import forward_to_submodules
+
+(register_encoders, register_decoders) = forward_to_submodules(__name__, 'register_encoders', 'register_decoders')

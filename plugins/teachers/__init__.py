@@ -1,1 +1,9 @@
-"""Built-in teachers (plugin registered through the `tokenizer_bench` entry-point group)."""
+"""Built-in teachers, a plugin registered through the ``tokenizer_bench`` entry-point group.
+
+Every public module here may define ``register_teachers(register)`` / ``register_aligners(register)``; this package
+forwards the hook to them, so adding a component is adding a file.
+"""
+
+from tokenizer_bench.core.plugins import forward_to_submodules
+
+(register_teachers, register_aligners) = forward_to_submodules(__name__, 'register_teachers', 'register_aligners')

@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests that need ../shared skip with a reason when it is absent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tokenizer_bench.core import paths
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    d = paths.reference_dir()
+    if d is None:
+        pytest.skip(f"official reference layouts absent (set {paths.REFERENCE_ENV} or {paths.SHARED_ENV})")
+    return d
+
+
+@pytest.fixture
+def reference_manifest(reference_dir):
+    def load(name: str) -> dict:
+        p = reference_dir / name
+        if not p.exists():
+            pytest.skip(f"{p} absent")
+        return json.loads(p.read_text())
+
+    return load
+
+
+@pytest.fixture
+def librispeech_mini() -> Path:
+    d = paths.librispeech_mini_dir()
+    if d is None:
+        pytest.skip(f"librispeech-mini absent (set {paths.DATA_ENV} or {paths.SHARED_ENV})")
+    return d
