@@ -109,7 +109,7 @@ def merge(base: dict, override: dict, prov: Provenance, source: str, prefix: tup
         )
         if isinstance(old, dict) and isinstance(value, dict) and same_component:
             out[key] = merge(old, value, prov, source, path)
-            prov[path] = source
+            prov.setdefault(path, source)
         else:
             _drop(prov, path)
             out[key] = copy.deepcopy(value)

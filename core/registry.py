@@ -141,5 +141,7 @@ def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "") -> No
 
 
 def _first_doc_line(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
+    # Only the object's own docstring: an inherited one (e.g. nn.Module's) says nothing useful.
+    own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    doc = inspect.cleandoc(own) if isinstance(own, str) else ""
     return doc.strip().splitlines()[0] if doc.strip() else ""

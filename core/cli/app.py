@@ -82,6 +82,19 @@ def configs_command() -> None:
         console.print(name)
 
 
+@app.command("show-config")
+def show_config_command(
+    config: str = typer.Argument(..., help="Config file or packaged config name."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a key: a.b=c (repeatable)."),
+) -> None:
+    """Resolve a training config (extends + --set), validate it and print the result as YAML."""
+    from ..config import dump_config, load_config
+    from ..train_config import TrainConfig
+
+    cfg = load_config(config, TrainConfig, overrides)
+    typer.echo(dump_config(cfg), nl=False)
+
+
 def _install_plugin_commands() -> None:
     from ..plugins import get_plugin_manager
 
