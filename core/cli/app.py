@@ -95,10 +95,17 @@ def show_config_command(
     typer.echo(dump_config(cfg), nl=False)
 
 
+_commands_installed = False
+
+
 def _install_plugin_commands() -> None:
+    global _commands_installed
+    if _commands_installed:
+        return
     from ..plugins import get_plugin_manager
 
     get_plugin_manager().hook.register_commands(cli=app)
+    _commands_installed = True
 
 
 def main(argv: list[str] | None = None) -> None:

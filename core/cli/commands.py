@@ -1,16 +1,22 @@
 """Built-in sub-commands, registered through the same ``register_commands`` hook as plugins.
 
-Each command lives in the module of the feature it drives; this plugin only wires them in, and
-imports them lazily so ``tokenizer-bench --help`` stays fast.
+Each command lives beside the feature it drives; this plugin only wires them in.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ..hookspecs import hookimpl
 
+# Modules defining ``add_commands(app)``; each imports its heavy dependencies lazily.
+COMMAND_MODULES = (
+    "tokenizer_bench.core.cli.codec",
+)
+
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    return None
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(cli)
