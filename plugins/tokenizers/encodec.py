@@ -1,0 +1,191 @@
+"""EnCodec (Défossez et al., 2022) through ``transformers.EncodecModel``: tokenizer ``encodec``.
+
+The paper's baseline is ``facebook/encodec_24khz`` at 6 kbps: 8 codebooks of 1024 codes at
+75 frames/s. The project works at 16 kHz, so this wrapper takes and returns 16 kHz audio and
+resamples to the model's rate inside (16k -> 24k before encoding, 24k -> 16k after decoding).
+``frame_rate`` and ``bitrate`` are the model's (75 Hz, 6000 bit/s): codes are what the model
+produces; only the waveform interface is at 16 kHz.
+
+Resampling uses ``soxr`` (libsoxr, "HQ" quality) on CPU float64 numpy arrays: deterministic
+(same input, same output, on every device), and no torchaudio. It is not differentiable, which a
+frozen baseline does not need.
+
+Only single-chunk, unnormalised mono models are supported (``chunk_length_s=None``,
+``normalize=False``, ``audio_channels=1``, as the 24 kHz model): for the others the codes alone
+do not determine the audio (per-chunk scales would be side information).
+
+``checkpoint``: a local directory in the Hugging Face ``save_pretrained`` layout
+(``config.json`` + ``model.safetensors``) or a hub id already in the local Hugging Face cache.
+Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError, MissingDependencyError
+from tokenizer_bench.core.io import write_json_atomic
+from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
+
+HUB_ID = "facebook/encodec_24khz"
+CONFIG_FILE = "encodec_config.json"
+SAMPLE_RATE = 16000
+SOXR_QUALITY = "HQ"
+
+
+def resample(wav: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
+    """Resample ``[B, 1, N]`` with soxr (deterministic, CPU); returns float32 on ``wav``'s device."""
+    if from_rate == to_rate:
+        return wav
+    import soxr
+
+    x = wav.detach().to("cpu", torch.float64).squeeze(1).numpy().T  # [N, B]: soxr channels = batch
+    y = soxr.resample(np.ascontiguousarray(x), from_rate, to_rate, quality=SOXR_QUALITY)
+    y = np.asarray(y).reshape(-1, wav.shape[0]).T  # [B, N']
+    return torch.from_numpy(np.ascontiguousarray(y)).to(device=wav.device, dtype=torch.float32).unsqueeze(1)
+
+
+def _load_model(checkpoint: str | Path):
+    from transformers import EncodecModel
+
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise CheckpointError(
+                f"EnCodec checkpoint directory {path} has no config.json (expected the Hugging Face layout: "
+                "config.json + model.safetensors, as written by save_pretrained)"
+            )
+        try:
+            return EncodecModel.from_pretrained(str(path))
+        except Exception as exc:
+            raise CheckpointError(f"cannot load EnCodec from {path}: {exc}") from exc
+    if path.exists():
+        raise CheckpointError(f"EnCodec checkpoint must be a directory or a hub id; {path} is a file")
+    try:
+        return EncodecModel.from_pretrained(str(checkpoint), local_files_only=True)
+    except OSError as exc:
+        raise MissingDependencyError(
+            f"EnCodec weights not found: {str(checkpoint)!r} is neither a local directory nor in the local "
+            f"Hugging Face cache. Download them, e.g.\n"
+            f"  huggingface-cli download {HUB_ID} --local-dir DIR\n"
+            f"then pass checkpoint=DIR (CLI: --tokenizers encodec:DIR)."
+        ) from exc
+
+
+class EncodecTokenizer(Tokenizer):
+    """A ``transformers.EncodecModel`` at a fixed bandwidth behind the project's interface."""
+
+    name = "encodec"
+
+    def __init__(self, model: Any, bandwidth: float = 6.0) -> None:
+        cfg = model.config
+        if cfg.audio_channels != 1 or cfg.chunk_length_s is not None or cfg.normalize:
+            raise ConfigError(
+                "encodec: only mono, single-chunk, unnormalised models are supported (e.g. "
+                f"{HUB_ID}); this one has audio_channels={cfg.audio_channels}, "
+                f"chunk_length_s={cfg.chunk_length_s}, normalize={cfg.normalize}"
+            )
+        bandwidth = float(bandwidth)
+        if bandwidth not in [float(b) for b in cfg.target_bandwidths]:
+            raise ConfigError(
+                f"encodec: bandwidth {bandwidth} kbps is not one of the model's target bandwidths "
+                f"{list(cfg.target_bandwidths)}"
+            )
+        self.model = model.eval()
+        self.bandwidth = bandwidth
+        self.model_rate = int(cfg.sampling_rate)
+        self.sample_rate = SAMPLE_RATE
+        self.frame_rate = cfg.frame_rate
+        self.num_codebooks = model.quantizer.get_num_quantizers_for_bandwidth(bandwidth)
+        self.codebook_size = int(cfg.codebook_size)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, bandwidth: float | None = None) -> "EncodecTokenizer":
+        checkpoint = HUB_ID if checkpoint is None else checkpoint
+        saved = _read_saved_config(checkpoint)
+        bw = bandwidth if bandwidth is not None else saved.get("bandwidth", 6.0)
+        return cls(_load_model(checkpoint), bandwidth=bw)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **options: Any) -> "EncodecTokenizer":
+        return cls.load(directory, **options)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Hugging Face layout (``config.json`` + ``model.safetensors``) plus the bandwidth."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(directory))
+        write_json_atomic(directory / CONFIG_FILE, {"tokenizer": self.name, "bandwidth": self.bandwidth})
+
+    def to(self, device: torch.device | str) -> "EncodecTokenizer":
+        self.model.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ------------------------------------------------------------------ interface
+    def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:
+        if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1:
+            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
+            raise AudioError(f"encodec expects mono audio [B, 1, N] at 16 kHz, got {shape}")
+        if wav.shape[-1] == 0:
+            raise AudioError("encodec got empty audio")
+        return wav
+
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """``wav [B, 1, N]`` at 16 kHz -> codes ``[B, n_q, ceil(1.5 N / 320)]`` (75 Hz)."""
+        n = self.check_n_q(n_q)
+        x = resample(self._check_wav(wav), self.sample_rate, self.model_rate).to(self.device)
+        out = self.model.encode(x, bandwidth=self.bandwidth, return_dict=True)
+        codes = out.audio_codes  # [chunks=1, B, Q, T]
+        return codes[0, :, :n].contiguous()
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:
+        """Codes ``[B, Q, T]`` (``Q <= num_codebooks``) -> ``wav [B, 1, N']`` at 16 kHz."""
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
+            raise ValueError(f"encodec codes must be [B, 1..{self.num_codebooks}, T], got {tuple(codes.shape)}")
+        codes = codes.to(device=self.device, dtype=torch.long)
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ValueError(f"encodec codes must lie in [0, {self.codebook_size})")
+        audio = self.model.decode(codes.unsqueeze(0), [None], return_dict=True).audio_values
+        return resample(audio, self.model_rate, self.sample_rate)
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info.update(bandwidth_kbps=self.bandwidth, model_sample_rate=self.model_rate)
+        return info
+
+
+def _read_saved_config(checkpoint: str | Path) -> dict:
+    path = Path(checkpoint).expanduser() / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("tokenizer") != "encodec":
+        raise CheckpointError(f"{path} is not an EnCodec tokenizer config")
+    return data
+
+
+def encodec(checkpoint: str | Path | None = None, bandwidth: float | None = None) -> EncodecTokenizer:
+    """EnCodec (transformers): 16 kHz in/out (resampled to 24 kHz inside), 75 Hz, 6 kbps by default."""
+    return EncodecTokenizer.load(checkpoint, bandwidth=bandwidth)
+
+
+def register_tokenizers(register) -> None:
+    register("encodec", encodec)
+
+
+__all__ = ["EncodecTokenizer", "encodec", "resample", "HUB_ID"]

@@ -1,0 +1,365 @@
+"""FACodec (NaturalSpeech 3, amphion) as a registered tokenizer: ``facodec``.
+
+16 kHz in and out, 80 frames/s, 6 code streams of 1024 entries per frame in the official order
+``[prosody, content 1, content 2, residual 1, residual 2, residual 3]`` (4.8 kbps). Decoding
+needs, besides the codes, the utterance's timbre embedding ``[B, 256]`` (``side["timbre"]``),
+which :meth:`FACodecTokenizer.encode_with_side` returns.
+
+``n_q`` keeps the first ``n_q`` streams of that order (prosody first), and :meth:`decode` sums the
+streams it is given; the official ``vq2emb(use_residual_code=False)`` is ``n_q=3``.
+
+Checkpoints (``checkpoint=``):
+
+* a local directory holding ``ns3_facodec_encoder.bin`` and ``ns3_facodec_decoder.bin``
+  (``..._v2.bin`` for ``version=2``), as published or as :meth:`save_pretrained` writes them
+  (plus ``facodec_config.json`` with the constructor arguments, so reduced models round-trip);
+* a hub id (default ``amphion/naturalspeech3_facodec``) that is already in the local Hugging
+  Face cache. Nothing is downloaded: a missing model raises ``MissingDependencyError`` saying
+  what to fetch.
+
+Weights load strictly (every key and shape must match). The implementation lives in
+``_facodec/``; see ``_facodec/transformer.py`` for the timbre encoder's positional-encoding
+option ``pe_mode``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError, MissingDependencyError
+from tokenizer_bench.core.io import torch_save_atomic, write_json_atomic
+from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
+
+from ._facodec import (
+    RELEASED_DECODER_ARGS,
+    RELEASED_ENCODER_ARGS,
+    FACodecDecoder,
+    FACodecDecoderV2,
+    FACodecEncoder,
+    FACodecEncoderV2,
+)
+from ._facodec.transformer import PE_MODES
+
+HUB_ID = "amphion/naturalspeech3_facodec"
+CONFIG_FILE = "facodec_config.json"
+SAMPLE_RATE = 16000
+
+
+def weight_files(version: int) -> tuple[str, str]:
+    """File names of the (encoder, decoder) state dicts of a FACodec ``version`` (1 or 2)."""
+    suffix = "" if version == 1 else "_v2"
+    return f"ns3_facodec_encoder{suffix}.bin", f"ns3_facodec_decoder{suffix}.bin"
+
+
+def _check_version(version: Any) -> int:
+    if version not in (1, 2):
+        raise ConfigError(f"facodec: version must be 1 or 2, got {version!r}")
+    return int(version)
+
+
+def _classes(version: int) -> tuple[type[FACodecEncoder], type[FACodecDecoder]]:
+    return (FACodecEncoder, FACodecDecoder) if version == 1 else (FACodecEncoderV2, FACodecDecoderV2)
+
+
+def _valid_args(cls: type) -> set[str]:
+    import inspect
+
+    base = FACodecDecoder if issubclass(cls, FACodecDecoder) else cls  # V2 forwards *args/**kwargs
+    return set(inspect.signature(base.__init__).parameters) - {"self", "pe_mode"}
+
+
+def _merge_args(kind: str, released: dict, saved: dict | None, given: dict | None, cls: type) -> dict:
+    """Released defaults <- saved config <- explicit arguments; unknown names are a ConfigError."""
+    valid = _valid_args(cls)
+    args = dict(released)
+    for source in (saved, given):
+        if source is None:
+            continue
+        if not isinstance(source, dict):
+            raise ConfigError(f"facodec: {kind} must be a mapping of constructor arguments, got {source!r}")
+        unknown = sorted(set(source) - valid)
+        if unknown:
+            raise ConfigError(
+                f"facodec: unknown {kind} {', '.join(unknown)}. Valid: {', '.join(sorted(valid))}"
+            )
+        args.update(source)
+    return args
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated file, pickle with code objects, ...
+        raise CheckpointError(f"cannot read FACodec weights {path}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    return state
+
+
+def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Strict load with a message that names the file and the offending keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (model {tuple(own[k].shape)})"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        def head(items: list[str]) -> str:
+            return ", ".join(items[:5]) + (f" ... ({len(items)} in all)" if len(items) > 5 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {head(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {head(unexpected)}")
+        if wrong:
+            parts.append(f"shape mismatches: {head(wrong)}")
+        raise CheckpointError(
+            f"{path} does not match the FACodec model built from the given arguments ({'; '.join(parts)}). "
+            "Check version= and encoder_args/decoder_args (a reduced model needs the arguments it was saved with)."
+        )
+    module.load_state_dict(state, strict=True, assign=True)
+    left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
+    if left:
+        raise CheckpointError(f"{path}: tensors not loaded: {', '.join(left[:5])}")
+
+
+def _resolve_files(checkpoint: str | Path, version: int) -> tuple[Path, Path]:
+    """Local directory or hub id in the local HF cache -> (encoder file, decoder file)."""
+    names = weight_files(version)
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        files = [path / n for n in names]
+        absent = [f.name for f in files if not f.is_file()]
+        if absent:
+            raise CheckpointError(
+                f"FACodec checkpoint directory {path} lacks {', '.join(absent)} (version={version} needs "
+                f"{' and '.join(names)})"
+            )
+        return files[0], files[1]
+    if path.exists():
+        raise CheckpointError(f"FACodec checkpoint must be a directory or a hub id; {path} is a file")
+    repo_id = str(checkpoint)
+    found = []
+    try:
+        from huggingface_hub import hf_hub_download
+
+        for name in names:
+            found.append(Path(hf_hub_download(repo_id, name, local_files_only=True)))
+    except Exception as exc:
+        raise MissingDependencyError(
+            f"FACodec weights {' and '.join(names)} not found: {repo_id!r} is neither a local directory nor "
+            f"in the local Hugging Face cache ({type(exc).__name__}). Download them, e.g.\n"
+            f"  huggingface-cli download {HUB_ID} {' '.join(names)} --local-dir DIR\n"
+            f"then pass checkpoint=DIR (CLI: --tokenizers facodec:DIR)."
+        ) from exc
+    return found[0], found[1]
+
+
+class FACodecTokenizer(Tokenizer):
+    """FACodec encoder + decoder behind the project's tokenizer interface."""
+
+    name = "facodec"
+    side_info_keys = ("timbre",)
+
+    def __init__(self, encoder: FACodecEncoder, decoder: FACodecDecoder) -> None:
+        if isinstance(encoder, FACodecEncoderV2) != isinstance(decoder, FACodecDecoderV2):
+            raise ConfigError("facodec: encoder and decoder must both be V1 or both V2")
+        self.version = 2 if isinstance(encoder, FACodecEncoderV2) else 1
+        if encoder.hop_length != decoder.hop_length:
+            raise ConfigError(
+                f"facodec: encoder hop {encoder.hop_length} (up_ratios {encoder.up_ratios}) differs from "
+                f"decoder hop {decoder.hop_length} (up_ratios {decoder.up_ratios})"
+            )
+        if encoder.out_channels != decoder.in_channels:
+            raise ConfigError(
+                f"facodec: encoder out_channels {encoder.out_channels} != decoder in_channels {decoder.in_channels}"
+            )
+        self.encoder = encoder.eval()
+        self.decoder = decoder.eval()
+        self.sample_rate = SAMPLE_RATE
+        self.frame_rate = SAMPLE_RATE / encoder.hop_length
+        self.num_codebooks = decoder.num_streams
+        bits = [decoder.codebook_sizes_log2[0]] * decoder.vq_num_q_p
+        bits += [decoder.codebook_sizes_log2[1]] * decoder.vq_num_q_c
+        bits += [decoder.codebook_sizes_log2[2]] * decoder.vq_num_q_r
+        self._bits = bits
+        self.codebook_size = 2 ** max(bits)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, encoder_args: dict | None = None, decoder_args: dict | None = None, version: int = 1,
+              pe_mode: str = "first", device: str | torch.device = "cpu") -> "FACodecTokenizer":
+        """A randomly initialised model (released sizes unless the args say otherwise)."""
+        version = _check_version(version)
+        enc_cls, dec_cls = _classes(version)
+        enc_args = _merge_args("encoder_args", RELEASED_ENCODER_ARGS, None, encoder_args, enc_cls)
+        dec_args = _merge_args("decoder_args", RELEASED_DECODER_ARGS, None, decoder_args, dec_cls)
+        with torch.device(device):
+            encoder, decoder = cls._instantiate(enc_cls, enc_args, dec_cls, dec_args, pe_mode)
+        return cls(encoder, decoder)
+
+    @staticmethod
+    def _instantiate(enc_cls: type, enc_args: dict, dec_cls: type, dec_args: dict, pe_mode: str
+                     ) -> tuple[FACodecEncoder, FACodecDecoder]:
+        if pe_mode not in PE_MODES:
+            raise ConfigError(f"facodec: pe_mode must be one of {', '.join(PE_MODES)}; got {pe_mode!r}")
+        try:
+            return enc_cls(**enc_args), dec_cls(**dec_args, pe_mode=pe_mode)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"facodec: invalid encoder_args/decoder_args: {exc}") from exc
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **options: Any) -> "FACodecTokenizer":
+        return cls.load(directory, **options)
+
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, encoder_args: dict | None = None,
+             decoder_args: dict | None = None, version: int | None = None, pe_mode: str | None = None
+             ) -> "FACodecTokenizer":
+        """Load published or saved weights (see the module docstring for what ``checkpoint`` may be).
+
+        Arguments left ``None`` come from the directory's ``facodec_config.json`` when there is one,
+        else from the released configuration (version 1, ``pe_mode="first"``).
+        """
+        checkpoint = HUB_ID if checkpoint is None else checkpoint
+        saved = _read_saved_config(checkpoint)
+        version = _check_version(version if version is not None else saved.get("version", 1))
+        pe_mode = pe_mode if pe_mode is not None else saved.get("pe_mode", "first")
+        enc_file, dec_file = _resolve_files(checkpoint, version)
+        enc_cls, dec_cls = _classes(version)
+        enc_args = _merge_args("encoder_args", RELEASED_ENCODER_ARGS, saved.get("encoder_args"), encoder_args, enc_cls)
+        dec_args = _merge_args("decoder_args", RELEASED_DECODER_ARGS, saved.get("decoder_args"), decoder_args, dec_cls)
+        # Build on the meta device and adopt the loaded tensors: no time spent on random init
+        # of the 98M-parameter decoder (64.6M of it the speaker-classifier head).
+        with torch.device("meta"):
+            encoder, decoder = cls._instantiate(enc_cls, enc_args, dec_cls, dec_args, pe_mode)
+        _load_strict(encoder, _load_state(enc_file), enc_file)
+        _load_strict(decoder, _load_state(dec_file), dec_file)
+        return cls(encoder, decoder)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Official layout (two ``.bin`` state dicts) plus ``facodec_config.json``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        enc_name, dec_name = weight_files(self.version)
+        torch_save_atomic({k: v.detach().cpu() for k, v in self.encoder.state_dict().items()}, directory / enc_name)
+        torch_save_atomic({k: v.detach().cpu() for k, v in self.decoder.state_dict().items()}, directory / dec_name)
+        write_json_atomic(
+            directory / CONFIG_FILE,
+            {
+                "tokenizer": self.name,
+                "version": self.version,
+                "pe_mode": self.decoder.pe_mode,
+                "encoder_args": self.encoder.config,
+                "decoder_args": self.decoder.config,
+            },
+        )
+
+    def to(self, device: torch.device | str) -> "FACodecTokenizer":
+        self.encoder.to(device)
+        self.decoder.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.encoder.parameters()).device
+
+    # ------------------------------------------------------------------ interface
+    def bitrate_at(self, n_q: int | None) -> float:
+        n = self.check_n_q(n_q)
+        return float(self.frame_rate) * sum(self._bits[:n])
+
+    def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:
+        if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1:
+            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
+            raise AudioError(f"facodec expects mono audio [B, 1, N] at 16 kHz, got {shape}")
+        min_len = self.encoder.hop_length
+        if self.version == 2:  # the mel front end reflect-pads 412 samples per side
+            min_len = max(min_len, (1024 - 200) // 2 + 1)
+        if wav.shape[-1] < min_len:
+            raise AudioError(f"facodec needs at least {min_len} samples, got {wav.shape[-1]}")
+        return wav.to(device=self.device, dtype=torch.float32)
+
+    @torch.inference_mode()
+    def encode_with_side(self, wav: torch.Tensor, n_q: int | None = None) -> tuple[torch.Tensor, SideInfo]:
+        """``wav [B,1,N]`` -> (codes ``[B, n_q, T]``, ``{"timbre": [B, 256]}``)."""
+        n = self.check_n_q(n_q)
+        wav = self._check_wav(wav)
+        latent = self.encoder(wav)
+        prosody = self.encoder.get_prosody_feature(wav) if self.version == 2 else None
+        _, codes, _, _ = self.decoder.quantize(latent, prosody)
+        spk = self.decoder.speaker_embedding(latent)
+        return codes.transpose(0, 1)[:, :n].contiguous(), {"timbre": spk}
+
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        n = self.check_n_q(n_q)
+        wav = self._check_wav(wav)
+        latent = self.encoder(wav)
+        prosody = self.encoder.get_prosody_feature(wav) if self.version == 2 else None
+        _, codes, _, _ = self.decoder.quantize(latent, prosody)
+        return codes.transpose(0, 1)[:, :n].contiguous()
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:
+        """Codes ``[B, Q, T]`` (``Q <= 6``, official stream order) + ``side["timbre"]`` -> ``[B, 1, T*200]``."""
+        if side is None or "timbre" not in side:
+            raise ValueError(
+                "facodec decodes with the utterance's timbre embedding: pass side={'timbre': spk} as "
+                "returned by encode_with_side(wav)"
+            )
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
+            raise ValueError(f"facodec codes must be [B, 1..{self.num_codebooks}, T], got {tuple(codes.shape)}")
+        spk = side["timbre"].to(device=self.device, dtype=torch.float32)
+        if spk.dim() != 2 or spk.shape[0] != codes.shape[0] or spk.shape[1] != self.decoder.in_channels:
+            raise ValueError(
+                f"side['timbre'] must be [B={codes.shape[0]}, {self.decoder.in_channels}], got {tuple(spk.shape)}"
+            )
+        codes = codes.to(device=self.device, dtype=torch.long)
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ValueError(f"facodec codes must lie in [0, {self.codebook_size}), got "
+                             f"[{int(codes.min())}, {int(codes.max())}]")
+        latent = self.decoder.vq2emb(codes.transpose(0, 1))
+        return self.decoder.inference(latent, spk)
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info.update(version=self.version, pe_mode=self.decoder.pe_mode)
+        return info
+
+
+def _read_saved_config(checkpoint: str | Path) -> dict:
+    path = Path(checkpoint).expanduser() / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("tokenizer", "facodec") != "facodec":
+        raise CheckpointError(f"{path} is not a FACodec config (tokenizer={data.get('tokenizer')!r})")
+    return data
+
+
+def facodec(checkpoint: str | Path | None = None, encoder_args: dict | None = None,
+            decoder_args: dict | None = None, version: int | None = None, pe_mode: str | None = None
+            ) -> FACodecTokenizer:
+    """FACodec (NaturalSpeech 3): 16 kHz, 80 Hz, 6 x 1024 codes + timbre embedding."""
+    return FACodecTokenizer.load(checkpoint, encoder_args=encoder_args, decoder_args=decoder_args,
+                                 version=version, pe_mode=pe_mode)
+
+
+def register_tokenizers(register) -> None:
+    register("facodec", facodec)
+
+
+__all__ = ["FACodecTokenizer", "facodec", "weight_files", "HUB_ID", "CONFIG_FILE"]
