@@ -1,0 +1,165 @@
+"""Distillation loss (eq. 1/2), LM+SM combination (eq. 3) and RVQ target selection, by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tokenizer_bench.core.plugins import get_registry
+from tokenizer_bench.plugins.losses.distillation import (
+    DistillationProjection,
+    LMSMDistillation,
+    RVQTarget,
+    TeacherDistillation,
+    combine_lm_sm,
+    distillation_loss,
+    select_rvq_target,
+)
+
+MATCH = math.log1p(math.exp(-1.0))  # -log σ(1)
+ANTI = math.log1p(math.exp(1.0))  # -log σ(-1)
+
+
+def _seq(b=1, t=5, d=4):
+    return torch.randn(b, t, d) + 0.1  # no all-zero column
+
+
+def test_identical_sequences_give_minus_log_sigmoid_one():
+    s = _seq()
+    assert distillation_loss(s.clone(), s).item() == pytest.approx(MATCH, abs=1e-6)
+
+
+def test_opposite_sign_gives_minus_log_sigmoid_minus_one():
+    s = _seq()
+    assert distillation_loss(-s, s).item() == pytest.approx(ANTI, abs=1e-6)
+
+
+def test_cosine_runs_over_time_per_dimension():
+    # Rescaling each feature dimension by its own positive factor keeps every per-dimension
+    # cosine over time at 1; a cosine over the feature axis (per frame) would not stay at 1.
+    s = _seq(t=6, d=3)
+    scaled = s * torch.tensor([0.1, 5.0, 40.0])
+    assert distillation_loss(scaled, s).item() == pytest.approx(MATCH, abs=1e-6)
+    per_frame = -F.logsigmoid(F.cosine_similarity(scaled, s, dim=-1)).mean().item()
+    assert per_frame > MATCH + 1e-3
+
+
+def test_hand_computed_example():
+    # T=3, D=2. dim 0: q=[1,0,0], s=[1,1,0] -> cos=1/sqrt(2); dim 1: q=[1,2,3], s=[3,2,1] -> 10/14.
+    q = torch.tensor([[[1.0, 1.0], [0.0, 2.0], [0.0, 3.0]]])
+    s = torch.tensor([[[1.0, 3.0], [1.0, 2.0], [0.0, 1.0]]])
+    sig = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    expected = -(math.log(sig(1 / math.sqrt(2))) + math.log(sig(10 / 14))) / 2
+    assert distillation_loss(q, s).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_batch_is_mean_of_utterances_and_official_layout_differs():
+    a = _seq(t=4, d=3)
+    b = _seq(t=4, d=3)
+    student = torch.cat([a, b])
+    teacher = torch.cat([a, -b])  # utterance 0 matches, utterance 1 is anti-matched
+    ours = distillation_loss(student, teacher).item()
+    assert ours == pytest.approx((MATCH + ANTI) / 2, abs=1e-6)
+
+    # The official code stores teacher features [1, T, D] per utterance -> [B, 1, T, D] batched,
+    # truncates T to min(T, teacher.size(1)) = 1 and takes the cosine along dim 1: a different number.
+    official_teacher = teacher.unsqueeze(1)
+    n = min(student.size(1), official_teacher.size(1))
+    official = -torch.log(torch.sigmoid(
+        F.cosine_similarity(student[:, :n], official_teacher[:, :n], dim=1))).mean().item()
+    assert abs(official - ours) > 1e-2
+    with pytest.raises(ValueError, match=r"\[B, 1, T, D\]"):
+        distillation_loss(student, official_teacher)
+
+
+def test_rejects_mismatched_shapes_instead_of_broadcasting():
+    s = _seq(b=2, t=5, d=4)
+    with pytest.raises(ValueError, match="differ"):
+        distillation_loss(s[:, :4], s)  # different T
+    with pytest.raises(ValueError, match="differ"):
+        distillation_loss(s[:1], s)  # batch 1 vs 2 would broadcast
+    with pytest.raises(ValueError, match="differ"):
+        distillation_loss(s[..., :3], s)
+
+
+def test_truncate_reproduces_official_length_handling():
+    s = _seq(t=6)
+    assert distillation_loss(s[:, :4], s, length_mismatch="truncate").item() == pytest.approx(MATCH, abs=1e-6)
+
+
+def test_mask_excludes_frames():
+    s = _seq(t=6, d=4)
+    student = s.clone()
+    student[:, 4:] = torch.randn(1, 2, 4) * 10  # garbage on the last two frames
+    mask = torch.tensor([[True, True, True, True, False, False]])
+    assert distillation_loss(student, s, mask=mask).item() == pytest.approx(MATCH, abs=1e-6)
+    assert distillation_loss(student, s).item() > MATCH + 1e-3
+    # 0/1 float masks behave the same
+    assert distillation_loss(student, s, mask=mask.float()).item() == pytest.approx(MATCH, abs=1e-6)
+
+
+def test_mask_utterance_without_frames_leaves_the_mean():
+    a, b = _seq(t=4, d=3), _seq(t=4, d=3)
+    student, teacher = torch.cat([a, b]), torch.cat([-a, b])
+    mask = torch.tensor([[False] * 4, [True] * 4])
+    assert distillation_loss(student, teacher, mask=mask).item() == pytest.approx(MATCH, abs=1e-6)
+    student.requires_grad_(True)
+    none = distillation_loss(student, teacher, mask=torch.zeros(2, 4, dtype=torch.bool))
+    assert none.item() == 0.0
+    none.backward()  # still part of the graph
+    with pytest.raises(ValueError, match="mask"):
+        distillation_loss(student, teacher, mask=torch.ones(2, 3))
+
+
+def test_rvq_target_parsing_and_selection():
+    layers = [torch.full((2, 3, 5), float(k)) for k in range(1, 9)]  # layer k holds the value k
+    assert select_rvq_target(layers, "rvq1").unique().item() == 1.0
+    assert select_rvq_target(layers, "rvq8").unique().item() == 8.0
+    assert select_rvq_target(layers, "rvq1:8").unique().item() == pytest.approx(4.5)
+    assert select_rvq_target(layers, "rvq2:4").unique().item() == pytest.approx(3.0)
+    assert select_rvq_target(layers, "RVQ-1:8").shape == (2, 3, 5)
+    assert RVQTarget.parse("rvq3") == RVQTarget(3, 3) and str(RVQTarget.parse("rvq1:8")) == "rvq1:8"
+    for bad in ("rvq0", "rvq5:2", "layer1", "rvq", "rvq1:", ""):
+        with pytest.raises(ValueError, match="RVQ target"):
+            RVQTarget.parse(bad)
+    with pytest.raises(ValueError, match="returned 4"):
+        select_rvq_target(layers[:4], "rvq1:8")
+
+
+def test_projection_owns_w_and_teacher_distillation_backprops():
+    proj = DistillationProjection(16, 8)
+    assert tuple(proj.linear.weight.shape) == (8, 16)
+    with pytest.raises(ValueError, match="transpose"):
+        proj(torch.randn(2, 16, 5))
+    head = get_registry("losses").build("distillation", student_dim=16, teacher_dim=8, target="rvq1:2")
+    assert isinstance(head, TeacherDistillation)
+    layers = [torch.randn(2, 16, 5, requires_grad=True) for _ in range(3)]
+    loss = head(layers, torch.randn(2, 5, 8))
+    loss.backward()
+    assert head.projection.linear.weight.grad is not None and torch.isfinite(head.projection.linear.weight.grad).all()
+    assert layers[0].grad is not None and layers[2].grad is None  # rvq1:2 ignores layer 3
+
+
+def test_combine_lm_sm_by_hand_and_validation():
+    out = combine_lm_sm(torch.tensor(2.0), torch.tensor(4.0), lambda_sm=0.3, lambda_lm=0.7)
+    assert out.item() == pytest.approx(0.5 * (0.3 * 2 + 0.7 * 4))
+    assert combine_lm_sm(torch.tensor(2.0), torch.tensor(4.0), scale=1.0).item() == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="sum to 1"):
+        combine_lm_sm(torch.tensor(1.0), torch.tensor(1.0), lambda_sm=0.5, lambda_lm=0.6)
+    with pytest.raises(ValueError, match="sum to 1"):
+        LMSMDistillation(16, 8, 8, lambda_sm=1.2)
+
+
+def test_lm_sm_distillation_module():
+    with pytest.raises(ValueError, match="share_projection"):
+        LMSMDistillation(student_dim=16, lm_dim=6, sm_dim=8)
+    m = LMSMDistillation(student_dim=16, lm_dim=6, sm_dim=8, share_projection=False, lambda_sm=0.25)
+    assert m.lambda_lm == pytest.approx(0.75)
+    layers = [torch.randn(1, 16, 4) for _ in range(8)]
+    total, parts = m(layers, torch.randn(1, 4, 6), torch.randn(1, 4, 8))
+    assert total.item() == pytest.approx(0.5 * (0.25 * parts["sm"].item() + 0.75 * parts["lm"].item()), rel=1e-6)
+    shared = LMSMDistillation(student_dim=16, lm_dim=8, sm_dim=8)
+    assert sum(p.numel() for p in shared.parameters()) == 16 * 8 + 8
