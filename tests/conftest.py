@@ -11,8 +11,12 @@ import torch
 from tokenizer_bench.core import paths
 
 
+# Tests use tiny models: one thread avoids oversubscription overhead that dominates them.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
+def _seed():
     torch.manual_seed(0)
     yield
 

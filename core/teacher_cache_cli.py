@@ -1,0 +1,81 @@
+"""``tokenizer-bench cache-teachers CONFIG``: fill the teacher feature cache before training.
+
+Wired into the main CLI by :func:`add_commands`. The codec's hop length (which fixes the frame
+grid the features are stored on) comes from the encoder's ``strides``/``ratios`` in the config
+when present, otherwise from building the encoder alone and reading its ``hop_length``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import typer
+
+from .errors import ConfigError
+
+
+def hop_length_from_config(cfg: Any) -> int:
+    """Samples per codec frame for ``cfg.model.encoder`` (no full model is built)."""
+    encoder = cfg.model.encoder
+    for key in ("strides", "ratios"):
+        values = encoder.kwargs.get(key)
+        if values:
+            try:
+                return int(math.prod(int(v) for v in values))
+            except (TypeError, ValueError):
+                raise ConfigError(f"model.encoder.{key}: expected a list of integers, got {values!r}") from None
+    built = encoder.build("encoders")
+    hop = getattr(built, "hop_length", None)
+    if not isinstance(hop, int) or hop < 1:
+        raise ConfigError(f"model.encoder {encoder.name!r} exposes no integer hop_length; cannot place teacher features on frames")
+    return hop
+
+
+def cache_teachers(
+    config: str,
+    overrides: list[str] | None = None,
+    limit: int | None = None,
+    split: str = "train",
+    progress: bool = True,
+):
+    """Load the config, list its utterances and build the cache; returns the :class:`CacheSummary`."""
+    from .config import load_config
+    from .data import list_utterances
+    from .teacher_cache import build_teacher_cache
+    from .train_config import TrainConfig
+
+    cfg = load_config(config, TrainConfig, overrides or [])
+    if split not in ("all", "train", "valid"):
+        raise ConfigError(f"--split: expected all, train or valid, got {split!r}")
+    utterances = []
+    if split in ("all", "train"):  # what the trainer distils on
+        utterances += list_utterances(cfg.data.train, cfg.data.format, cfg.data.max_utterances)
+    if split in ("all", "valid") and cfg.data.valid:  # the first data.valid_utterances, as validation uses
+        limit_valid = getattr(cfg.data, "valid_utterances", cfg.data.max_utterances)
+        utterances += list_utterances(cfg.data.valid, cfg.data.format, limit_valid)
+    # the same utterance may be listed by both splits only by mistake; keep the first
+    seen: set[str] = set()
+    utterances = [u for u in utterances if not (u.id in seen or seen.add(u.id))]
+    if limit is not None:
+        utterances = utterances[:limit]
+    hop = hop_length_from_config(cfg)
+    return build_teacher_cache(cfg, utterances, hop, progress=progress)
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add ``cache-teachers`` to ``app``."""
+
+    @app.command("cache-teachers")
+    def cache_teachers_command(
+        config: str = typer.Argument(..., help="Training config (file or packaged name)."),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a key: --set teachers.lm.layers=last"),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N utterances (sorted by id)."),
+        split: str = typer.Option("train", "--split", help="train (what the trainer distils on), valid or all."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    ) -> None:
+        """Compute the frozen teachers' features once per utterance and store them (resumable)."""
+        from rich.console import Console
+
+        summary = cache_teachers(config, set_ or [], limit, split, progress=not no_progress)
+        summary.render(Console())

