@@ -14,6 +14,7 @@ from ..hookspecs import hookimpl
 COMMAND_MODULES = (
     "tokenizer_bench.core.cli.codec",
     "tokenizer_bench.core.teacher_cache_cli",
+    "tokenizer_bench.benchmarks.harness.cli",
 )
 
 

@@ -1,0 +1,468 @@
+"""Rendering a comparison: console table, Markdown, CSV, JSON, plots and a self-contained HTML.
+
+Everything is rebuilt from ``run.json``, ``utterances.jsonl`` and ``records.jsonl`` alone, so
+``compare --render-only`` re-renders a finished (or interrupted) run without recomputing. Every
+file is written atomically (temp file + rename).
+
+Outputs in the run folder:
+
+- ``results.md``: Table 1 (paper style: corpus WER/WIL, mean of the other metrics; best in
+  bold, second underlined among ranked systems), Table 2 (per-utterance mean +- std), the ASO
+  significance matrices, exclusions and disabled metrics;
+- ``results.csv`` (one row per system, every statistic), ``per_utterance.csv``;
+- ``results.json``: run summary, aggregates, significance;
+- ``plots/*.png`` and ``report.html`` (tables, plots as base64 PNG, audio players for a few
+  original/reconstructed pairs as base64 WAV data URIs).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.io import write_json_atomic, write_text_atomic
+
+from .aggregate import aggregate, applicable, ranking, system_rows
+from .dataset import read_utterance_list
+from .records import RECORDS_NAME, RecordStore
+from .significance import pairwise_aso
+
+DECIMALS = {"wer": 2, "wil": 2, "visqol": 2, "stoi": 3, "pesq": 2, "mel_distance": 3, "si_sdr": 2,
+            "bitrate": 2, "rtf_encode": 3, "rtf_decode": 3}
+DASH = "–"
+
+
+# ----------------------------------------------------------------------------- loading
+def load_run(out: Path) -> tuple[dict, list, dict]:
+    run_path = out / "run.json"
+    if not run_path.is_file():
+        raise ConfigError(f"{run_path}: not found; --render-only needs a folder written by `compare`")
+    try:
+        run = json.loads(run_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{run_path}: not valid JSON ({exc})") from exc
+    utts = read_utterance_list(out / "utterances.jsonl")
+    records = RecordStore(out / RECORDS_NAME).load()
+    return run, utts, records
+
+
+def corpus_scorers(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``corpus_score`` of metrics that have one, rebuilt from the registry (render-only too)."""
+    from tokenizer_bench.core.plugins import get_registry
+
+    reg = get_registry("metrics")
+    out = {}
+    for name, meta in metrics.items():
+        if meta.get("corpus") and name in reg:
+            try:
+                out[name] = reg.build(name).corpus_score
+            except Exception:  # the per-utterance figures still render; corpus shows as missing
+                continue
+    return out
+
+
+def significance(run: Mapping[str, Any], agg: Mapping[str, Any]) -> dict[str, Any]:
+    sig = run.get("significance", {})
+    out = {}
+    competitors = {r["label"] for r in system_rows(run) if not r["ground_truth"]}
+    for name, meta in run["metrics"].items():
+        if meta["kind"] == "system":
+            continue
+        scores = {k: v for k, v in agg["scores"].get(name, {}).items() if k in competitors}
+        if len(scores) < 2:
+            continue
+        out[name] = pairwise_aso(scores, meta["higher_is_better"], confidence=sig.get("confidence", 0.95),
+                                 iterations=sig.get("iterations", 1000), seed=sig.get("seed", 42))
+    return out
+
+
+# ----------------------------------------------------------------------------- formatting
+def fmt(name: str, meta: Mapping[str, Any], value: float | None) -> str:
+    if value is None:
+        return DASH
+    return f"{value * meta.get('display_scale', 1.0):.{DECIMALS.get(name, 3)}f}"
+
+
+def header(meta: Mapping[str, Any]) -> str:
+    arrow = "↑" if meta["higher_is_better"] else "↓"
+    if not meta.get("ranked", True):
+        arrow = ""
+    unit = f" ({meta['unit']})" if meta.get("unit") else ""
+    return f"{meta['display']}{unit}{(' ' + arrow) if arrow else ''}"
+
+
+def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of Table 1 with per-cell text, rank (1 best, 2 second, None) and exclusion count."""
+    metrics = run["metrics"]
+    rows = system_rows(run)
+    ranks: dict[str, dict[str, int]] = {}
+    for name, meta in metrics.items():
+        if not meta.get("ranked", True):
+            continue
+        vals = {r["label"]: agg["rows"][r["label"]]["metrics"].get(name, {}).get("value")
+                for r in rows if r["ranked"] and not r["ground_truth"]}
+        ranks[name] = ranking(vals, meta["higher_is_better"])
+    out = []
+    for r in rows:
+        a = agg["rows"][r["label"]]
+        cells = {}
+        for name, meta in metrics.items():
+            entry = a["metrics"].get(name)
+            if entry is None or not applicable(meta, r):
+                cells[name] = {"text": DASH, "rank": None, "value": None, "excluded": 0}
+                continue
+            rank = ranks.get(name, {}).get(r["label"]) if r["ranked"] else None
+            cells[name] = {"text": fmt(name, meta, entry["value"]), "rank": rank if rank in (1, 2) else None,
+                           "value": entry["value"], "excluded": entry["excluded"], "n": entry["n"]}
+        out.append({"label": r["label"], "ground_truth": r["ground_truth"], "ranked": r["ranked"],
+                    "n_failed": a["n_failed"], "n_missing": a["n_missing"], "cells": cells})
+    return out
+
+
+def _decorate(cell: Mapping[str, Any], style: str) -> str:
+    text = cell["text"]
+    if cell.get("excluded"):
+        text = f"{text} (n={cell['n']})"
+    if cell["rank"] == 1:
+        return {"md": f"**{text}**", "rich": f"[bold]{text}[/bold]", "html": f"<b>{html.escape(text)}</b>"}[style]
+    if cell["rank"] == 2:
+        return {"md": f"<u>{text}</u>", "rich": f"[underline]{text}[/underline]", "html": f"<u>{html.escape(text)}</u>"}[style]
+    return html.escape(text) if style == "html" else text
+
+
+def mean_std(name: str, meta: Mapping[str, Any], entry: Mapping[str, Any] | None) -> str:
+    if not entry or entry.get("mean") is None:
+        return DASH
+    m = fmt(name, meta, entry["mean"])
+    s = fmt(name, meta, entry["std"]) if entry.get("std") is not None else DASH
+    return f"{m} ± {s}"
+
+
+def eps_text(cell: Mapping[str, Any] | None) -> str:
+    if cell is None or cell.get("eps_min") is None:
+        return DASH
+    e = cell["eps_min"]
+    return f"{e:.2f}"
+
+
+# ----------------------------------------------------------------------------- markdown
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str, Any]) -> str:
+    metrics = run["metrics"]
+    t1 = table1_cells(run, agg)
+    parts = [f"# Tokenizer comparison ({run['num_utterances']} utterances)", ""]
+    parts.append(_summary_lines(run, md=True))
+    parts += ["", "## Table 1 — corpus-level WER/WIL, mean of the other metrics", ""]
+    head = ["System"] + [header(m) for m in metrics.values()]
+    parts.append(_md_table(head, [[_md_escape(r["label"])] + [_decorate(r["cells"][n], "md") for n in metrics] for r in t1]))
+    parts += ["", "Best in **bold**, second <u>underlined</u> (ranked systems only; ground truth and sanity rows such as "
+              "`identity` are not ranked). `(n=K)`: only K utterances scored, see Exclusions.", ""]
+    parts += ["## Table 2 — per-utterance mean ± std", ""]
+    rows = []
+    for r in system_rows(run):
+        a = agg["rows"][r["label"]]
+        rows.append([_md_escape(r["label"])] + [mean_std(n, m, a["metrics"].get(n)) for n, m in metrics.items()])
+    parts.append(_md_table(head, rows))
+    parts += ["", "## Significance — almost stochastic order (ε_min of row better than column)", "",
+              "ε_min ≤ 0.5: the row system is significantly better than the column system; ε_min = 0: it dominates. "
+              f"Confidence {run.get('significance', {}).get('confidence', 0.95)} (Bonferroni-corrected over the pairs of each "
+              f"metric), {run.get('significance', {}).get('iterations', 1000)} bootstrap iterations, seed "
+              f"{run.get('significance', {}).get('seed', 42)}; utterances scored by both systems.", ""]
+    for name, mat in sig.items():
+        labels = list(mat)
+        parts += [f"### {header(metrics[name])}", ""]
+        body = []
+        for a in labels:
+            line = [_md_escape(a)]
+            for b in labels:
+                if a == b:
+                    line.append(DASH)
+                    continue
+                t = eps_text(mat[a].get(b))
+                c = mat[a].get(b) or {}
+                line.append(f"**{t}**" if c.get("eps_min") is not None and c["eps_min"] <= 0.5 else t)
+            body.append(line)
+        parts += [_md_table(["ε_min (row vs column)"] + [_md_escape(x) for x in labels], body), ""]
+    parts += ["## Exclusions", ""]
+    parts += _exclusion_lines(run, agg)
+    if run.get("disabled_metrics"):
+        parts += ["", "## Disabled metrics", ""]
+        parts += [f"- `{n}`: {r}" for n, r in run["disabled_metrics"].items()]
+    return "\n".join(parts) + "\n"
+
+
+def _summary_lines(run: Mapping[str, Any], md: bool) -> str:
+    cfg = run.get("config", {})
+    asr = run.get("asr")
+    asr_txt = f"{asr.get('backend')} ({asr.get('model')}, {asr.get('decoding')})" if asr else "none (no transcript metric)"
+    items = [
+        f"Data: {', '.join(map(str, cfg.get('data', [])))}; {run['num_utterances']} utterances "
+        f"(num_samples={cfg.get('num_samples')}, seed={cfg.get('seed')}; list in utterances.jsonl)",
+        f"ASR for WER/WIL: {asr_txt}; text normalised with Whisper's EnglishTextNormalizer",
+        f"n_q: {cfg.get('n_q') or 'all codebooks'}; device: {cfg.get('device')}",
+    ]
+    return "\n".join(f"- {i}" for i in items) if md else "; ".join(items)
+
+
+def _exclusion_lines(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for label, a in agg["rows"].items():
+        if a["n_failed"]:
+            reasons = {}
+            for f in a["failures"]:
+                reasons[f["reason"]] = reasons.get(f["reason"], 0) + 1
+            for reason, count in reasons.items():
+                lines.append(f"- {label}: {count} utterance(s) failed — {reason}")
+        if a["n_missing"]:
+            lines.append(f"- {label}: {a['n_missing']} utterance(s) not computed yet (interrupted run; rerun to resume)")
+        for name, e in a["metrics"].items():
+            other = {k: v for k, v in e["exclusion_reasons"].items() if not k.startswith("failed:") and "not computed" not in k}
+            for reason, count in other.items():
+                lines.append(f"- {label} / {run['metrics'][name]['display']}: {count} excluded — {reason}")
+    return lines or ["- none"]
+
+
+# ----------------------------------------------------------------------------- console
+def print_console(run: Mapping[str, Any], agg: Mapping[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    metrics = run["metrics"]
+    table = Table(title=f"Table 1 ({run['num_utterances']} utterances; corpus WER/WIL, mean of others)",
+                  caption="bold = best, underline = second (ranked systems)")
+    table.add_column("System", style="cyan")
+    for m in metrics.values():
+        table.add_column(header(m), justify="right")
+    for r in table1_cells(run, agg):
+        table.add_row(r["label"], *[_decorate(r["cells"][n], "rich") for n in metrics])
+    console.print(table)
+    excl = _exclusion_lines(run, agg)
+    if excl != ["- none"]:
+        console.print("[yellow]Exclusions:[/yellow]")
+        for line in excl:
+            console.print(f"  {line}", markup=False)
+    for n, reason in run.get("disabled_metrics", {}).items():
+        console.print(f"[yellow]metric {n} disabled:[/yellow] {reason}")
+
+
+# ----------------------------------------------------------------------------- CSV / JSON
+def _csv_text(header_row: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header_row)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def render_csv(run: Mapping[str, Any], agg: Mapping[str, Any]) -> str:
+    metrics = run["metrics"]
+    head = ["system", "n_utterances", "n_failed", "n_missing"]
+    for n in metrics:
+        head += [f"{n}", f"{n}_mean", f"{n}_std", f"{n}_corpus", f"{n}_n", f"{n}_excluded"]
+    rows = []
+    for label, a in agg["rows"].items():
+        row: list[Any] = [label, a["n_utterances"], a["n_failed"], a["n_missing"]]
+        for n in metrics:
+            e = a["metrics"].get(n)
+            if e is None:
+                row += ["", "", "", "", "", ""]
+            else:
+                row += [_num(e.get("value")), _num(e.get("mean")), _num(e.get("std")), _num(e.get("corpus")),
+                        e["n"], e["excluded"]]
+        rows.append(row)
+    return _csv_text(head, rows)
+
+
+def _num(v: Any) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def render_per_utterance_csv(run: Mapping[str, Any], utt_ids: list[str], records: Mapping) -> str:
+    metrics = list(run["metrics"])
+    head = ["system", "utt_id", "status", "error"] + metrics + [f"{m}_error" for m in metrics] + ["transcript"]
+    rows = []
+    for r in system_rows(run):
+        for u in utt_ids:
+            rec = records.get((r["key"], u))
+            if rec is None:
+                continue
+            vals = [_num(rec.get("metrics", {}).get(m)) for m in metrics]
+            errs = [rec.get("metric_errors", {}).get(m, "") for m in metrics]
+            rows.append([r["label"], u, rec.get("status"), rec.get("error") or ""] + vals + errs + [rec.get("transcript") or ""])
+    return _csv_text(head, rows)
+
+
+# ----------------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;max-width:1400px}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}caption{text-align:left;color:#555;padding:4px 0}
+td.gt{color:#555;font-style:italic}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+.audio td{text-align:left;vertical-align:top}audio{width:220px}.note{color:#555}
+"""
+
+
+def _html_table(table_id: str, head: list[str], rows: list[tuple[dict, list[tuple[str, str, str]]]], caption: str) -> str:
+    """rows: (row attrs, [(cell html, metric name, raw value text)])."""
+    out = [f'<table id="{table_id}"><caption>{html.escape(caption)}</caption><thead><tr>']
+    out += [f"<th>{html.escape(h)}</th>" for h in head]
+    out.append("</tr></thead><tbody>")
+    for attrs, cells in rows:
+        label = attrs["label"]
+        cls = ' class="gt"' if attrs.get("ground_truth") else ""
+        out.append(f'<tr data-system="{html.escape(label)}"><td{cls}>{html.escape(label)}</td>')
+        for cell_html, metric, raw in cells:
+            out.append(f'<td data-metric="{html.escape(metric)}" data-value="{html.escape(raw)}">{cell_html}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _wav_data_uri(data: bytes) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _original_wav_bytes(path: str) -> bytes | None:
+    import soundfile as sf
+
+    from tokenizer_bench.core.audio import load_audio
+
+    try:
+        wav, sr = load_audio(path)
+    except Exception:
+        return None
+    buf = io.BytesIO()
+    sf.write(buf, wav[0].numpy(), sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str, Any], utts: list,
+                records: Mapping, out: Path, plots: list[Path]) -> str:
+    metrics = run["metrics"]
+    head = ["System"] + [header(m) for m in metrics.values()]
+    t1 = table1_cells(run, agg)
+    rows1 = [(r, [(_decorate(r["cells"][n], "html"), n, "" if r["cells"][n]["value"] is None else repr(r["cells"][n]["value"]))
+                  for n in metrics]) for r in t1]
+    rows2 = []
+    for r in system_rows(run):
+        a = agg["rows"][r["label"]]
+        cells = []
+        for n, m in metrics.items():
+            e = a["metrics"].get(n)
+            cells.append((html.escape(mean_std(n, m, e)), n, "" if not e or e.get("mean") is None else repr(e["mean"])))
+        rows2.append((r, cells))
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>tokenizer-bench comparison</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>Tokenizer comparison ({run['num_utterances']} utterances)</h1>",
+             "<ul>" + "".join(f"<li>{html.escape(x[2:])}</li>" for x in _summary_lines(run, md=True).splitlines()) + "</ul>",
+             "<h2>Table 1</h2>",
+             _html_table("table1", head, rows1, "Corpus-level WER/WIL, mean of the other metrics. Bold = best, "
+                         "underlined = second among ranked systems; (n=K): K utterances scored."),
+             "<h2>Table 2</h2>",
+             _html_table("table2", head, rows2, "Per-utterance mean ± std (ddof=1)."),
+             "<h2>Significance (almost stochastic order)</h2>",
+             "<p class='note'>ε_min of the row system being better than the column system; ≤ 0.5 (bold): significantly "
+             "better; 0: dominant.</p>"]
+    for name, mat in sig.items():
+        labels = list(mat)
+        parts.append(f"<h3>{html.escape(header(metrics[name]))}</h3><table id='aso-{html.escape(name)}'><thead><tr><th></th>")
+        parts += [f"<th>{html.escape(b)}</th>" for b in labels]
+        parts.append("</tr></thead><tbody>")
+        for a in labels:
+            parts.append(f"<tr><td>{html.escape(a)}</td>")
+            for b in labels:
+                c = mat[a].get(b) if a != b else None
+                t = DASH if a == b else eps_text(c)
+                bold = c is not None and c.get("eps_min") is not None and c["eps_min"] <= 0.5
+                parts.append(f"<td>{'<b>' + t + '</b>' if bold else t}</td>")
+            parts.append("</tr>")
+        parts.append("</tbody></table>")
+    parts.append("<h2>Exclusions</h2><ul>")
+    parts += [f"<li>{html.escape(x[2:])}</li>" for x in _exclusion_lines(run, agg)]
+    parts.append("</ul>")
+    if run.get("disabled_metrics"):
+        parts.append("<h2>Disabled metrics</h2><ul>")
+        parts += [f"<li><code>{html.escape(n)}</code>: {html.escape(r)}</li>" for n, r in run["disabled_metrics"].items()]
+        parts.append("</ul>")
+    if plots:
+        parts.append("<h2>Plots</h2>")
+        for p in plots:
+            data = base64.b64encode(p.read_bytes()).decode("ascii")
+            parts.append(f"<div><img alt='{html.escape(p.stem)}' src='data:image/png;base64,{data}'></div>")
+    parts.append(_audio_section(run, utts, records, out))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _audio_section(run: Mapping[str, Any], utts: list, records: Mapping, out: Path) -> str:
+    examples = [u for u in utts if u.id in set(run.get("examples", []))]
+    systems = [r for r in system_rows(run) if not r["ground_truth"]]
+    if not examples or not systems:
+        return ""
+    parts = ["<h2>Listen</h2><table class='audio' id='audio'><thead><tr><th>Utterance</th><th>Original</th>"]
+    parts += [f"<th>{html.escape(s['label'])}</th>" for s in systems]
+    parts.append("</tr></thead><tbody>")
+    for u in examples:
+        orig = _original_wav_bytes(u.path)
+        text = f"<br><small>{html.escape(u.text)}</small>" if u.text else ""
+        parts.append(f"<tr><td>{html.escape(u.id)}{text}</td>")
+        parts.append(f"<td><audio controls src='{_wav_data_uri(orig)}'></audio></td>" if orig else "<td>unreadable</td>")
+        for s in systems:
+            rec = records.get((s["key"], u.id))
+            path = out / rec["audio"] if rec and rec.get("audio") else None
+            if path is not None and path.is_file():
+                parts.append(f"<td><audio controls src='{_wav_data_uri(path.read_bytes())}'></audio></td>")
+            else:
+                reason = rec.get("error") if rec and rec.get("status") == "failed" else "not available"
+                parts.append(f"<td>{html.escape(str(reason))}</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------- entry point
+def render_outputs(out: str | Path, console: Any = None, plots: bool = True) -> dict[str, str]:
+    """Rebuild every output of the run folder ``out`` from its records; returns written paths."""
+    out = Path(out)
+    run, utts, records = load_run(out)
+    utt_ids = [u.id for u in utts]
+    agg = aggregate(run, records, utt_ids, corpus_scorers(run["metrics"]))
+    sig = significance(run, agg)
+    written: dict[str, str] = {}
+    write_text_atomic(out / "results.md", render_markdown(run, agg, sig))
+    written["markdown"] = str(out / "results.md")
+    write_text_atomic(out / "results.csv", render_csv(run, agg))
+    written["csv"] = str(out / "results.csv")
+    write_text_atomic(out / "per_utterance.csv", render_per_utterance_csv(run, utt_ids, records))
+    written["per_utterance_csv"] = str(out / "per_utterance.csv")
+    summary = {k: run.get(k) for k in ("created", "config", "systems", "ground_truth", "asr", "metrics",
+                                        "disabled_metrics", "num_utterances", "examples", "significance")}
+    write_json_atomic(out / "results.json", {"run": summary, "utterances": utt_ids, "rows": agg["rows"],
+                                             "significance": sig})
+    written["json"] = str(out / "results.json")
+    plot_paths: list[Path] = []
+    if plots:
+        from .plots import make_plots
+
+        plot_paths = make_plots(out / "plots", agg, run["metrics"])
+        written["plots"] = str(out / "plots")
+    write_text_atomic(out / "report.html", render_html(run, agg, sig, utts, records, out, plot_paths))
+    written["html"] = str(out / "report.html")
+    print_console(run, agg, console)
+    return written

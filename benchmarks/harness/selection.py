@@ -1,0 +1,168 @@
+"""Choosing metrics (VERSA style) and building the ASR backend.
+
+Every metric declares its needs (:class:`tokenizer_bench.core.interfaces.MetricNeeds`). With no
+``--metrics`` the harness runs every registered metric whose needs are met and lists the others
+as disabled, each with its reason. A metric the user *asked for* whose needs are not met is an
+error before any work, listing every problem at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
+from tokenizer_bench.core.interfaces import MetricNeeds
+
+#: Default display order (the paper's Table 1 first); other metrics follow alphabetically.
+PREFERRED_ORDER = ("bitrate", "wer", "wil", "visqol", "stoi", "pesq", "mel_distance", "si_sdr",
+                   "rtf_encode", "rtf_decode")
+
+
+@dataclass
+class MetricInfo:
+    """What reports need to know about a metric, stored in ``run.json`` for ``--render-only``."""
+
+    name: str
+    display: str
+    unit: str
+    display_scale: float
+    higher_is_better: bool
+    kind: str  # "audio" | "text" | "system"
+    ranked: bool
+    sample_rate: int | None
+    corpus: bool  # has an all-sentences-concatenated score (WER/WIL)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def metric_kind(metric: Any) -> str:
+    kind = getattr(metric, "kind", None)
+    if kind in ("audio", "text", "system"):
+        return kind
+    needs: MetricNeeds = getattr(metric, "needs", MetricNeeds())
+    if needs.transcript or needs.reference_text:
+        return "text"
+    return "audio" if needs.reference_audio else "system"
+
+
+def describe_metric(name: str, metric: Any) -> MetricInfo:
+    needs: MetricNeeds = getattr(metric, "needs", MetricNeeds())
+    return MetricInfo(
+        name=name,
+        display=str(getattr(metric, "display", name)),
+        unit=str(getattr(metric, "unit", "")),
+        display_scale=float(getattr(metric, "display_scale", 1.0)),
+        higher_is_better=bool(getattr(metric, "higher_is_better", True)),
+        kind=metric_kind(metric),
+        ranked=bool(getattr(metric, "ranked", True)),
+        sample_rate=needs.sample_rate,
+        corpus=callable(getattr(metric, "corpus_score", None)),
+    )
+
+
+def unmet_needs(metric: Any, *, gpu_available: bool) -> list[str]:
+    needs: MetricNeeds = getattr(metric, "needs", MetricNeeds())
+    problems = []
+    for module in needs.packages:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            problems.append(f"Python module {module!r} is not installed")
+    if needs.gpu and not gpu_available:
+        problems.append("needs a GPU (CUDA) and none is available")
+    return problems
+
+
+@dataclass
+class MetricSelection:
+    active: dict[str, Any] = field(default_factory=dict)  # name -> metric object, display order
+    disabled: dict[str, str] = field(default_factory=dict)  # name -> reason
+
+    def info(self) -> dict[str, MetricInfo]:
+        return {n: describe_metric(n, m) for n, m in self.active.items()}
+
+    @property
+    def needs_transcripts(self) -> bool:
+        return any(metric_kind(m) == "text" for m in self.active.values())
+
+
+def _ordered(names: Sequence[str]) -> list[str]:
+    pref = [n for n in PREFERRED_ORDER if n in names]
+    return pref + sorted(n for n in names if n not in PREFERRED_ORDER)
+
+
+def select_metrics(requested: Sequence[str] | None, *, gpu_available: bool | None = None) -> MetricSelection:
+    """Build the metrics to run; see module docstring for the explicit-vs-default rule."""
+    from tokenizer_bench.core.plugins import get_registry
+
+    if gpu_available is None:
+        import torch
+
+        gpu_available = torch.cuda.is_available()
+    registry = get_registry("metrics")
+    explicit = requested is not None
+    names = list(dict.fromkeys(requested)) if explicit else registry.names()
+    if explicit and not names:
+        raise ConfigError("--metrics is empty; name at least one metric or omit the option for all of them")
+    for n in names:
+        registry.get(n)  # UnknownComponentError listing the available names
+    selection = MetricSelection()
+    problems = []
+    for name in _ordered(names):
+        try:
+            metric = registry.build(name)
+        except MissingDependencyError as exc:
+            issues = [str(exc)]
+        except Exception as exc:  # a broken metric plugin disables that metric, with its reason
+            issues = [f"failed to build: {type(exc).__name__}: {exc}"]
+        else:
+            issues = unmet_needs(metric, gpu_available=gpu_available)
+        if issues:
+            reason = "; ".join(issues)
+            if explicit:
+                problems.append(f"{name}: {reason}")
+            selection.disabled[name] = reason
+        else:
+            selection.active[name] = metric
+    if problems:
+        raise MissingDependencyError(
+            "requested metric(s) cannot run here:\n  " + "\n  ".join(problems)
+            + "\nInstall what is missing, or leave these metrics out of --metrics."
+        )
+    if not selection.active:
+        raise MissingDependencyError(
+            "no metric can run here: " + "; ".join(f"{k}: {v}" for k, v in selection.disabled.items())
+        )
+    return selection
+
+
+def parse_options(items: Sequence[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when possible (numbers, true/false), else strings."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def build_asr(name: str, options: dict[str, Any]) -> Any:
+    """Build (and load) the ASR backend; unknown names/options and missing models stop the run."""
+    from tokenizer_bench.core.plugins import get_registry
+
+    asr = get_registry("asr_backends").build(name, **options)
+    for attr in ("transcribe", "describe"):
+        if not callable(getattr(asr, attr, None)):
+            raise ConfigError(f"ASR backend {name!r} has no {attr}() method")
+    return asr

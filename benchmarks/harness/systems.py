@@ -1,0 +1,182 @@
+"""Which tokenizers are compared, and loading all of them before any work.
+
+Syntax (decided here, documented in docs/benchmark.md):
+
+- ``--tokenizers dm_codec:runs/dmcodec/best,identity`` and ``--baselines encodec,facodec``: a
+  comma-separated list of ``name[:checkpoint]``. The text after the first ``:`` is the
+  checkpoint (a local folder or a hub id), passed to
+  ``tokenizer_bench.core.api.load_tokenizer(name, checkpoint)``.
+- ``--baseline-checkpoint name=CHECKPOINT`` (repeatable) is the same thing for a baseline whose
+  checkpoint path is long or contains commas; giving a checkpoint both ways is an error.
+
+Baselines are ordinary registered tokenizers; the flag only orders the table (baselines first,
+like the paper). The same tokenizer may appear twice with different checkpoints; rows are then
+labelled ``name (checkpoint folder name)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from tokenizer_bench.core.errors import ConfigError
+
+#: Rows that are sanity checks, not competitors: shown but never ranked (bold/underline).
+SANITY_TOKENIZERS = frozenset({"identity"})
+GROUND_TRUTH_LABEL = "Ground truth"
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    name: str
+    checkpoint: str | None = None
+    baseline: bool = False
+
+
+@dataclass
+class LoadedSystem:
+    """A tokenizer ready to run, with what identifies its results."""
+
+    spec: SystemSpec
+    label: str
+    tokenizer: Any
+    info: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    @property
+    def ranked(self) -> bool:
+        return self.spec.name not in SANITY_TOKENIZERS
+
+
+def _split(item: str) -> SystemSpec:
+    name, sep, ckpt = item.strip().partition(":")
+    name = name.strip()
+    if not name:
+        raise ConfigError(f"empty tokenizer name in {item!r} (expected name[:checkpoint])")
+    return SystemSpec(name=name, checkpoint=ckpt.strip() or None if sep else None)
+
+
+def parse_systems(tokenizers: str | None, baselines: str | None,
+                  baseline_checkpoints: Sequence[str] = ()) -> list[SystemSpec]:
+    """Specs in table order: baselines first, then the tokenizers under test."""
+    base = [_split(s) for s in (baselines or "").split(",") if s.strip()]
+    toks = [_split(s) for s in (tokenizers or "").split(",") if s.strip()]
+    extra: dict[str, str] = {}
+    for item in baseline_checkpoints:
+        name, sep, ckpt = item.partition("=")
+        if not sep or not name.strip() or not ckpt.strip():
+            raise ConfigError(f"--baseline-checkpoint {item!r}: expected NAME=CHECKPOINT")
+        extra[name.strip()] = ckpt.strip()
+    base_names = {s.name for s in base}
+    for name in extra:
+        if name not in base_names:
+            raise ConfigError(
+                f"--baseline-checkpoint {name}=...: {name!r} is not among --baselines ({', '.join(sorted(base_names)) or 'none'})"
+            )
+    resolved = []
+    for s in base:
+        if s.name in extra:
+            if s.checkpoint is not None:
+                raise ConfigError(f"baseline {s.name!r} has a checkpoint both inline and in --baseline-checkpoint")
+            s = SystemSpec(s.name, extra[s.name])
+        resolved.append(SystemSpec(s.name, s.checkpoint, baseline=True))
+    specs = resolved + toks
+    if not specs:
+        raise ConfigError("nothing to compare: pass --tokenizers and/or --baselines")
+    seen = set()
+    for s in specs:
+        k = (s.name, s.checkpoint)
+        if k in seen:
+            raise ConfigError(f"tokenizer {s.name!r} with checkpoint {s.checkpoint!r} is listed twice")
+        seen.add(k)
+    return specs
+
+
+def labels_for(specs: Sequence[SystemSpec]) -> list[str]:
+    counts: dict[str, int] = {}
+    for s in specs:
+        counts[s.name] = counts.get(s.name, 0) + 1
+    out = []
+    for s in specs:
+        if counts[s.name] > 1 and s.checkpoint:
+            out.append(f"{s.name} ({Path(s.checkpoint).name or s.checkpoint})")
+        else:
+            out.append(s.name)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"two systems would share a row label: {out}; use distinct checkpoint folder names")
+    return out
+
+
+def checkpoint_fingerprint(checkpoint: str | None) -> Any:
+    """What identifies a checkpoint's content cheaply: file names, sizes and mtimes of a local
+    folder/file (a retrained model in the same folder gets new records), or the hub id itself."""
+    if checkpoint is None:
+        return None
+    p = Path(checkpoint).expanduser()
+    if p.is_file():
+        st = p.stat()
+        return {"path": str(p.resolve()), "files": [[p.name, st.st_size, st.st_mtime_ns]]}
+    if p.is_dir():
+        files = []
+        for f in sorted(p.rglob("*")):
+            if f.is_file():
+                st = f.stat()
+                files.append([f.relative_to(p).as_posix(), st.st_size, st.st_mtime_ns])
+        return {"path": str(p.resolve()), "files": files}
+    return {"id": checkpoint}
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+
+
+def tokenizer_info(tokenizer: Any, n_q: int | None) -> dict[str, Any]:
+    """Description used for bitrate and written into results (frame rate, codebooks, bitrate)."""
+    nq = tokenizer.check_n_q(n_q) if hasattr(tokenizer, "check_n_q") else (n_q or tokenizer.num_codebooks)
+    info = {
+        "sample_rate": int(tokenizer.sample_rate),
+        "frame_rate": float(tokenizer.frame_rate),
+        "num_codebooks": int(tokenizer.num_codebooks),
+        "codebook_size": int(tokenizer.codebook_size),
+        "n_q": int(nq),
+    }
+    info["bitrate"] = info["frame_rate"] * nq * math.log2(info["codebook_size"])
+    return info
+
+
+def load_systems(specs: Sequence[SystemSpec], *, n_q: int | None = None, device: str = "cpu",
+                 extra_key: Any = None) -> list[LoadedSystem]:
+    """Load every tokenizer; the first failure stops with the tokenizer's own message.
+
+    ``n_q`` above a tokenizer's number of codebooks is an error naming it (no silent clamp).
+    ``extra_key`` (e.g. the ASR settings) is mixed into each system's record key.
+    """
+    from tokenizer_bench.core.api import load_tokenizer
+
+    labels = labels_for(specs)
+    loaded = []
+    for spec, label in zip(specs, labels):
+        tok = load_tokenizer(spec.name, spec.checkpoint)
+        if hasattr(tok, "to"):
+            moved = tok.to(device)
+            tok = moved if moved is not None else tok
+        if hasattr(tok, "eval"):
+            tok.eval()
+        try:
+            info = tokenizer_info(tok, n_q)
+        except ValueError as exc:
+            raise ConfigError(f"--n-q {n_q}: tokenizer {label!r}: {exc}") from None
+        loaded.append(LoadedSystem(spec=spec, label=label, tokenizer=tok, info=info))
+    assign_keys(loaded, extra_key)
+    return loaded
+
+
+def assign_keys(systems: Sequence[LoadedSystem], extra_key: Any = None) -> None:
+    """Set each system's record key: tokenizer name, checkpoint fingerprint, n_q and ``extra_key``."""
+    for s in systems:
+        s.key = stable_hash({"name": s.spec.name, "checkpoint": checkpoint_fingerprint(s.spec.checkpoint),
+                             "n_q": s.info["n_q"], "extra": extra_key})

@@ -1,0 +1,1 @@
+"""Performance measurements of tokenizer-bench (benchmarks, not tests)."""

@@ -1,0 +1,59 @@
+"""Shared helpers of the built-in ASR backends (not scanned for hooks).
+
+An ASR backend is what ``register_asr_backends`` registers: a factory whose keyword arguments are
+its options, returning an object with
+
+- ``name`` (registry name) and ``sample_rate`` (Hz of the audio ``transcribe`` expects),
+- ``describe() -> dict``: model id/path and decoding options. The harness stores it with every
+  record, so changing the ASR invalidates (re-computes) word-error records instead of mixing them;
+- ``transcribe(wavs: Sequence[np.ndarray]) -> list[str]``: raw transcripts (the WER metric
+  normalises them), one per 1-D float32 waveform.
+
+Models are loaded when the backend is built, so a missing model stops a benchmark before any
+work, with a :class:`MissingDependencyError` saying what to download or pass.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable
+
+from tokenizer_bench.core.errors import MissingDependencyError
+
+
+def require_packages(backend: str, *modules: str) -> None:
+    """Raise :class:`MissingDependencyError` naming the pip package when a module is absent."""
+    pip_names = {"faster_whisper": "faster-whisper", "transformers": "transformers", "ctranslate2": "ctranslate2"}
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pkgs = " ".join(pip_names.get(m, m) for m in missing)
+        raise MissingDependencyError(f"ASR backend {backend!r} needs {', '.join(missing)}: pip install {pkgs}")
+
+
+def load_hf(backend: str, model: str | Path, local_files_only: bool, loader: Callable[..., Any],
+            what: str, example: str) -> Any:
+    """Call ``loader(model, local_files_only=...)``; turn "not found" into a clear user error.
+
+    ``model`` is a local folder (``save_pretrained`` layout) or a Hugging Face hub id. We never
+    substitute another model: if this one cannot be had, the run stops and says how to get it.
+    """
+    path = Path(str(model)).expanduser()
+    looks_local = path.is_absolute() or str(model).startswith((".", "~")) or path.exists()
+    if looks_local and not path.is_dir():
+        raise MissingDependencyError(f"ASR backend {backend!r}: model folder {str(path)!r} does not exist")
+    source = str(path) if looks_local else str(model)
+    try:
+        return loader(source, local_files_only=local_files_only or looks_local)
+    except (OSError, ValueError) as exc:
+        if looks_local:
+            raise MissingDependencyError(
+                f"ASR backend {backend!r}: cannot load {what} from {source!r} ({exc}). "
+                "Pass a folder written by save_pretrained."
+            ) from exc
+        raise MissingDependencyError(
+            f"ASR backend {backend!r}: {what} {source!r} is not available locally and could not be downloaded "
+            f"({type(exc).__name__}). Download it where the hub is reachable "
+            f"(`huggingface-cli download {source} --local-dir DIR`) and pass the folder with "
+            f"--asr-option model=DIR, or choose an offline backend, e.g. {example}."
+        ) from exc

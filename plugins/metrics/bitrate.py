@@ -1,0 +1,37 @@
+"""Bitrate of the codes a tokenizer emits: frames/s x codebooks used x log2(codebook size)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tokenizer_bench.core.interfaces import MetricNeeds
+
+
+def bitrate_bps(frame_rate: float, num_codebooks: int, codebook_size: int) -> float:
+    """Bits per second of fixed-rate codes (no entropy coding)."""
+    if frame_rate <= 0 or num_codebooks <= 0 or codebook_size < 2:
+        raise ValueError(
+            f"invalid code layout: frame_rate={frame_rate}, codebooks={num_codebooks}, size={codebook_size}"
+        )
+    return float(frame_rate) * int(num_codebooks) * math.log2(int(codebook_size))
+
+
+class Bitrate:
+    """Bitrate in bits/s at the evaluated number of codebooks (displayed in kbps)."""
+
+    name = "bitrate"
+    display = "Bitrate"
+    unit = "kbps"
+    display_scale = 1e-3
+    kind = "system"
+    higher_is_better = False
+    ranked = False  # a property of the system, not a quality: never bolded as "best"
+    needs = MetricNeeds(reference_audio=False)
+
+    def __call__(self, *, tokenizer: dict[str, Any], **_: object) -> float:
+        return bitrate_bps(tokenizer["frame_rate"], tokenizer["n_q"], tokenizer["codebook_size"])
+
+
+def register_metrics(register) -> None:
+    register("bitrate", Bitrate)

@@ -1,0 +1,35 @@
+"""Wideband PESQ (ITU-T P.862.2) at 16 kHz via the ``pesq`` package."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tokenizer_bench.core.interfaces import MetricNeeds
+
+from ._common import mono_pair
+
+
+class PESQ:
+    """Wideband PESQ MOS-LQO (about 1.04..4.64, higher is better)."""
+
+    name = "pesq"
+    display = "PESQ"
+    unit = ""
+    display_scale = 1.0
+    kind = "audio"
+    higher_is_better = True
+    needs = MetricNeeds(reference_audio=True, packages=("pesq",), sample_rate=16000)
+
+    def __call__(self, *, reference: np.ndarray, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
+        from pesq import pesq
+
+        ref, est = mono_pair(reference, estimate)
+        if int(sample_rate) != 16000:
+            raise ValueError(f"wideband PESQ needs 16 kHz input, got {sample_rate} Hz")
+        # pesq raises (e.g. NoUtterancesError) on signals it cannot score; the harness records
+        # the message for the utterance.
+        return float(pesq(16000, ref, est, "wb"))
+
+
+def register_metrics(register) -> None:
+    register("pesq", PESQ)
