@@ -57,12 +57,26 @@ class DistillTarget(BaseModel):
 
 
 class DistillationConfig(BaseModel):
+    """Which RVQ outputs are distilled toward which cached teacher features (eq. 1-3, 11).
+
+    ``lm``/``sm`` set to null disables that teacher's loss. With both, the loss is
+    ``scale·(λ_SM·L_SM + λ_LM·L_LM)`` (paper: scale ½; the official trainer: 1). ``loss`` names the
+    distillation component; left out, it is ``lm_sm_distillation`` with both teachers and
+    ``distillation`` with one. The trainer passes it the sizes (student = quantizer dimension,
+    teachers = cached feature sizes), the targets and the λs; its other options go in ``loss``.
+    """
+
     model_config = Strict
     lm: DistillTarget | None = Field(default_factory=DistillTarget)
     sm: DistillTarget | None = None
     lambda_lm: float = Field(default=0.5, ge=0.0, le=1.0)
     lambda_sm: float = Field(default=0.5, ge=0.0, le=1.0)
-    loss: component("losses") = Field(default_factory=lambda: Component(name="distillation"))
+    scale: float = Field(default=0.5, ge=0.0, description="Factor of eq. 3 (½ in the paper, 1 in the official code).")
+    share_projection: bool | None = Field(
+        default=None,
+        description="One W for both teachers (the paper). None: share when the teachers have the same size.",
+    )
+    loss: component("losses") | None = None
     mask_silence: bool = Field(default=False, description="Exclude frames between words from the LM loss.")
 
     @model_validator(mode="after")
@@ -70,6 +84,11 @@ class DistillationConfig(BaseModel):
         if self.lm is not None and self.sm is not None and abs(self.lambda_lm + self.lambda_sm - 1.0) > 1e-6:
             raise ValueError(f"lambda_lm + lambda_sm must be 1 (paper eq. 3), got {self.lambda_lm} + {self.lambda_sm}")
         return self
+
+    @property
+    def teachers(self) -> tuple[str, ...]:
+        """The teachers whose features the loss needs, in a fixed order."""
+        return tuple(k for k in ("lm", "sm") if getattr(self, k) is not None)
 
 
 class LossesConfig(BaseModel):
@@ -93,10 +112,24 @@ class LossesConfig(BaseModel):
 
 
 class DownloadConfig(BaseModel):
+    """LibriSpeech subsets fetched into ``root`` when ``data.train`` is missing (``tokenizer-bench download``)."""
+
     model_config = Strict
     subsets: list[str] = Field(default_factory=lambda: ["train-clean-100"])
     base_url: str = "https://www.openslr.org/resources/12"
     root: str = "data"
+    checksums: dict[str, str] = Field(
+        default_factory=dict, description="subset -> SHA-256 or MD5, for mirrors or subsets not in the built-in table"
+    )
+    keep_archive: bool = False
+
+
+class DemoCorpusConfig(BaseModel):
+    """Synthesise the offline demo corpus (eSpeak NG) into ``data.train[0]`` when it is missing."""
+
+    model_config = Strict
+    num_utterances: int = Field(default=60, ge=1)
+    seed: int = 42
 
 
 class DataConfig(BaseModel):
@@ -105,10 +138,12 @@ class DataConfig(BaseModel):
     valid: list[str] = Field(default_factory=list)
     format: Literal["auto", "librispeech", "manifest", "folder"] = "auto"
     segment_seconds: float = Field(default=3.0, gt=0)
-    batch_size: int = Field(default=6, ge=1)
+    batch_size: int = Field(default=6, ge=1, description="Per process (the global batch is this x processes)")
     num_workers: int = Field(default=2, ge=0)
     max_utterances: int | None = Field(default=None, ge=1)
+    valid_utterances: int = Field(default=16, ge=1, description="Validation uses the first N of data.valid")
     download: DownloadConfig | None = None
+    demo_corpus: DemoCorpusConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +156,12 @@ class DataConfig(BaseModel):
 
 
 class TrainerConfig(BaseModel):
+    """Optimisation, precision, checkpointing and logging.
+
+    ``max_steps`` counts optimiser steps (each ``gradient_accumulation_steps`` batches per process);
+    training stops at ``max_steps`` or after ``max_epochs``, whichever comes first.
+    """
+
     model_config = Strict
     output_dir: str = "runs/dm_codec"
     max_epochs: int = Field(default=100, ge=1)
@@ -128,18 +169,39 @@ class TrainerConfig(BaseModel):
     lr_generator: float = Field(default=1e-4, gt=0)
     lr_discriminator: float = Field(default=1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.99)
+    adam_eps: float = Field(default=1e-8, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
     lr_decay: float = Field(default=0.98, gt=0, le=1)
-    lr_decay_every: Literal["epoch"] | int = "epoch"
-    discriminator_warmup_steps: int = Field(default=0, ge=0)
-    grad_clip: float | None = None
+    lr_decay_every: Literal["epoch"] | int = Field(default="epoch", description="'epoch' or a number of steps")
+    discriminator_warmup_steps: int = Field(
+        default=0, ge=0, description="Steps before the discriminators are trained and used in the generator loss"
+    )
+    grad_clip: float | None = Field(default=None, gt=0, description="Max global grad norm (both networks)")
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_accumulation_steps: int = Field(default=1, ge=1)
-    compile: bool = False
+    compile: bool = Field(default=False, description="torch.compile the generator and the discriminators")
+    cpu: bool = Field(default=False, description="Train on CPU even when a GPU is present")
+    distributed_timeout_minutes: int = Field(
+        default=180, ge=1,
+        description="Collective timeout of multi-process runs (other ranks wait this long while rank 0 builds "
+        "a missing teacher cache; build big caches ahead with cache-teachers)",
+    )
+    num_threads: int | None = Field(default=None, ge=1, description="torch CPU threads per process (None: torch's default)")
     checkpoint_every: int = Field(default=1000, ge=1)
     keep_last: int = Field(default=3, ge=1)
     log_every: int = Field(default=10, ge=1)
     audio_every: int = Field(default=1000, ge=1)
-    export_dir: str | None = None
+    valid_every: int | None = Field(default=None, ge=1, description="Validation mel loss every N steps (needs data.valid)")
+    tensorboard: bool = True
+    progress: bool | None = Field(default=None, description="Progress bar; None: only on a terminal")
+    export: bool = Field(default=True, description="save_pretrained the tokenizer at the end")
+    export_dir: str | None = Field(default=None, description="Default: <output_dir>/tokenizer")
+
+    @model_validator(mode="after")
+    def _decay_every(self) -> "TrainerConfig":
+        if not isinstance(self.lr_decay_every, str) and self.lr_decay_every < 1:
+            raise ValueError(f"lr_decay_every must be 'epoch' or a positive number of steps, got {self.lr_decay_every}")
+        return self
 
 
 class TrainConfig(BaseModel):
@@ -153,3 +215,13 @@ class TrainConfig(BaseModel):
     losses: LossesConfig = Field(default_factory=LossesConfig)
     data: DataConfig
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @model_validator(mode="after")
+    def _teachers_for_distillation(self) -> "TrainConfig":
+        for key in self.distillation.teachers:
+            if getattr(self.teachers, key) is None:
+                raise ValueError(
+                    f"distillation.{key} is set but teachers.{key} is null: configure the {key.upper()} teacher "
+                    f"or set distillation.{key}: null"
+                )
+        return self

@@ -1,0 +1,177 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+Layout of ``<run>/checkpoints/step_<NNNNNNNN>/``:
+
+* ``trainer.pt`` — generator (including the distillation projections), discriminators (all of
+  them: the official code forgot these on resume, fault 4), both optimisers and schedulers,
+  ``step``/``epoch``/``batch_in_epoch`` (the data position), the resolved config;
+* ``rng_rank<R>.pt`` — each process's python, numpy, torch and CUDA RNG states.
+
+A checkpoint is written into a hidden temporary folder and renamed into place only when every
+file is on disk, so a crash (even SIGKILL) never leaves a checkpoint that looks complete and is
+not. :func:`latest_checkpoint` ignores anything else. ``keep_last`` bounds disk use.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+from ..io import torch_save_atomic
+
+CHECKPOINT_DIR = "checkpoints"
+TRAINER_FILE = "trainer.pt"
+_NAME = re.compile(r"^step_(\d{8,})$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of ``run_dir``, oldest first."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_dir() and (p / TRAINER_FILE).is_file():
+            found.append((int(m.group(1)), p))
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+# --------------------------------------------------------------------------- RNG
+def capture_rng() -> dict[str, Any]:
+    """This process's RNG states in a ``torch.load(weights_only=True)``-safe form."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:  # different GPU count: restore what matches; the rest start from the seed
+            for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(s, i)
+
+
+# --------------------------------------------------------------------------- write / read
+def begin_checkpoint(run_dir: str | Path, step: int) -> Path:
+    """Create the temporary folder a checkpoint is written into (main process only)."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{checkpoint_name(step)}.", suffix=".tmp", dir=root))
+
+
+def temp_checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    """The temporary folder of ``step`` created by :func:`begin_checkpoint` (for other ranks)."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    cands = sorted(root.glob(f".{checkpoint_name(step)}.*.tmp"), key=lambda p: p.stat().st_mtime)
+    if not cands:
+        raise CheckpointError(f"{root}: temporary checkpoint folder for step {step} is missing")
+    return cands[-1]
+
+
+def write_rng(tmp_dir: Path, rank: int) -> None:
+    torch_save_atomic(capture_rng(), tmp_dir / f"rng_rank{rank}.pt")
+
+
+def finish_checkpoint(tmp_dir: Path, state: dict[str, Any], step: int, keep_last: int) -> Path:
+    """Write ``trainer.pt``, rename the folder into place, and prune old checkpoints."""
+    torch_save_atomic(state, tmp_dir / TRAINER_FILE)
+    final = tmp_dir.parent / checkpoint_name(step)
+    if final.exists():  # re-saving the same step (e.g. final save right after a periodic one)
+        shutil.rmtree(final)
+    os.replace(tmp_dir, final)
+    _fsync_dir(final.parent)
+    prune(final.parent.parent, keep_last)
+    return final
+
+
+def prune(run_dir: Path, keep_last: int) -> None:
+    ckpts = list_checkpoints(run_dir)
+    for old in ckpts[: max(0, len(ckpts) - keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in (Path(run_dir) / CHECKPOINT_DIR).glob(".step_*.tmp"):
+        # leftovers of a run killed while writing (called after the current one was renamed)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_trainer_state(ckpt: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(ckpt) / TRAINER_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{ckpt}: no {TRAINER_FILE}; not a training checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from exc
+
+
+def load_rng(ckpt: str | Path, rank: int) -> dict[str, Any] | None:
+    """RNG states saved by ``rank``; None when that rank did not exist (world size changed)."""
+    path = Path(ckpt) / f"rng_rank{rank}.pt"
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read RNG state ({exc})") from exc
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, Any], what: str, ckpt: str | Path) -> None:
+    """Strict load with an error naming the checkpoint and the mismatching keys."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{ckpt}: the {what} weights do not match the model built from the config ({exc}). "
+            "Resume with the config the run was started with (it is saved as config.yaml in the run folder)."
+        ) from exc

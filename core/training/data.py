@@ -1,0 +1,186 @@
+"""Everything between a config's ``data``/``teachers`` sections and the trainer's batches.
+
+1. **Corpus on disk.** When ``data.train`` is missing: synthesise the demo corpus
+   (``data.demo_corpus``) or download LibriSpeech (``data.download``); otherwise say what to do.
+2. **Utterances.** ``list_utterances(data.train, data.format, data.max_utterances)``.
+3. **Teacher features.** From the teacher cache only: the trainer never loads a teacher model
+   itself. A missing part of the cache is built first (``build_teacher_cache``) on the main
+   process, the other processes wait for it; ``tokenizer-bench cache-teachers CONFIG`` does the
+   same ahead of time (e.g. on a GPU node before a multi-node run).
+4. **Datasets and loaders.** :class:`~tokenizer_bench.core.data.dataset.CropDataset` with the
+   cropped features, :class:`EpochSampler` for a seeded, sharded, resumable order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.dataset import CropDataset, EpochSampler, collate
+from ..errors import ConfigError
+from ..train_config import TrainConfig
+
+
+def ensure_corpus(cfg: TrainConfig, say: Callable[[str], None] = print) -> None:
+    """Create the training corpus when a config says how (demo synthesis or LibriSpeech download)."""
+    missing = [p for p in cfg.data.train if not Path(p).expanduser().exists()]
+    if not missing:
+        return
+    if cfg.data.demo_corpus is not None:
+        from ..data.demo_corpus import build_demo_corpus
+
+        if len(cfg.data.train) != 1:
+            raise ConfigError("data.demo_corpus needs exactly one data.train folder (where it is written)")
+        say(f"demo corpus absent: synthesising {cfg.data.demo_corpus.num_utterances} utterances into {missing[0]}")
+        build_demo_corpus(
+            missing[0],
+            num_utterances=cfg.data.demo_corpus.num_utterances,
+            sample_rate=cfg.model.sample_rate,
+            seed=cfg.data.demo_corpus.seed,
+        )
+        return
+    if cfg.data.download is not None:
+        from ..data.download import download_librispeech, subset_dir
+
+        dl = cfg.data.download
+        say(f"downloading LibriSpeech {', '.join(dl.subsets)} from {dl.base_url} into {dl.root}")
+        download_librispeech(
+            dl.subsets, dl.root, base_url=dl.base_url, checksums=dl.checksums, keep_archive=dl.keep_archive
+        )
+        still = [p for p in cfg.data.train if not Path(p).expanduser().exists()]
+        if still:
+            where = ", ".join(str(subset_dir(dl.root, s)) for s in dl.subsets)
+            raise ConfigError(f"data.train {still} still missing after the download (downloaded: {where})")
+        return
+    raise ConfigError(
+        f"data.train source(s) not found: {', '.join(missing)}. Fix the path(s), or add a "
+        "data.download section (LibriSpeech) and run `tokenizer-bench download CONFIG`."
+    )
+
+
+@dataclass
+class TrainData:
+    utterances: list
+    dataset: CropDataset
+    sampler: EpochSampler
+    loader_kwargs: dict[str, Any]
+    valid: CropDataset | None
+    feature_dims: dict[str, int]
+
+    def loader(self, epoch: int, start_batch: int = 0) -> DataLoader:
+        """The loader of one epoch; crops and order depend on ``(seed, epoch)`` only."""
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, start_batch)
+        return DataLoader(self.dataset, batch_sampler=self.sampler, **self.loader_kwargs)
+
+
+def open_feature_cache(cfg: TrainConfig, utterances: list, hop_length: int, *, is_main: bool,
+                       wait: Callable[[], None], say: Callable[[str], None]) -> tuple[Any, list]:
+    """The teacher cache and the utterances it has features for.
+
+    Missing features are computed first on the main process (``build_teacher_cache``; the other
+    processes wait). Utterances the cache builder had to skip (unreadable audio, no transcript)
+    are left out of training, counted and reported here; the cache report says why.
+    """
+    from .. import teacher_cache as tc
+
+    cache = tc.TeacherCache.open(cfg, hop_length)
+    missing = set(cache.missing(utterances))
+    if missing:
+        if is_main:
+            say(
+                f"teacher cache incomplete ({len(missing)} of {len(utterances)} utterances): computing teacher "
+                f"features into {cfg.teachers.cache_dir} (once; `tokenizer-bench cache-teachers` does this ahead)"
+            )
+            tc.build_teacher_cache(cfg, [u for u in utterances if u.id in missing], hop_length, progress=True)
+        wait()
+        cache = tc.TeacherCache.open(cfg, hop_length)
+        missing = set(cache.missing(utterances))
+    if missing:
+        kept = [u for u in utterances if u.id not in missing]
+        example = sorted(missing)[0]
+        if not kept:
+            raise ConfigError(
+                f"teacher cache {cfg.teachers.cache_dir} has features for none of the {len(utterances)} utterances "
+                f"(e.g. {example}); see the reports/ folder there for why they were skipped"
+            )
+        say(
+            f"training without {len(missing)} utterance(s) that have no teacher features (e.g. {example}: "
+            f"skipped by the cache builder, see {cfg.teachers.cache_dir}/reports/)"
+        )
+        utterances = kept
+    return cache, utterances
+
+
+def feature_dims(load: Callable[[str], dict], utterances: list, keys: tuple[str, ...]) -> dict[str, int]:
+    """Sizes of the cached teacher features (read from the first utterance that has them)."""
+    if not keys:
+        return {}
+    last_exc: Exception | None = None
+    for utt in utterances[:8]:
+        try:
+            feats = load(utt.id)
+        except Exception as exc:  # reported below if no utterance works
+            last_exc = exc
+            continue
+        missing = [k for k in keys if k not in feats]
+        if missing:
+            raise ConfigError(f"teacher cache has no {missing} features for {utt.id} (distillation needs {list(keys)})")
+        return {k: int(feats[k].shape[-1]) for k in keys}
+    raise ConfigError(f"cannot read cached teacher features of the first utterances ({last_exc})")
+
+
+def build_train_data(
+    cfg: TrainConfig,
+    *,
+    hop_length: int,
+    num_replicas: int,
+    rank: int,
+    is_main: bool,
+    wait: Callable[[], None],
+    say: Callable[[str], None],
+    features: Any = None,
+) -> TrainData:
+    """Corpus -> utterances -> teacher cache -> dataset, sampler and loader settings.
+
+    ``features`` overrides the teacher cache with any ``utt_id -> {key: tensor}`` loader (tests).
+    """
+    from ..data import list_utterances
+
+    if is_main:
+        ensure_corpus(cfg, say)
+    wait()
+    utts = list_utterances(cfg.data.train, cfg.data.format, cfg.data.max_utterances)
+    keys = cfg.distillation.teachers
+    load = None
+    if keys:
+        if features is None:
+            cache, utts = open_feature_cache(cfg, utts, hop_length, is_main=is_main, wait=wait, say=say)
+            load = cache.load
+        else:
+            load = features
+    dims = feature_dims(load, utts, keys) if load is not None else {}
+    sr = cfg.model.sample_rate
+    segment = int(round(cfg.data.segment_seconds * sr))
+    common = dict(sample_rate=sr, segment_samples=segment, hop_length=hop_length, seed=cfg.seed)
+    dataset = CropDataset(utts, features=load, feature_keys=keys, random_crop=True, **common)
+    sampler = EpochSampler(len(dataset), cfg.data.batch_size, seed=cfg.seed, num_replicas=num_replicas, rank=rank)
+    loader_kwargs: dict[str, Any] = dict(
+        collate_fn=collate,
+        num_workers=cfg.data.num_workers,
+        # A private generator: creating a loader must not consume the global torch RNG, or a
+        # resumed run (which creates its loader at another moment) would diverge.
+        generator=torch.Generator().manual_seed(cfg.seed),
+        pin_memory=torch.cuda.is_available() and not cfg.trainer.cpu,
+    )
+    if cfg.data.num_workers > 0:
+        loader_kwargs["persistent_workers"] = False
+    valid = None
+    if cfg.data.valid:
+        vutts = list_utterances(cfg.data.valid, cfg.data.format, cfg.data.valid_utterances)
+        valid = CropDataset(vutts, random_crop=False, **common)
+    return TrainData(utts, dataset, sampler, loader_kwargs, valid, dims)

@@ -1,0 +1,547 @@
+"""The GAN trainer: config-composed, on CPU, one GPU or many (DDP through Hugging Face Accelerate).
+
+One optimiser step, as the official code orders it:
+
+1. **G forward once**: ``wav_hat, qout = G(wav)``; distillation losses on ``qout.layer_outputs``
+   against the cached teacher crops (the projections W live in the distillation module, which is
+   part of the generator-side DDP module and of the generator optimiser).
+2. **D step** on ``wav_hat.detach()``: discriminator loss over all sub-discriminators, backward,
+   clip, step.
+3. **G step**: the discriminators run again on ``[wav, wav_hat]`` (their own parameters frozen
+   for this pass); eq. 10 total = Σ weight·term over mel, waveform, commitment, distillation,
+   adversarial and feature matching; backward, clip, step.
+
+Real and generated audio go through a discriminator in one concatenated batch (every
+discriminator here is per-example, so this equals two passes and halves the launches).
+
+Everything that decides the next step — weights of every network (discriminators included),
+optimiser and scheduler states, RNG states of every process, and the data position — is in the
+checkpoint, so ``--resume`` continues bit-for-bit on the same hardware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..config import Component, dump_config
+from ..errors import CheckpointError, ConfigError
+from ..io import write_text_atomic
+from ..train_config import TrainConfig
+from . import checkpoint as ckpt
+from .data import TrainData, build_train_data
+from .logging import TrainingLogger
+from .modules import DiscriminatorSet, GeneratorWithDistillation, split_real_fake
+from .optim import build_optimizer, build_scheduler, current_lr, decay_due
+
+CONFIG_FILE = "config.yaml"
+EXPORT_DIR = "tokenizer"
+
+
+def _registry(kind: str):
+    from ..plugins import get_registry
+
+    return get_registry(kind)
+
+
+def build_tokenizer(cfg: TrainConfig) -> Any:
+    """A randomly initialised trainable tokenizer (its ``generator`` is trained) from ``cfg.model``."""
+    m = cfg.model
+    options: dict[str, Any] = {
+        "encoder": m.encoder.to_dict(),
+        "quantizer": m.quantizer.to_dict(),
+        "decoder": m.decoder.to_dict(),
+        "sample_rate": m.sample_rate,
+        "semantic_dimension": m.semantic_dimension,
+    }
+    tok = _registry("tokenizers").get(m.tokenizer).factory(checkpoint=None, **options)
+    gen = getattr(tok, "generator", None)
+    if not isinstance(gen, nn.Module):
+        raise ConfigError(
+            f"model.tokenizer {m.tokenizer!r} is not trainable here: it has no `generator` torch module"
+        )
+    return tok
+
+
+def build_discriminators(cfg: TrainConfig) -> DiscriminatorSet | None:
+    if not cfg.discriminators:
+        return None
+    named: dict[str, nn.Module] = {}
+    for comp in cfg.discriminators:
+        name = comp.name
+        k = 2
+        while name in named:
+            name, k = f"{comp.name}_{k}", k + 1
+        named[name] = comp.build("discriminators")
+    return DiscriminatorSet(named)
+
+
+def build_distillation(cfg: TrainConfig, student_dim: int, dims: dict[str, int]) -> tuple[nn.Module | None, str | None]:
+    """The distillation module (with its projections) and how the generator bundle calls it."""
+    d = cfg.distillation
+    keys = d.teachers
+    if not keys:
+        return None, None
+    user = d.loss.kwargs if d.loss is not None else {}
+    if len(keys) == 2:
+        name = d.loss.name if d.loss is not None else "lm_sm_distillation"
+        share = d.share_projection if d.share_projection is not None else dims["lm"] == dims["sm"]
+        kwargs = dict(
+            student_dim=student_dim, lm_dim=dims["lm"], sm_dim=dims["sm"],
+            lm_target=d.lm.target, sm_target=d.sm.target,  # type: ignore[union-attr]
+            lambda_sm=d.lambda_sm, lambda_lm=d.lambda_lm, scale=d.scale, share_projection=share,
+        )
+        mode = "lm_sm"
+    else:
+        key = keys[0]
+        name = d.loss.name if d.loss is not None else "distillation"
+        kwargs = dict(student_dim=student_dim, teacher_dim=dims[key], target=getattr(d, key).target)
+        mode = key
+    kwargs.update(user)
+    return _registry("losses").build(name, **kwargs), mode
+
+
+class Trainer:
+    """Builds everything from a :class:`TrainConfig` and runs :meth:`fit`.
+
+    ``features`` replaces the teacher cache with any ``utt_id -> {"lm": [T,D], ...}`` callable
+    (tests, or features computed elsewhere).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        output_dir: str | Path | None = None,
+        resume: bool = False,
+        features: Callable[[str], dict] | None = None,
+    ) -> None:
+        from accelerate import Accelerator
+        from datetime import timedelta
+
+        from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, set_seed
+
+        self.cfg = cfg
+        tcfg = cfg.trainer
+        self.run_dir = Path(output_dir if output_dir is not None else tcfg.output_dir)
+        handlers: list = [InitProcessGroupKwargs(timeout=timedelta(minutes=tcfg.distributed_timeout_minutes))]
+        if cfg.model.semantic_dimension is not None:
+            # the generator's `transform` head is not used by the distillation loss
+            handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
+        # Accelerate sets up CPU-only multi-process (gloo) runs only when told to use the CPU.
+        multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.accelerator = acc = Accelerator(
+            cpu=tcfg.cpu or multi_cpu, mixed_precision=tcfg.mixed_precision, kwargs_handlers=handlers
+        )
+        self.is_main = acc.is_main_process
+        if tcfg.num_threads is not None:
+            torch.set_num_threads(tcfg.num_threads)
+        self._check_run_dir(resume)
+        set_seed(cfg.seed)
+
+        # ---------------------------------------------------------------- models
+        self.tokenizer = build_tokenizer(cfg)
+        generator = self.tokenizer.generator
+        self.hop_length = int(getattr(generator, "hop_length"))
+        self.discriminators_raw = build_discriminators(cfg)
+        self.losses = self._build_losses()
+        self.data: TrainData = build_train_data(
+            cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
+            is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
+        )
+        student_dim = int(getattr(generator, "dimension", getattr(generator.quantizer, "dimension")))
+        distill, mode = build_distillation(cfg, student_dim, self.data.feature_dims)
+        self.generator_raw = GeneratorWithDistillation(generator, distill, mode).train()
+        if self.discriminators_raw is not None:
+            self.discriminators_raw.train()
+
+        # ---------------------------------------------------------------- optimisation
+        self.opt_g = build_optimizer(self.generator_raw.parameters(), tcfg.lr_generator, tcfg)
+        self.sched_g = build_scheduler(self.opt_g, tcfg)
+        self.opt_d = self.sched_d = None
+        if self.discriminators_raw is not None:
+            self.opt_d = build_optimizer(self.discriminators_raw.parameters(), tcfg.lr_discriminator, tcfg)
+            self.sched_d = build_scheduler(self.opt_d, tcfg)
+            self.gen, self.disc, self.opt_g, self.opt_d = acc.prepare(
+                self.generator_raw, self.discriminators_raw, self.opt_g, self.opt_d
+            )
+        else:
+            self.gen, self.opt_g = acc.prepare(self.generator_raw, self.opt_g)
+            self.disc = None
+        if tcfg.compile:
+            self.gen = torch.compile(self.gen)
+            if self.disc is not None:
+                self.disc = torch.compile(self.disc)
+
+        # ---------------------------------------------------------------- position
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.skipped_total = 0
+        self.resumed_from: Path | None = None
+        if resume:
+            found = ckpt.latest_checkpoint(self.run_dir)
+            if found is None:
+                self.say(f"--resume: no checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR}; starting from step 0")
+            else:
+                self.load_checkpoint(found)
+        if self.is_main:
+            write_text_atomic(self.run_dir / CONFIG_FILE, dump_config(cfg))
+
+    # ------------------------------------------------------------------ setup helpers
+    def say(self, text: str) -> None:
+        if self.accelerator.is_main_process:
+            logger = getattr(self, "logger", None)
+            if logger is not None:
+                logger.message(text)
+            else:
+                print(text, flush=True)
+
+    def _check_run_dir(self, resume: bool) -> None:
+        if not resume and ckpt.list_checkpoints(self.run_dir):
+            raise ConfigError(
+                f"{self.run_dir} already holds checkpoints of a run: pass --resume to continue it, or choose "
+                "another --output-dir (trainer.output_dir)"
+            )
+
+    def _build_losses(self) -> dict[str, Any]:
+        lc = self.cfg.losses
+        out: dict[str, Any] = {}
+        for key in ("mel", "waveform", "adversarial", "feature_matching"):
+            comp: Component | None = getattr(lc, key)
+            if comp is not None:
+                out[key] = comp.build("losses")
+        if ("adversarial" in out or "feature_matching" in out) and self.discriminators_raw is None:
+            raise ConfigError("losses.adversarial/feature_matching are set but no discriminators are configured")
+        if self.discriminators_raw is not None and "adversarial" not in out:
+            raise ConfigError("discriminators are configured but losses.adversarial is not (the D loss comes from it)")
+        if "mel" not in out and "waveform" not in out:
+            raise ConfigError("losses: set at least one reconstruction loss (mel or waveform)")
+        out["total"] = _registry("losses").build("weighted_sum", weights=lc.weights)
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        g = self.generator_raw
+        state = {
+            "format_version": 1,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "skipped_total": self.skipped_total,
+            "world_size": self.accelerator.num_processes,
+            "config": dump_config(self.cfg),
+            "generator": g.generator.state_dict(),
+            "distillation": g.distillation.state_dict() if g.distillation is not None else {},
+            "optim_g": self.opt_g.state_dict(),
+            "scheduler_g": self.sched_g.state_dict(),
+        }
+        if self.discriminators_raw is not None:
+            state["discriminators"] = self.discriminators_raw.state_dict()
+            state["optim_d"] = self.opt_d.state_dict()
+            state["scheduler_d"] = self.sched_d.state_dict()
+        return state
+
+    def save_checkpoint(self) -> Path | None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        tmp = ckpt.begin_checkpoint(self.run_dir, self.step) if self.is_main else None
+        acc.wait_for_everyone()
+        if tmp is None:
+            tmp = ckpt.temp_checkpoint_dir(self.run_dir, self.step)
+        ckpt.write_rng(tmp, acc.process_index)
+        acc.wait_for_everyone()
+        final = None
+        if self.is_main:
+            final = ckpt.finish_checkpoint(tmp, self.state(), self.step, self.cfg.trainer.keep_last)
+        acc.wait_for_everyone()
+        return final
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = ckpt.load_trainer_state(path)
+        g = self.generator_raw
+        ckpt.load_module_state(g.generator, state["generator"], "generator", path)
+        if g.distillation is not None:
+            ckpt.load_module_state(g.distillation, state["distillation"], "distillation projection", path)
+        if self.discriminators_raw is not None:
+            if "discriminators" not in state:
+                raise CheckpointError(f"{path}: has no discriminators but the config trains some")
+            ckpt.load_module_state(self.discriminators_raw, state["discriminators"], "discriminator", path)
+            self.opt_d.load_state_dict(state["optim_d"])
+            self.sched_d.load_state_dict(state["scheduler_d"])
+        self.opt_g.load_state_dict(state["optim_g"])
+        self.sched_g.load_state_dict(state["scheduler_g"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.skipped_total = int(state.get("skipped_total", 0))
+        if int(state.get("world_size", 1)) != self.accelerator.num_processes:
+            self.say(
+                f"note: checkpoint written by {state.get('world_size')} process(es), resuming on "
+                f"{self.accelerator.num_processes}; the data order of the current epoch changes"
+            )
+        rng = ckpt.load_rng(path, self.accelerator.process_index)
+        if rng is not None:
+            ckpt.restore_rng(rng)
+        self.resumed_from = path
+        self.say(f"resumed from {path} (step {self.step}, epoch {self.epoch}, batch {self.batch_in_epoch})")
+
+    # ------------------------------------------------------------------ training
+    def total_steps(self) -> int:
+        tc = self.cfg.trainer
+        per_epoch = self.data.sampler.batches_per_epoch()
+        by_epochs = (tc.max_epochs * per_epoch) // tc.gradient_accumulation_steps
+        return min(by_epochs, tc.max_steps) if tc.max_steps is not None else by_epochs
+
+    def _any_rank(self, flag: bool) -> bool:
+        if self.accelerator.num_processes == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(t, reduction="sum").item() > 0)
+
+    def _report_skipped(self, skipped: list) -> None:
+        for uid, path, reason in skipped:
+            self.skipped_total += 1
+            self.say(f"skipped {uid} ({path}): {reason} [{self.skipped_total} skipped so far]")
+
+    def fit(self) -> dict[str, Any]:
+        """Train until ``max_steps``/``max_epochs``; returns a summary (final step, run paths)."""
+        tc = self.cfg.trainer
+        acc = self.accelerator
+        total = self.total_steps()
+        self.logger = TrainingLogger(
+            self.run_dir, enabled=self.is_main, total_steps=total, start_step=self.step,
+            tensorboard=tc.tensorboard, progress=tc.progress, sample_rate=self.cfg.model.sample_rate,
+        )
+        accum = tc.gradient_accumulation_steps
+        sums: dict[str, float] = {}
+        count = 0
+        micro = 0
+        last_saved = self.step if self.resumed_from is not None else -1
+        t_start = time.monotonic()
+        try:
+            while self.epoch < tc.max_epochs and self.step < total:
+                loader = self.data.loader(self.epoch, self.batch_in_epoch)
+                for batch in loader:
+                    self.batch_in_epoch += 1
+                    self._report_skipped(batch["skipped"])
+                    if self._any_rank(batch["wav"] is None):
+                        continue  # every rank skips together, or DDP would wait forever
+                    micro += 1
+                    sync = micro % accum == 0
+                    scalars, wav, wav_hat = self._micro_step(batch, sync, accum)
+                    for k, v in scalars.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+                    if not sync:
+                        continue
+                    self.step += 1
+                    if decay_due(tc, step=self.step):
+                        self._decay()
+                    if self.step % tc.log_every == 0 or self.step == total:
+                        self._log(sums, count)
+                        sums, count = {}, 0
+                    self.logger.advance(self.step, {"mel": scalars.get("loss/mel", float("nan"))})
+                    if self.step % tc.audio_every == 0:
+                        self.logger.audio(self.step, "audio/input", wav[0])
+                        self.logger.audio(self.step, "audio/reconstruction", wav_hat[0])
+                    if tc.valid_every and self.step % tc.valid_every == 0:
+                        self._validate()
+                    if self.step % tc.checkpoint_every == 0:
+                        self.save_checkpoint()
+                        last_saved = self.step
+                    if self.step >= total:
+                        break
+                else:  # the epoch ran out
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    if decay_due(tc, epoch_ended=True):
+                        self._decay()
+                    continue
+                break
+            if self.step != last_saved:
+                self.save_checkpoint()
+        finally:
+            self.logger.close()
+        export_dir = None
+        if tc.export:
+            export_dir = Path(tc.export_dir) if tc.export_dir else self.run_dir / EXPORT_DIR
+            if self.is_main:
+                self.tokenizer.save_pretrained(export_dir)
+                self.say(f"exported tokenizer to {export_dir} (load_tokenizer({self.cfg.model.tokenizer!r}, checkpoint=...))")
+            acc.wait_for_everyone()
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "run_dir": str(self.run_dir),
+            "export_dir": str(export_dir) if export_dir else None,
+            "skipped": self.skipped_total,
+            "seconds": time.monotonic() - t_start,
+        }
+
+    def _decay(self) -> None:
+        self.sched_g.step()
+        if self.sched_d is not None:
+            self.sched_d.step()
+
+    def _features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        dev = self.accelerator.device
+        feats: dict[str, torch.Tensor] = {}
+        for key in self.cfg.distillation.teachers:
+            feats[key] = batch[key].to(dev, non_blocking=True)
+            mask = batch[f"{key}_mask"]
+            if key == "lm" and not self.cfg.distillation.mask_silence:
+                mask = batch["frame_mask"]
+            feats[f"{key}_mask"] = mask.to(dev, non_blocking=True)
+        return feats
+
+    def _micro_step(self, batch: dict[str, Any], sync: bool, accum: int) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+        acc = self.accelerator
+        tc = self.cfg.trainer
+        wav = batch["wav"].to(acc.device, non_blocking=True)
+        feats = self._features(batch)
+        disc_on = self.disc is not None and self.step >= tc.discriminator_warmup_steps
+        scalars: dict[str, float] = {}
+        with contextlib.ExitStack() as stack:
+            if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
+                stack.enter_context(acc.no_sync(self.gen))
+                if self.disc is not None:
+                    stack.enter_context(acc.no_sync(self.disc))
+            # 1. generator forward, once
+            with acc.autocast():
+                wav_hat, qout, distill, distill_terms = self.gen(wav, feats)
+            wav_hat = wav_hat[..., : wav.shape[-1]]
+            # 2. discriminator step on the detached reconstruction
+            if disc_on:
+                with acc.autocast():
+                    logits, _ = self.disc(torch.cat([wav, wav_hat.detach()]))
+                real_l, fake_l, _, _ = split_real_fake(logits, [], wav.shape[0])
+                loss_d = self.losses["adversarial"].discriminator_loss(
+                    [x.float() for x in real_l], [x.float() for x in fake_l]
+                )
+                acc.backward(loss_d / accum)
+                scalars["loss/discriminator"] = float(loss_d.detach())
+                if sync:
+                    scalars["grad_norm/discriminator"] = self._clip(self.disc.parameters())
+                    self.opt_d.step()
+                    self.opt_d.zero_grad(set_to_none=True)
+            # 3. generator step, discriminators re-run on the (non-detached) reconstruction
+            terms: dict[str, torch.Tensor] = {}
+            x, y = wav.float(), wav_hat.float()
+            if "mel" in self.losses:
+                terms["mel"] = self.losses["mel"](x, y)
+            if "waveform" in self.losses:
+                terms["waveform"] = self.losses["waveform"](x, y)
+            terms["commitment"] = qout.commit_loss.float()
+            if distill is not None:
+                terms["distillation"] = distill.float()
+            if disc_on:
+                disc = self.discriminators_raw  # no DDP hooks: its grads here are discarded
+                disc.requires_grad_(False)
+                try:
+                    with acc.autocast():
+                        logits, fmaps = disc(torch.cat([wav, wav_hat]))
+                finally:
+                    disc.requires_grad_(True)
+                real_l, fake_l, real_f, fake_f = split_real_fake(logits, fmaps, wav.shape[0])
+                terms["adversarial"] = self.losses["adversarial"].generator_loss([g.float() for g in fake_l])
+                if "feature_matching" in self.losses:
+                    terms["feature_matching"] = self.losses["feature_matching"](
+                        [[r.float() for r in fm] for fm in real_f], [[g.float() for g in fm] for fm in fake_f]
+                    )
+            total, weighted = self.losses["total"](terms)
+            acc.backward(total / accum)
+            if sync:
+                scalars["grad_norm/generator"] = self._clip(self.gen.parameters())
+                self.opt_g.step()
+                self.opt_g.zero_grad(set_to_none=True)
+        for k, v in terms.items():
+            scalars[f"loss/{k}"] = float(v.detach())
+        for k, v in weighted.items():
+            scalars[f"weighted/{k}"] = float(v.detach())
+        for k, v in distill_terms.items():
+            scalars[f"loss/{k}"] = float(v.detach())
+        scalars["loss/generator_total"] = float(total.detach())
+        for k, v in (qout.metrics or {}).items():
+            scalars[f"codebook/{k}"] = float(v)
+        if not math.isfinite(scalars["loss/generator_total"]):
+            raise FloatingPointError(
+                f"non-finite generator loss at step {self.step + 1}: "
+                + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
+            )
+        return scalars, wav.detach(), wav_hat.detach()
+
+    def _clip(self, params) -> float:
+        max_norm = self.cfg.trainer.grad_clip
+        norm = self.accelerator.clip_grad_norm_(list(params), max_norm if max_norm is not None else float("inf"))
+        return float(norm) if norm is not None else float("nan")
+
+    def _log(self, sums: dict[str, float], count: int) -> None:
+        if count == 0:
+            return
+        acc = self.accelerator
+        keys = sorted(sums)
+        vals = torch.tensor([sums[k] / count for k in keys], dtype=torch.float64, device=acc.device)
+        if acc.num_processes > 1:
+            vals = acc.reduce(vals, reduction="mean")
+        scalars = dict(zip(keys, vals.tolist()))
+        scalars["lr/generator"] = current_lr(self.opt_g)
+        if self.opt_d is not None:
+            scalars["lr/discriminator"] = current_lr(self.opt_d)
+        scalars["data/skipped_total"] = float(self.skipped_total)
+        self.logger.log(self.step, self.epoch, scalars)
+
+    @torch.no_grad()
+    def _validate(self) -> None:
+        """Mel (or waveform) loss of the fixed validation crops, generator in eval mode (main process)."""
+        acc = self.accelerator
+        ds = self.data.valid
+        if ds is None:
+            return
+        if self.is_main:
+            from ..data.dataset import collate
+
+            gen = self.generator_raw.generator
+            was_training = gen.training
+            gen.eval()
+            key = "mel" if "mel" in self.losses else "waveform"
+            total, n = 0.0, 0
+            try:
+                bs = self.cfg.data.batch_size
+                for start in range(0, len(ds), bs):
+                    batch = collate([ds[i] for i in range(start, min(len(ds), start + bs))])
+                    self._report_skipped(batch["skipped"])
+                    if batch["wav"] is None:
+                        continue
+                    wav = batch["wav"].to(acc.device)
+                    wav_hat, _ = gen(wav)
+                    total += float(self.losses[key](wav.float(), wav_hat[..., : wav.shape[-1]].float())) * wav.shape[0]
+                    n += wav.shape[0]
+            finally:
+                gen.train(was_training)
+            if n:
+                self.logger.log(self.step, self.epoch, {f"valid/{key}": total / n})
+        acc.wait_for_everyone()
+
+
+def train(
+    config: str | Path | TrainConfig,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    output_dir: str | Path | None = None,
+    resume: bool = False,
+    features: Callable[[str], dict] | None = None,
+) -> dict[str, Any]:
+    """Load a config (name, path or object), train, export; returns :meth:`Trainer.fit`'s summary."""
+    from ..config import load_config
+
+    cfg = config if isinstance(config, TrainConfig) else load_config(config, TrainConfig, overrides)
+    trainer = Trainer(cfg, output_dir=output_dir, resume=resume, features=features)
+    return trainer.fit()

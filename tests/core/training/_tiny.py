@@ -1,0 +1,106 @@
+"""Shared pieces of the training tests: a tiny corpus, a fake teacher cache, a tiny config.
+
+The teacher features are random tensors written as safetensors in the teacher-cache layout (no
+teacher model runs), at the codec frame rate of the tiny model (hop 16 samples at 16 kHz).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+SR = 16000
+HOP = 16  # strides [4, 4]
+LM_DIM, SM_DIM = 12, 10
+
+
+def make_corpus(root: Path, n: int = 8, seconds: tuple[float, ...] = (0.08, 0.15, 0.2, 0.05), seed: int = 0) -> Path:
+    """A LibriSpeech-style folder of ``n`` short noisy-sine FLACs (one speaker)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "corpus" / "1" / "1"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        dur = seconds[i % len(seconds)]
+        t = np.arange(int(dur * SR)) / SR
+        wav = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.02 * rng.standard_normal(t.shape)
+        sf.write(folder / f"1-1-{i:04d}.flac", wav.astype(np.float32), SR, subtype="PCM_16")
+    return root / "corpus"
+
+
+def write_fake_cache(cfg, corpus: Path, seed: int = 0) -> int:
+    """Random LM/SM features for every utterance, written where ``TeacherCache`` looks for them.
+
+    No teacher runs: the files are safetensors written directly in the cache layout (keys from
+    the config's teacher settings), so the trainer finds a complete cache. Returns the count.
+    """
+    from safetensors.torch import save_file
+
+    from tokenizer_bench.core.teacher_cache import TeacherCache
+
+    cache = TeacherCache.open(cfg, HOP)
+    g = torch.Generator().manual_seed(seed)
+    n = 0
+    for store in cache.stores.values():
+        store.dir.mkdir(parents=True, exist_ok=True)
+    for flac in sorted(Path(corpus).rglob("*.flac")):
+        t = math.ceil(sf.info(str(flac)).frames / HOP)
+        if "lm" in cache.stores:
+            save_file({"lm": torch.randn(t, LM_DIM, generator=g).half(), "lm_mask": torch.rand(t, generator=g) > 0.2},
+                      str(cache.stores["lm"].path(flac.stem)))
+        if "sm" in cache.stores:
+            save_file({"sm": torch.randn(t, SM_DIM, generator=g).half()}, str(cache.stores["sm"].path(flac.stem)))
+        n += 1
+    return n
+
+
+def tiny_config(corpus: Path, out: Path, **trainer: Any) -> dict[str, Any]:
+    """A complete TrainConfig mapping of a tiny DM-Codec (LM+SM) with the three discriminators."""
+    seanet = dict(n_filters=4, strides=[4, 4], dimension=16, lstm_layers=1, n_residual_layers=1)
+    return {
+        "name": "tiny",
+        "seed": 42,
+        "model": {
+            "tokenizer": "dm_codec",
+            "sample_rate": SR,
+            "encoder": {"name": "seanet_encoder", **seanet, "bidirectional": True},
+            "quantizer": {"name": "rvq", "dimension": 16, "n_q": 3, "codebook_size": 8, "kmeans_iters": 5},
+            "decoder": {"name": "seanet_decoder", **seanet, "bidirectional": False},
+        },
+        # never loaded: the cache is written by write_fake_cache, so no teacher model runs
+        "teachers": {
+            "stt": {"name": "stt_hf_ctc", "model": "fake-stt"},
+            "lm": {"name": "lm_hf", "model": "fake-lm"},
+            "sm": {"name": "sm_hf", "model": "fake-sm"},
+            "cache_dir": str(out / "cache"),
+        },
+        "distillation": {"lm": {"target": "rvq1"}, "sm": {"target": "rvq1:3"}, "lambda_lm": 0.5, "lambda_sm": 0.5},
+        "discriminators": [
+            {"name": "mpd", "periods": [2, 3], "channels": [4, 8]},
+            {"name": "msd", "num_scales": 2, "channels": [4, 8, 8], "kernel_sizes": [5, 5, 3],
+             "strides": [1, 2, 1], "groups": [1, 4, 1]},
+            {"name": "mstft", "filters": 4, "n_ffts": [128, 64]},
+        ],
+        "losses": {
+            "mel": {"name": "multiscale_mel", "n_mels": 16, "min_exponent": 5, "max_exponent": 7},
+            "waveform": {"name": "waveform_l1"},
+            "adversarial": {"name": "adversarial", "kind": "hinge"},
+            "feature_matching": {"name": "feature_matching"},
+        },
+        "data": {"train": [str(corpus)], "segment_seconds": 0.1, "batch_size": 2, "num_workers": 0},
+        "trainer": {
+            "output_dir": str(out / "run"),
+            "max_steps": 4,
+            "checkpoint_every": 2,
+            "log_every": 1,
+            "audio_every": 1000,
+            "tensorboard": False,
+            "progress": False,
+            "num_threads": 1,
+            **trainer,
+        },
+    }

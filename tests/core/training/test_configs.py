@@ -1,0 +1,130 @@
+"""The packaged training configs: paper settings, ablation overrides, the offline demo."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokenizer_bench.core.config import load_config, packaged_config_names, validate
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.train_config import TrainConfig
+from tokenizer_bench.core.training.optim import decay_due
+from tokenizer_bench.core.training.trainer import build_distillation
+
+OFFICIAL_WEIGHTS = {"mel": 45.0, "waveform": 500.0, "commitment": 10.0, "distillation": 120.0,
+                    "feature_matching": 2.0, "adversarial": 1.0}
+
+
+def load(name: str, *overrides: str) -> TrainConfig:
+    return load_config(name, TrainConfig, overrides)
+
+
+def test_every_packaged_config_validates():
+    names = packaged_config_names()
+    assert {"dm_codec_lm.yaml", "dm_codec_lm_sm.yaml", "demo.yaml", "ablations/no_distillation.yaml"} <= set(names)
+    for name in names:
+        load(name)  # raises ConfigError naming the file/key on any problem
+
+
+def test_paper_lm_sm_config():
+    c = load("dm_codec_lm_sm")
+    enc, q, dec = c.model.encoder.kwargs, c.model.quantizer.kwargs, c.model.decoder.kwargs
+    assert enc["n_filters"] == 64 and enc["strides"] == [8, 5, 4, 2] and enc["dimension"] == 1024
+    assert enc["bidirectional"] is True and enc["lstm_layers"] == 2 and dec["bidirectional"] is False
+    assert (q["n_q"], q["codebook_size"], q["dimension"]) == (8, 1024, 1024)
+    assert c.model.sample_rate == 16000
+    assert c.teachers.stt.kwargs["model"] == "facebook/wav2vec2-base-960h"
+    assert c.teachers.lm.kwargs["model"] == "bert-base-uncased" and c.teachers.lm.kwargs["layers"] == "average"
+    assert c.teachers.sm.kwargs["model"] == "facebook/hubert-base-ls960" and c.teachers.sm.kwargs["layers"] == "average"
+    d = c.distillation
+    assert (d.lm.target, d.sm.target, d.lambda_lm, d.lambda_sm, d.scale) == ("rvq1", "rvq1:8", 0.5, 0.5, 0.5)
+    assert [x.name for x in c.discriminators] == ["mpd", "msd", "mstft"]
+    assert c.losses.weights == OFFICIAL_WEIGHTS
+    assert c.losses.mel.kwargs == {"n_mels": 64, "min_exponent": 5, "max_exponent": 11}
+    assert c.losses.adversarial.kwargs["kind"] == "hinge"
+    assert c.data.segment_seconds == 3.0 and c.data.train == ["data/LibriSpeech/train-clean-100"]
+    assert c.data.download.subsets == ["train-clean-100"]
+    t = c.trainer
+    assert (t.lr_generator, t.lr_discriminator, t.lr_decay, t.lr_decay_every) == (1e-4, 1e-4, 0.98, "epoch")
+    assert c.seed == 42
+
+
+def test_paper_lm_config_is_lm_only():
+    c = load("dm_codec_lm.yaml")
+    assert c.teachers.sm is None and c.distillation.sm is None
+    assert c.distillation.lm.target == "rvq1" and c.distillation.teachers == ("lm",)
+    assert c.teachers.lm.kwargs["model"] == "bert-base-uncased"
+    assert c.losses.weights == OFFICIAL_WEIGHTS
+
+
+def test_lambda_sweep_files():
+    for i in range(11):
+        c = load(f"ablations/lambda/lambda_sm_{i / 10:.1f}.yaml")
+        assert c.distillation.lambda_sm == pytest.approx(i / 10)
+        assert c.distillation.lambda_lm == pytest.approx(1 - i / 10)
+        assert c.distillation.teachers == ("lm", "sm")
+        assert c.trainer.output_dir.endswith(f"lambda_sm_{i / 10:.1f}")
+
+
+def test_rvq_target_models_and_layer_ablations():
+    c = load("ablations/rvq/lm_rvq8_sm_rvq1-8.yaml")
+    assert (c.distillation.lm.target, c.distillation.sm.target) == ("rvq8", "rvq1:8")
+    c = load("ablations/rvq/sm_rvq8.yaml")
+    assert c.distillation.teachers == ("sm",) and c.distillation.sm.target == "rvq8" and c.teachers.lm is None
+    c = load("ablations/rvq/lm_rvq1-8.yaml")
+    assert c.distillation.teachers == ("lm",) and c.distillation.lm.target == "rvq1:8"
+    assert load("ablations/models/lm_electra.yaml").teachers.lm.kwargs["model"] == "google/electra-base-discriminator"
+    c = load("ablations/models/lm_bert_sm_wav2vec2.yaml")
+    assert c.teachers.sm.kwargs["model"] == "facebook/wav2vec2-base-960h"
+    assert c.teachers.sm.name == "sm_hf" and c.teachers.lm.kwargs["model"] == "bert-base-uncased"
+    for tag, value in (("average", "average"), ("last", "last"), ("9th", 9)):
+        c = load(f"ablations/layers/layer_{tag}.yaml")
+        assert c.teachers.lm.kwargs["layers"] == value and c.teachers.sm.kwargs["layers"] == value
+        assert c.teachers.lm.kwargs["model"] == "bert-base-uncased"  # only the layer changed
+    c = load("ablations/no_distillation.yaml")
+    assert c.distillation.teachers == () and c.teachers.lm is None and c.teachers.sm is None
+
+
+def test_demo_config_is_offline_and_small():
+    c = load("demo.yaml")
+    assert c.teachers.stt.name == "stt_faster_whisper" and "model" not in c.teachers.stt.kwargs  # bundled tiny.en
+    assert c.teachers.lm.kwargs["model"] == "minilm-offline"
+    assert c.teachers.sm is None and c.distillation.teachers == ("lm",)
+    assert c.data.demo_corpus is not None and c.data.train == ["data/demo"]
+    assert c.model.encoder.kwargs["n_filters"] <= 32 and c.model.encoder.kwargs["dimension"] <= 256
+
+
+def test_schema_errors_name_the_problem():
+    base = load("dm_codec_lm_sm").model_dump(mode="json")
+    bad = dict(base, distillation={**base["distillation"], "lambda_sm": 0.3})
+    with pytest.raises(ConfigError, match="must be 1"):
+        validate(bad, TrainConfig)
+    bad = dict(base, teachers={**base["teachers"], "sm": None})
+    with pytest.raises(ConfigError, match="teachers.sm is null"):
+        validate(bad, TrainConfig)
+    with pytest.raises(ConfigError, match="lr_decay_every"):
+        load("dm_codec_lm_sm", "trainer.lr_decay_every=0")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load("dm_codec_lm_sm", "trainer.learning_rate=1")
+
+
+def test_distillation_module_from_config():
+    c = load("dm_codec_lm_sm")
+    module, mode = build_distillation(c, 1024, {"lm": 768, "sm": 768})
+    assert mode == "lm_sm" and list(module.projections) == ["shared"]  # the paper's single W
+    w = module.projection("lm").linear.weight
+    assert tuple(w.shape) == (768, 1024)
+    # teachers of different sizes get one projection each
+    module, _ = build_distillation(c, 128, {"lm": 384, "sm": 768})
+    assert tuple(module.projection("lm").linear.weight.shape) == (384, 128)
+    assert tuple(module.projection("sm").linear.weight.shape) == (768, 128)
+    module, mode = build_distillation(load("dm_codec_lm"), 1024, {"lm": 768})
+    assert mode == "lm" and str(module.target) == "rvq1"
+    assert build_distillation(load("ablations/no_distillation.yaml"), 1024, {}) == (None, None)
+
+
+def test_lr_decay_schedule_points():
+    per_epoch = load("dm_codec_lm_sm").trainer
+    assert decay_due(per_epoch, epoch_ended=True) and not decay_due(per_epoch, step=100)
+    every = load("dm_codec_lm_sm", "trainer.lr_decay_every=100").trainer
+    assert decay_due(every, step=200) and not decay_due(every, step=150)
+    assert not decay_due(every, epoch_ended=True)
