@@ -1,0 +1,378 @@
+"""Our side of the peer comparison: the same measurements as ``peer_speechtokenizer.py``, on our code.
+
+Runs in the project venv; ``compare_peer.py`` starts one fresh process per measurement and reads
+the JSON written to ``--out``.
+
+Training step (``train``). Everything is built by our trainer: a real
+:class:`tokenizer_bench.core.training.trainer.Trainer` from a :class:`TrainConfig` (generator from
+the ``dm_codec`` tokenizer factory, discriminators and losses from the registries, Adam from
+``core/training/optim.py``) over a throw-away corpus of random 15 s utterances whose teacher
+features come from per-utterance safetensors files (as the teacher cache stores them).
+
+* ``--impl trainer`` times ``Trainer._micro_step`` itself (the step a user runs), whole.
+* ``--impl instrumented`` runs the same sequence on the trainer's own objects with a timer around
+  each phase (teacher-feature loading, generator forward, discriminator forward / loss / backward /
+  Adam, the generator's discriminator pass, losses, backward, Adam). It mirrors ``_micro_step``
+  (sync step, no gradient accumulation); the ``trainer`` total checks that the mirror is faithful.
+
+Variants (``--variant``):
+
+* ``parity`` — the peer's configuration: official mel loss (``dmcodec_mel``), LSGAN summed over
+  sub-discriminators, absolute feature matching, one teacher distilled from RVQ-1, weights
+  mel 45 / waveform 500 / commitment 10 / distillation 120 / feature matching 2 / adversarial 1.
+* ``paper`` — the paper's losses: 7-scale 64-bin mel L1+L2 (``multiscale_mel``), hinge, relative
+  feature matching, LM on RVQ-1 + SM on the RVQ-1:8 average (DM-Codec ♠).
+
+Both use the paper generator (13 official keys), MPD + MSD + MS-STFT(32), Adam lr 1e-4 betas
+(0.9, 0.99). Modes as on the peer side: ``first`` (k-means init, run in full: ours is fast) and
+``steady`` (codebooks pre-initialised, one warm-up step, ``--steps`` timed steps).
+
+Codec (``codec``): ``tokenizer.encode_with_side`` then ``tokenizer.decode`` for a registered tokenizer
+(random init: no weights are downloaded), real-time factor = wall time / audio seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import _measure as M  # noqa: E402
+
+SAMPLE_RATE = 16000
+HOP = 320
+UTTERANCE_SECONDS = 15.0
+TEACHER_DIM = 768
+
+ARCH = {
+    "n_filters": 64, "strides": [8, 5, 4, 2], "dimension": 1024, "dilation_base": 2,
+    "residual_kernel_size": 3, "n_residual_layers": 1, "lstm_layers": 2, "activation": "ELU",
+}
+
+
+def model_section() -> dict:
+    return {
+        "tokenizer": "dm_codec",
+        "sample_rate": SAMPLE_RATE,
+        "encoder": {"name": "seanet_encoder", **ARCH, "bidirectional": True},
+        "quantizer": {"name": "rvq", "dimension": 1024, "n_q": 8, "codebook_size": 1024},
+        "decoder": {"name": "seanet_decoder", **ARCH, "bidirectional": False},
+    }
+
+
+DISCRIMINATORS = [{"name": "mpd"}, {"name": "msd"}, {"name": "mstft", "filters": 32}]
+
+VARIANTS: dict[str, dict] = {
+    "parity": {
+        "teachers": {"sm": {"name": "sm_hf"}},
+        "distillation": {"lm": None, "sm": {"target": "rvq1"}},
+        "losses": {
+            "mel": {"name": "dmcodec_mel"},
+            "waveform": {"name": "waveform_l1"},
+            "adversarial": {"name": "adversarial", "kind": "lsgan", "reduction": "sum"},
+            "feature_matching": {"name": "feature_matching", "kind": "absolute", "reduction": "sum"},
+        },
+    },
+    "paper": {
+        "teachers": {"lm": {"name": "lm_hf"}, "sm": {"name": "sm_hf"}},
+        "distillation": {"lm": {"target": "rvq1"}, "sm": {"target": "rvq1:8"}},
+        "losses": {
+            "mel": {"name": "multiscale_mel"},
+            "waveform": {"name": "waveform_l1"},
+            "adversarial": {"name": "adversarial", "kind": "hinge", "reduction": "mean"},
+            "feature_matching": {"name": "feature_matching", "kind": "relative", "reduction": "mean"},
+        },
+    },
+}
+
+
+def train_config(variant: str, workdir: Path, batch: int, seconds: float, threads: int | None, seed: int):
+    from tokenizer_bench.core.train_config import TrainConfig
+
+    v = VARIANTS[variant]
+    return TrainConfig.model_validate({
+        "name": f"perf_{variant}",
+        "seed": seed,
+        "model": model_section(),
+        "teachers": {**v["teachers"], "cache_dir": str(workdir / "cache")},
+        "distillation": v["distillation"],
+        "discriminators": DISCRIMINATORS,
+        "losses": v["losses"],
+        "data": {"train": [str(workdir / "corpus")], "format": "folder", "segment_seconds": seconds,
+                 "batch_size": batch, "num_workers": 0},
+        "trainer": {"output_dir": str(workdir / "run"), "cpu": True, "num_threads": threads, "tensorboard": False,
+                    "progress": False, "export": False, "lr_generator": 1e-4, "lr_discriminator": 1e-4,
+                    "betas": [0.9, 0.99]},
+    })
+
+
+def make_corpus(workdir: Path, n: int, seed: int, keys: tuple[str, ...]) -> dict[str, dict[str, Path]]:
+    """``n`` random 15 s utterances (wav) and one safetensors feature file per utterance and teacher."""
+    import soundfile as sf
+    from safetensors.torch import save_file
+
+    corpus = workdir / "corpus"
+    feats = workdir / "features"
+    corpus.mkdir(parents=True)
+    feats.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    n_samples = int(UTTERANCE_SECONDS * SAMPLE_RATE)
+    frames = math.ceil(n_samples / HOP)
+    files: dict[str, dict[str, Path]] = {}
+    for i in range(n):
+        uid = f"utt{i:03d}"
+        sf.write(corpus / f"{uid}.wav", (0.1 * rng.standard_normal(n_samples)).astype(np.float32), SAMPLE_RATE)
+        tensors = {k: torch.from_numpy(rng.standard_normal((frames, TEACHER_DIM), dtype=np.float32)) for k in keys}
+        path = feats / f"{uid}.safetensors"
+        save_file(tensors, str(path))
+        files[uid] = {k: path for k in keys}
+    return files
+
+
+class FeatureFiles:
+    """``utt_id -> {key: [T, D]}`` read from safetensors on every call (what the teacher cache does)."""
+
+    def __init__(self, files: dict[str, dict[str, Path]]) -> None:
+        self.files = files
+
+    def __call__(self, uid: str) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        path = next(iter(self.files[uid].values()))
+        return load_file(str(path))
+
+
+def build_trainer(args: argparse.Namespace, workdir: Path):
+    from tokenizer_bench.core.training.trainer import Trainer
+
+    keys = ("lm", "sm") if args.variant == "paper" else ("sm",)
+    files = make_corpus(workdir, max(args.batch, 2), args.seed, keys)
+    cfg = train_config(args.variant, workdir, args.batch, args.seconds, args.threads, args.seed)
+    loader = FeatureFiles(files)
+    trainer = Trainer(cfg, features=loader)
+    return trainer, loader, list(files)
+
+
+def make_batch(trainer, loader: FeatureFiles, uids: list[str], batch: int, seconds: float, seed: int,
+               timer: M.PhaseTimer | None) -> dict[str, Any]:
+    """The batch dict ``_micro_step`` consumes; audio identical to the peer side's (same seed)."""
+    from tokenizer_bench.core.data.dataset import crop_frames
+
+    segment = int(seconds * SAMPLE_RATE)
+    frames = math.ceil(segment / HOP)
+    g = torch.Generator().manual_seed(seed)
+    wav = (0.1 * torch.randn(batch, segment, generator=g)).unsqueeze(1)
+    out: dict[str, Any] = {"wav": wav, "frame_mask": torch.ones(batch, frames, dtype=torch.bool), "skipped": []}
+    ctx = timer("teacher_features") if timer is not None else contextlib.nullcontext()
+    with ctx:
+        per_key: dict[str, list] = {}
+        for i in range(batch):
+            feats = loader(uids[i % len(uids)])
+            for key in trainer.cfg.distillation.teachers:
+                value, mask = crop_frames(feats[key], feats.get(f"{key}_mask"), i * 7, frames)
+                per_key.setdefault(key, []).append((value, mask))
+        for key, items in per_key.items():
+            out[key] = torch.stack([v for v, _ in items])
+            out[f"{key}_mask"] = torch.stack([m for _, m in items])
+    return out
+
+
+def instrumented_step(trainer, batch: dict[str, Any], timer: M.PhaseTimer) -> dict[str, float]:
+    """``Trainer._micro_step(batch, sync=True, accum=1)`` with a timer around each phase."""
+    from tokenizer_bench.core.training.modules import split_real_fake
+
+    acc = trainer.accelerator
+    wav = batch["wav"].to(acc.device)
+    feats = trainer._features(batch)
+    with timer("generator_forward"):
+        with acc.autocast():
+            wav_hat, qout, distill, _ = trainer.gen(wav, feats)
+        wav_hat = wav_hat[..., : wav.shape[-1]]
+    with timer("d_forward"):
+        with acc.autocast():
+            logits, _ = trainer.disc(torch.cat([wav, wav_hat.detach()]))
+    with timer("d_loss"):
+        real_l, fake_l, _, _ = split_real_fake(logits, [], wav.shape[0])
+        loss_d = trainer.losses["adversarial"].discriminator_loss([x.float() for x in real_l],
+                                                                  [x.float() for x in fake_l])
+    with timer("d_backward"):
+        acc.backward(loss_d)
+    with timer("d_optimizer"):
+        trainer._clip(trainer.disc.parameters())
+        trainer.opt_d.step()
+        trainer.opt_d.zero_grad(set_to_none=True)
+    terms: dict[str, torch.Tensor] = {}
+    x, y = wav.float(), wav_hat.float()
+    with timer("g_losses"):
+        terms["mel"] = trainer.losses["mel"](x, y)
+        terms["waveform"] = trainer.losses["waveform"](x, y)
+        terms["commitment"] = qout.commit_loss.float()
+        if distill is not None:
+            terms["distillation"] = distill.float()
+    with timer("g_disc_forward"):
+        disc = trainer.discriminators_raw
+        disc.requires_grad_(False)
+        try:
+            with acc.autocast():
+                logits, fmaps = disc(torch.cat([wav, wav_hat]))
+        finally:
+            disc.requires_grad_(True)
+    with timer("g_losses"):
+        real_l, fake_l, real_f, fake_f = split_real_fake(logits, fmaps, wav.shape[0])
+        terms["adversarial"] = trainer.losses["adversarial"].generator_loss([g.float() for g in fake_l])
+        terms["feature_matching"] = trainer.losses["feature_matching"](
+            [[r.float() for r in fm] for fm in real_f], [[g.float() for g in fm] for fm in fake_f])
+        total, _ = trainer.losses["total"](terms)
+    with timer("g_backward"):
+        acc.backward(total)
+    with timer("g_optimizer"):
+        trainer._clip(trainer.gen.parameters())
+        trainer.opt_g.step()
+        trainer.opt_g.zero_grad(set_to_none=True)
+    return {"loss_g": float(total.detach()), "loss_d": float(loss_d.detach())}
+
+
+def train(args: argparse.Namespace) -> dict:
+    rss0 = M.rss_bytes()
+    workdir = Path(tempfile.mkdtemp(prefix="ours_perf_"))
+    trainer, loader, uids = build_trainer(args, workdir)
+    generator = trainer.generator_raw.generator
+    if args.mode == "steady":
+        M.mark_codebooks_initialised(generator, args.seed)
+    params = {"generator": sum(p.numel() for p in generator.parameters()),
+              "distillation": sum(p.numel() for p in trainer.generator_raw.distillation.parameters()),
+              **{k: sum(p.numel() for p in d.parameters())
+                 for k, d in trainer.discriminators_raw.discriminators.items()}}
+    rss_model = M.rss_bytes()
+    steps = []
+    with M.RssSampler() as sampler:
+        n_total = 1 if args.mode == "first" else args.steps + 1
+        for i in range(n_total):
+            timer = M.PhaseTimer(sampler=sampler)
+            sampler.reset()
+            t0, c0 = time.perf_counter(), time.process_time()
+            batch = make_batch(trainer, loader, uids, args.batch, args.seconds, args.seed, timer)
+            if args.impl == "instrumented":
+                losses = instrumented_step(trainer, batch, timer)
+            else:
+                with timer("micro_step"):
+                    scalars, _, _ = trainer._micro_step(batch, True, 1)
+                losses = {"loss_g": scalars["loss/generator_total"], "loss_d": scalars.get("loss/discriminator")}
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            steps.append({"wall": wall, "cpu": cpu, "phases": timer.times, "grouped": M.group_phases(timer.times),
+                          "cpu_phases": timer.cpu_times, "cpu_grouped": M.group_phases(timer.cpu_times),
+                          "peak_rss": sampler.peak, "phase_peak_rss": dict(sampler.phase_peaks),
+                          "warmup": args.mode == "steady" and i == 0, **losses})
+            sampler.phase_peaks.clear()
+    kmeans = [cb.last_kmeans for cb in generator.quantizer.codebooks] if args.mode == "first" else None
+    return {"side": "ours", "impl": f"tokenizer-bench ({args.impl})", "kind": "train", "mode": args.mode,
+            "variant": args.variant, "batch": args.batch, "seconds": args.seconds, "params": params,
+            "config": trainer.cfg.model_dump(mode="json"), "rss_start": rss0, "rss_after_build": rss_model,
+            "ru_maxrss": M.peak_rss_bytes(), "steps": steps, "kmeans": kmeans}
+
+
+# ------------------------------------------------------------------------------------ codec
+
+
+def build_tokenizer(name: str, seed: int):
+    """A random-init tokenizer by registered name (no downloads)."""
+    torch.manual_seed(seed)
+    if name == "dm_codec":
+        from tokenizer_bench.core.plugins import get_registry
+
+        return get_registry("tokenizers").get("dm_codec").factory(checkpoint=None, seed=seed)
+    if name == "encodec":
+        from transformers import EncodecConfig, EncodecModel
+
+        from tokenizer_bench.plugins.tokenizers.encodec import EncodecTokenizer
+
+        return EncodecTokenizer(EncodecModel(EncodecConfig()).eval(), bandwidth=6.0)
+    if name == "facodec":
+        from tokenizer_bench.plugins.tokenizers.facodec import FACodecTokenizer
+
+        return FACodecTokenizer.build()
+    raise SystemExit(f"unknown tokenizer {name!r}; choose dm_codec, encodec or facodec")
+
+
+def codec(args: argparse.Namespace) -> dict:
+    tok = build_tokenizer(args.tokenizer, args.seed)
+    gen = getattr(tok, "generator", None)
+    if gen is not None:
+        M.mark_codebooks_initialised(gen, args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    x = 0.1 * torch.randn(args.batch, 1, int(args.seconds * SAMPLE_RATE), generator=g)
+    # encode_with_side: FACodec decodes with the utterance's timbre embedding (side information)
+    warm_codes, warm_side = tok.encode_with_side(0.1 * torch.randn(1, 1, SAMPLE_RATE, generator=g))
+    tok.decode(warm_codes, side=warm_side or None)  # warm-up
+    rss_before = M.rss_bytes()
+    holder: dict[str, Any] = {}
+
+    def enc():
+        holder["codes"], holder["side"] = tok.encode_with_side(x)
+
+    def dec():
+        holder["wav"] = tok.decode(holder["codes"], side=holder["side"] or None)
+
+    with M.RssSampler() as sampler:
+        with sampler.phase("encode"):
+            t_enc, c_enc = M.time_repeated(enc, args.min_repeats, args.min_seconds, args.max_repeats)
+        with sampler.phase("decode"):
+            t_dec, c_dec = M.time_repeated(dec, args.min_repeats, args.min_seconds, args.max_repeats)
+    audio_s = args.seconds * args.batch
+    return {"side": "ours", "impl": "tokenizer-bench", "tokenizer": args.tokenizer, "kind": "codec",
+            "seconds": args.seconds, "batch": args.batch, "encode_s": t_enc, "decode_s": t_dec,
+            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec,
+            "encode_rtf": M.summarize([t / audio_s for t in t_enc])["median"],
+            "decode_rtf": M.summarize([t / audio_s for t in t_dec])["median"],
+            "codes_shape": list(holder["codes"].shape), "wav_shape": list(holder["wav"].shape),
+            "rss_before": rss_before, "phase_peak_rss": dict(sampler.phase_peaks), "ru_maxrss": M.peak_rss_bytes()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="kind", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--mode", choices=["first", "steady"], default="steady")
+    t.add_argument("--impl", choices=["instrumented", "trainer"], default="instrumented")
+    t.add_argument("--variant", choices=sorted(VARIANTS), default="parity")
+    t.add_argument("--batch", type=int, default=2)
+    t.add_argument("--seconds", type=float, default=3.0)
+    t.add_argument("--steps", type=int, default=3)
+    c = sub.add_parser("codec")
+    c.add_argument("--tokenizer", default="dm_codec")
+    c.add_argument("--batch", type=int, default=1)
+    c.add_argument("--seconds", type=float, default=10.0)
+    c.add_argument("--min-repeats", type=int, default=2)
+    c.add_argument("--min-seconds", type=float, default=3.0)
+    c.add_argument("--max-repeats", type=int, default=20)
+    for s in (t, c):
+        s.add_argument("--threads", type=int, default=None)
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    M.configure_threads(args.threads)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    result = train(args) if args.kind == "train" else codec(args)
+    import tokenizer_bench
+
+    result["env"] = M.environment("cpu")
+    result["env"]["tokenizer_bench"] = getattr(tokenizer_bench, "__version__", "editable")
+    result["argv"] = sys.argv[1:]
+    M.write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
