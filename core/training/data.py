@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.dataset import CropDataset, EpochSampler, collate
-from ..errors import ConfigError
+from ..errors import ConfigError, TokenizerBenchError
 from ..train_config import TrainConfig
 
 
@@ -96,7 +96,7 @@ def open_feature_cache(cfg: TrainConfig, utterances: list, hop_length: int, *, i
                 f"teacher cache incomplete ({len(missing)} of {len(utterances)} utterances): computing teacher "
                 f"features into {cfg.teachers.cache_dir} (once; `tokenizer-bench cache-teachers` does this ahead)"
             )
-            tc.build_teacher_cache(cfg, [u for u in utterances if u.id in missing], hop_length, progress=True)
+            build_cache_isolated(cfg, [u for u in utterances if u.id in missing], hop_length)
         wait()
         cache = tc.TeacherCache.open(cfg, hop_length)
         missing = set(cache.missing(utterances))
@@ -114,6 +114,33 @@ def open_feature_cache(cfg: TrainConfig, utterances: list, hop_length: int, *, i
         )
         utterances = kept
     return cache, utterances
+
+
+def _cache_worker(cfg_data: dict, utterances: list, hop_length: int) -> None:
+    from .. import teacher_cache as tc
+    from ..config import validate
+
+    tc.build_teacher_cache(validate(cfg_data, TrainConfig), utterances, hop_length, progress=True)
+
+
+def build_cache_isolated(cfg: TrainConfig, utterances: list, hop_length: int) -> None:
+    """Run the teacher models in a child process, so none of their state outlives the cache build.
+
+    Loading the teachers in the training process would keep their weights in memory (GPU memory
+    too) for the whole run, and their runtimes change process-wide settings (CTranslate2 resets
+    torch's thread count), which made the following training steps several times slower.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=_cache_worker, args=(cfg.model_dump(mode="json"), list(utterances), hop_length))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise TokenizerBenchError(
+            f"building the teacher cache failed (child process exit code {proc.exitcode}; its error is printed "
+            f"above). Run `tokenizer-bench cache-teachers CONFIG` to see it alone."
+        )
 
 
 def feature_dims(load: Callable[[str], dict], utterances: list, keys: tuple[str, ...]) -> dict[str, int]:

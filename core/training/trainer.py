@@ -156,6 +156,8 @@ class Trainer:
             cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
             is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
         )
+        if tcfg.num_threads is not None:
+            torch.set_num_threads(tcfg.num_threads)  # again: data preparation may have changed it
         student_dim = int(getattr(generator, "dimension", getattr(generator.quantizer, "dimension")))
         distill, mode = build_distillation(cfg, student_dim, self.data.feature_dims)
         self.generator_raw = GeneratorWithDistillation(generator, distill, mode).train()
