@@ -283,10 +283,10 @@ def write_index(results: Path) -> None:
     descriptions = {
         "peer_comparison.md": "ours vs. speechtokenizer 1.0.1: training step, first step, encode/decode RTF, growth "
                               "(`benchmarks/perf/compare_peer.py`)",
-        "peer_comparison.json": "raw data of the above",
+        "peer_comparison.json": "raw data (every run, environment, summary) behind `peer_comparison.md`",
         "profile_train_step.md": "where the time of our training step goes, and optimisation candidates "
                                  "(`benchmarks/perf/profile_train_step.py`)",
-        "profile_train_step.json": "raw profiler tables of the above",
+        "profile_train_step.json": "raw profiler tables behind `profile_train_step.md`",
     }
     files = sorted(p.name for p in results.iterdir() if p.is_file() and p.name != "README.md")
     lines = ["# Benchmark results", "",

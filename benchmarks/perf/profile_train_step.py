@@ -386,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "" if args.variant == "parity" else f"_{args.variant}"
     M.write_json(out_dir / f"profile_train_step{suffix}.json", {k: v for k, v in rep.items() if k != "all_ops_self"})
     (out_dir / f"profile_train_step{suffix}.md").write_text(markdown(rep))
+    if out_dir.resolve() == RESULTS.resolve():
+        from compare_peer import write_index
+
+        write_index(out_dir)
     print(markdown(rep))
     return 0
 
