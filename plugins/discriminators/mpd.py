@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._norm import Norm, check_waveform, conv2d
+from ._norm import Norm, check_waveform, conv2d, conv_stack, run_each
 
 OFFICIAL_PERIODS: tuple[int, ...] = (2, 3, 5, 7, 11)
 OFFICIAL_CHANNELS: tuple[int, ...] = (32, 128, 512, 1024, 1024)
@@ -61,13 +61,7 @@ class PeriodDiscriminator(nn.Module):
             wav = F.pad(wav, (0, n_pad), mode="reflect")
             t += n_pad
         x = wav.view(b, c, t // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.negative_slope)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return conv_stack(x, self.convs, self.conv_post, self.negative_slope)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -94,12 +88,7 @@ class MultiPeriodDiscriminator(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         check_waveform(wav, type(self).__name__)
-        logits, fmaps = [], []
-        for d in self.discriminators:
-            y, f = d(wav)
-            logits.append(y)
-            fmaps.append(f)
-        return logits, fmaps
+        return run_each(self.discriminators, wav)
 
 
 def register_discriminators(register) -> None:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._norm import Norm, check_waveform, conv1d
+from ._norm import Norm, check_waveform, conv1d, conv_stack
 
 OFFICIAL_CHANNELS: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)
 OFFICIAL_KERNEL_SIZES: tuple[int, ...] = (15, 41, 41, 41, 41, 41, 5)
@@ -55,13 +55,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = wav
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.negative_slope)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return conv_stack(x, self.convs, self.conv_post, self.negative_slope)
 
 
 class MultiScaleDiscriminator(nn.Module):

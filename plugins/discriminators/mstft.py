@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._norm import Norm, check_waveform, conv2d
+from ._norm import Norm, check_waveform, conv2d, run_each
 
 OFFICIAL_N_FFTS: tuple[int, ...] = (1024, 2048, 512, 256, 128)
 
@@ -160,12 +160,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         check_waveform(wav, type(self).__name__)
-        logits, fmaps = [], []
-        for d in self.discriminators:
-            y, f = d(wav)
-            logits.append(y)
-            fmaps.append(f)
-        return logits, fmaps
+        return run_each(self.discriminators, wav)
 
 
 def register_discriminators(register) -> None:
