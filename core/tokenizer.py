@@ -11,6 +11,7 @@ timbre embedding): they list its names in :attr:`side_info_keys`, return it from
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -94,3 +95,24 @@ class Tokenizer(ABC):
             "codebook_size": self.codebook_size,
             "bitrate": self.bitrate,
         }
+
+
+def read_saved_options(path: str | Path, tokenizer: str, *, name_optional: bool = False) -> dict:
+    """The JSON options a wrapper wrote beside official weight files; ``{}`` when there is none.
+
+    The file must be a mapping whose ``"tokenizer"`` is ``tokenizer`` (or, with ``name_optional``,
+    has no such key); anything else is a :class:`CheckpointError` naming the file.
+    """
+    from .errors import CheckpointError
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    found = data.get("tokenizer", tokenizer if name_optional else None) if isinstance(data, dict) else None
+    if found != tokenizer:
+        raise CheckpointError(f"{path} is not a {tokenizer} tokenizer config (tokenizer={found!r})")
+    return data

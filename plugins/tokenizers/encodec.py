@@ -21,7 +21,6 @@ Nothing is downloaded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import torch
 
 from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError, MissingDependencyError
 from tokenizer_bench.core.io import write_json_atomic
-from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
+from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
 HUB_ID = "facebook/encodec_24khz"
 CONFIG_FILE = "encodec_config.json"
@@ -167,16 +166,7 @@ class EncodecTokenizer(Tokenizer):
 
 
 def _read_saved_config(checkpoint: str | Path) -> dict:
-    path = Path(checkpoint).expanduser() / CONFIG_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("tokenizer") != "encodec":
-        raise CheckpointError(f"{path} is not an EnCodec tokenizer config")
-    return data
+    return read_saved_options(Path(checkpoint) / CONFIG_FILE, "encodec")
 
 
 def encodec(checkpoint: str | Path | None = None, bandwidth: float | None = None) -> EncodecTokenizer:

@@ -24,7 +24,6 @@ option ``pe_mode``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from torch import nn
 
 from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError, MissingDependencyError
 from tokenizer_bench.core.io import torch_save_atomic, write_json_atomic
-from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
+from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
 from ._facodec import (
     RELEASED_DECODER_ARGS,
@@ -338,16 +337,7 @@ class FACodecTokenizer(Tokenizer):
 
 
 def _read_saved_config(checkpoint: str | Path) -> dict:
-    path = Path(checkpoint).expanduser() / CONFIG_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("tokenizer", "facodec") != "facodec":
-        raise CheckpointError(f"{path} is not a FACodec config (tokenizer={data.get('tokenizer')!r})")
-    return data
+    return read_saved_options(Path(checkpoint) / CONFIG_FILE, "facodec", name_optional=True)
 
 
 def facodec(checkpoint: str | Path | None = None, encoder_args: dict | None = None,
