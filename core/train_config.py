@@ -180,6 +180,25 @@ class TrainerConfig(BaseModel):
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     compile: bool = Field(default=False, description="torch.compile the generator and the discriminators")
+    discriminator_passes: Literal["each", "together"] = Field(
+        default="each",
+        description="'each': run and back-propagate one discriminator at a time, holding one discriminator's "
+        "activations instead of all (same gradients: the GAN losses add up over discriminators; needs losses "
+        "that take num_terms); 'together': one pass over all discriminators",
+    )
+    activation_checkpointing: list[str] = Field(
+        default_factory=list,
+        description="Generator parts to recompute in the backward pass instead of storing their activations, "
+        "e.g. [encoder, decoder]: less memory for a second forward of those parts",
+    )
+    release_host_memory: bool = Field(
+        default=True,
+        description="On CPU, give freed heap pages back to the OS after every optimiser step (glibc malloc_trim), "
+        "so heap fragmentation does not add to the next step's peak",
+    )
+    adam_implementation: Literal["fused", "foreach", "loop"] = Field(
+        default="fused", description="torch.optim.Adam kernel: fused (fastest), foreach, or the per-tensor loop"
+    )
     cpu: bool = Field(default=False, description="Train on CPU even when a GPU is present")
     distributed_timeout_minutes: int = Field(
         default=180, ge=1,

@@ -245,10 +245,10 @@ def group_phases(times: dict[str, float]) -> dict[str, float]:
         "generator_forward": g("generator_forward"),
         "discriminators_forward": g("d_forward", "g_disc_forward"),
         "losses": g("d_loss", "g_losses"),
-        "backward": g("d_backward", "g_backward"),
+        "backward": g("d_backward", "g_disc_backward", "g_backward"),
         "optimizers": g("d_optimizer", "g_optimizer"),
         "d_update": g("d_forward", "d_loss", "d_backward", "d_optimizer"),
-        "g_update": g("g_disc_forward", "g_losses", "g_backward", "g_optimizer"),
+        "g_update": g("g_disc_forward", "g_losses", "g_disc_backward", "g_backward", "g_optimizer"),
         "total": sum(times.values()),
     }
 

@@ -10,10 +10,10 @@ the ``dm_codec`` tokenizer factory, discriminators and losses from the registrie
 features come from per-utterance safetensors files (as the teacher cache stores them).
 
 * ``--impl trainer`` times ``Trainer._micro_step`` itself (the step a user runs), whole.
-* ``--impl instrumented`` runs the same sequence on the trainer's own objects with a timer around
-  each phase (teacher-feature loading, generator forward, discriminator forward / loss / backward /
-  Adam, the generator's discriminator pass, losses, backward, Adam). It mirrors ``_micro_step``
-  (sync step, no gradient accumulation); the ``trainer`` total checks that the mirror is faithful.
+* ``--impl instrumented`` runs the same ``_micro_step`` with the trainer's ``phase`` hook set to a
+  timer around each phase (teacher-feature loading, generator forward, discriminator forward /
+  loss / backward / Adam, the generator's discriminator pass, losses, backward, Adam); the
+  ``trainer`` total shows what the timer's synchronisation points cost.
 
 Variants (``--variant``):
 
@@ -97,8 +97,19 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def train_config(variant: str, workdir: Path, batch: int, seconds: float, threads: int | None, seed: int):
+def train_config(variant: str, workdir: Path, batch: int, seconds: float, threads: int | None, seed: int,
+                 trainer_options: list[str] = ()):
+    """The benchmark's TrainConfig; ``trainer_options`` are ``KEY=YAML`` settings of its trainer section."""
+    import yaml
+
     from tokenizer_bench.core.train_config import TrainConfig
+
+    extra = {}
+    for item in trainer_options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--trainer-option expects KEY=VALUE, got {item!r}")
+        extra[key] = yaml.safe_load(value)
 
     v = VARIANTS[variant]
     return TrainConfig.model_validate({
@@ -113,7 +124,7 @@ def train_config(variant: str, workdir: Path, batch: int, seconds: float, thread
                  "batch_size": batch, "num_workers": 0},
         "trainer": {"output_dir": str(workdir / "run"), "cpu": True, "num_threads": threads, "tensorboard": False,
                     "progress": False, "export": False, "lr_generator": 1e-4, "lr_discriminator": 1e-4,
-                    "betas": [0.9, 0.99]},
+                    "betas": [0.9, 0.99], **extra},
     })
 
 
@@ -158,7 +169,8 @@ def build_trainer(args: argparse.Namespace, workdir: Path):
 
     keys = ("lm", "sm") if args.variant == "paper" else ("sm",)
     files = make_corpus(workdir, max(args.batch, 2), args.seed, keys)
-    cfg = train_config(args.variant, workdir, args.batch, args.seconds, args.threads, args.seed)
+    cfg = train_config(args.variant, workdir, args.batch, args.seconds, args.threads, args.seed,
+                       args.trainer_option)
     loader = FeatureFiles(files)
     trainer = Trainer(cfg, features=loader)
     return trainer, loader, list(files)
@@ -188,61 +200,6 @@ def make_batch(trainer, loader: FeatureFiles, uids: list[str], batch: int, secon
     return out
 
 
-def instrumented_step(trainer, batch: dict[str, Any], timer: M.PhaseTimer) -> dict[str, float]:
-    """``Trainer._micro_step(batch, sync=True, accum=1)`` with a timer around each phase."""
-    from tokenizer_bench.core.training.modules import split_real_fake
-
-    acc = trainer.accelerator
-    wav = batch["wav"].to(acc.device)
-    feats = trainer._features(batch)
-    with timer("generator_forward"):
-        with acc.autocast():
-            wav_hat, qout, distill, _ = trainer.gen(wav, feats)
-        wav_hat = wav_hat[..., : wav.shape[-1]]
-    with timer("d_forward"):
-        with acc.autocast():
-            logits, _ = trainer.disc(torch.cat([wav, wav_hat.detach()]))
-    with timer("d_loss"):
-        real_l, fake_l, _, _ = split_real_fake(logits, [], wav.shape[0])
-        loss_d = trainer.losses["adversarial"].discriminator_loss([x.float() for x in real_l],
-                                                                  [x.float() for x in fake_l])
-    with timer("d_backward"):
-        acc.backward(loss_d)
-    with timer("d_optimizer"):
-        trainer._clip(trainer.disc.parameters())
-        trainer.opt_d.step()
-        trainer.opt_d.zero_grad(set_to_none=True)
-    terms: dict[str, torch.Tensor] = {}
-    x, y = wav.float(), wav_hat.float()
-    with timer("g_losses"):
-        terms["mel"] = trainer.losses["mel"](x, y)
-        terms["waveform"] = trainer.losses["waveform"](x, y)
-        terms["commitment"] = qout.commit_loss.float()
-        if distill is not None:
-            terms["distillation"] = distill.float()
-    with timer("g_disc_forward"):
-        disc = trainer.discriminators_raw
-        disc.requires_grad_(False)
-        try:
-            with acc.autocast():
-                logits, fmaps = disc(torch.cat([wav, wav_hat]))
-        finally:
-            disc.requires_grad_(True)
-    with timer("g_losses"):
-        real_l, fake_l, real_f, fake_f = split_real_fake(logits, fmaps, wav.shape[0])
-        terms["adversarial"] = trainer.losses["adversarial"].generator_loss([g.float() for g in fake_l])
-        terms["feature_matching"] = trainer.losses["feature_matching"](
-            [[r.float() for r in fm] for fm in real_f], [[g.float() for g in fm] for fm in fake_f])
-        total, _ = trainer.losses["total"](terms)
-    with timer("g_backward"):
-        acc.backward(total)
-    with timer("g_optimizer"):
-        trainer._clip(trainer.gen.parameters())
-        trainer.opt_g.step()
-        trainer.opt_g.zero_grad(set_to_none=True)
-    return {"loss_g": float(total.detach()), "loss_d": float(loss_d.detach())}
-
-
 def train(args: argparse.Namespace) -> dict:
     rss0 = M.rss_bytes()
     workdir = Path(tempfile.mkdtemp(prefix="ours_perf_"))
@@ -264,11 +221,12 @@ def train(args: argparse.Namespace) -> dict:
             t0, c0 = time.perf_counter(), time.process_time()
             batch = make_batch(trainer, loader, uids, args.batch, args.seconds, args.seed, timer)
             if args.impl == "instrumented":
-                losses = instrumented_step(trainer, batch, timer)
+                trainer.phase = timer
+                scalars, _, _ = trainer._micro_step(batch, True, 1)
             else:
                 with timer("micro_step"):
                     scalars, _, _ = trainer._micro_step(batch, True, 1)
-                losses = {"loss_g": scalars["loss/generator_total"], "loss_d": scalars.get("loss/discriminator")}
+            losses = {"loss_g": scalars["loss/generator_total"], "loss_d": scalars.get("loss/discriminator")}
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             steps.append({"wall": wall, "cpu": cpu, "phases": timer.times, "grouped": M.group_phases(timer.times),
                           "cpu_phases": timer.cpu_times, "cpu_grouped": M.group_phases(timer.cpu_times),
@@ -349,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--batch", type=int, default=2)
     t.add_argument("--seconds", type=float, default=3.0)
     t.add_argument("--steps", type=int, default=3)
+    t.add_argument("--trainer-option", action="append", default=[], metavar="KEY=YAML",
+                   help="a trainer setting, e.g. activation_checkpointing=[encoder,decoder] (repeatable)")
     c = sub.add_parser("codec")
     c.add_argument("--tokenizer", default="dm_codec")
     c.add_argument("--batch", type=int, default=1)

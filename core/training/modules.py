@@ -62,20 +62,35 @@ class GeneratorWithDistillation(nn.Module):
 
 
 class DiscriminatorSet(nn.Module):
-    """Named discriminators; ``forward(wav)`` -> ``(logits, fmaps)`` flat over all sub-discriminators."""
+    """Named discriminators; ``forward(wav)`` -> ``(logits, fmaps)`` flat over all sub-discriminators.
+
+    ``run(names, wav)`` runs only some of them, so the trainer can hold one discriminator's
+    activations at a time; ``output_counts`` says how many logits and feature maps each returns,
+    which the per-discriminator losses need to add up to the loss over all of them.
+    """
 
     def __init__(self, discriminators: dict[str, nn.Module]) -> None:
         super().__init__()
         self.discriminators = nn.ModuleDict(discriminators)
+        self._counts: dict[str, tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.discriminators)
 
+    def names(self) -> list[str]:
+        return list(self.discriminators.keys())
+
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        return self.run(self.names(), wav)
+
+    def run(
+        self, names: list[str], wav: torch.Tensor, modules: dict[str, Any] | None = None
+    ) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        """Outputs of the named discriminators, flat; ``modules`` may map names to compiled versions."""
         logits: list[torch.Tensor] = []
         fmaps: list[list[torch.Tensor]] = []
-        for name, disc in self.discriminators.items():
-            out: Any = disc(wav)
+        for name in names:
+            out: Any = (modules or self.discriminators)[name](wav)
             try:
                 lg, fm = out
             except (TypeError, ValueError):
@@ -84,9 +99,34 @@ class DiscriminatorSet(nn.Module):
                 ) from None
             if isinstance(lg, torch.Tensor):  # a single (non multi-) discriminator
                 lg, fm = [lg], [fm]
+            if self._counts is not None and name in self._counts:
+                n_logits, n_fmaps = len(lg), sum(len(f) for f in fm)
+                if (n_logits, n_fmaps) != self._counts[name]:
+                    raise RuntimeError(
+                        f"discriminator {name!r} returned {n_logits} logits / {n_fmaps} feature maps, but "
+                        f"{self._counts[name][0]} / {self._counts[name][1]} on the first input: the per-discriminator "
+                        "losses need a fixed number of outputs (set trainer.discriminator_passes: together)"
+                    )
             logits.extend(lg)
             fmaps.extend(fm)
         return logits, fmaps
+
+    @torch.no_grad()
+    def output_counts(self, wav: torch.Tensor) -> dict[str, tuple[int, int]]:
+        """``{name: (logits, feature maps)}``, from one eval-mode pass over ``wav`` (no state changes:
+        spectral norm does no power iteration in eval mode). Computed once, then checked per pass."""
+        if self._counts is None:
+            counts: dict[str, tuple[int, int]] = {}
+            for name, disc in self.discriminators.items():
+                was_training = disc.training
+                disc.eval()
+                try:
+                    lg, fm = self.run([name], wav)
+                finally:
+                    disc.train(was_training)
+                counts[name] = (len(lg), sum(len(f) for f in fm))
+            self._counts = counts
+        return dict(self._counts)
 
 
 def split_real_fake(

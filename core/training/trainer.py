@@ -6,13 +6,20 @@ One optimiser step, as the official code orders it:
    against the cached teacher crops (the projections W live in the distillation module, which is
    part of the generator-side DDP module and of the generator optimiser).
 2. **D step** on ``wav_hat.detach()``: discriminator loss over all sub-discriminators, backward,
-   clip, step.
-3. **G step**: the discriminators run again on ``[wav, wav_hat]`` (their own parameters frozen
-   for this pass); eq. 10 total = Σ weight·term over mel, waveform, commitment, distillation,
-   adversarial and feature matching; backward, clip, step.
+   clip, step. Real and generated audio go through a discriminator in one concatenated batch
+   (every discriminator here is per-example, so this equals two passes and halves the launches).
+3. **G step**: the discriminators run again, on ``wav`` without a graph and on ``wav_hat`` with
+   one (their own parameters frozen for this pass); eq. 10 total = Σ weight·term over mel,
+   waveform, commitment, distillation, adversarial and feature matching; backward, clip, step.
 
-Real and generated audio go through a discriminator in one concatenated batch (every
-discriminator here is per-example, so this equals two passes and halves the launches).
+Memory (``trainer.discriminator_passes: each``, the default): both discriminator passes go one
+discriminator at a time, each back-propagated before the next runs, so only one discriminator's
+activations live next to the generator's. The GAN losses are sums over sub-discriminators (a mean
+is a sum over a known count, passed as ``num_terms``), so the gradients are those of one joint
+pass. In the G step each discriminator back-propagates into a detached copy of ``wav_hat``; the
+summed gradient then enters the generator's single backward as ``(wav_hat * grad).sum()``. The
+discriminators are not DDP-wrapped: their gradients are averaged across processes by one
+all-reduce before their optimiser step, as DDP would.
 
 Everything that decides the next step — weights of every network (discriminators included),
 optimiser and scheduler states, RNG states of every process, and the data position — is in the
@@ -38,6 +45,7 @@ from ..train_config import TrainConfig
 from . import checkpoint as ckpt
 from .data import TrainData, build_train_data
 from .logging import TrainingLogger
+from .memory import checkpoint_submodules, release_host_memory
 from .modules import DiscriminatorSet, GeneratorWithDistillation, split_real_fake
 from .optim import build_optimizer, build_scheduler, current_lr, decay_due
 
@@ -171,16 +179,25 @@ class Trainer:
         if self.discriminators_raw is not None:
             self.opt_d = build_optimizer(self.discriminators_raw.parameters(), tcfg.lr_discriminator, tcfg)
             self.sched_d = build_scheduler(self.opt_d, tcfg)
-            self.gen, self.disc, self.opt_g, self.opt_d = acc.prepare(
-                self.generator_raw, self.discriminators_raw, self.opt_g, self.opt_d
-            )
+            # not DDP-wrapped: run per discriminator, gradients averaged in _average_gradients
+            self.discriminators_raw.to(acc.device)
+            self.gen, self.opt_g, self.opt_d = acc.prepare(self.generator_raw, self.opt_g, self.opt_d)
         else:
             self.gen, self.opt_g = acc.prepare(self.generator_raw, self.opt_g)
-            self.disc = None
+        self.disc_modules: dict[str, Any] | None = None
+        if self.discriminators_raw is not None:
+            self.disc_modules = dict(self.discriminators_raw.discriminators.items())
+            together = tcfg.discriminator_passes == "together"
+            names = self.discriminators_raw.names()
+            self.disc_groups: list[list[str]] = [names] if together else [[n] for n in names]
+        checkpoint_submodules(generator, tcfg.activation_checkpointing)
+        self.trim_host_memory = tcfg.release_host_memory and acc.device.type == "cpu"
         if tcfg.compile:
             self.gen = torch.compile(self.gen)
-            if self.disc is not None:
-                self.disc = torch.compile(self.disc)
+            if self.disc_modules is not None:
+                self.disc_modules = {k: torch.compile(m) for k, m in self.disc_modules.items()}
+        # benchmarks set this to a ``name -> context manager`` timer to see the step's phases
+        self.phase: Callable[[str], contextlib.AbstractContextManager] = lambda name: contextlib.nullcontext()
 
         # ---------------------------------------------------------------- position
         self.step = 0
@@ -407,63 +424,55 @@ class Trainer:
     def _micro_step(self, batch: dict[str, Any], sync: bool, accum: int) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
         acc = self.accelerator
         tc = self.cfg.trainer
+        phase = self.phase
         wav = batch["wav"].to(acc.device, non_blocking=True)
-        feats = self._features(batch)
-        disc_on = self.disc is not None and self.step >= tc.discriminator_warmup_steps
+        with phase("teacher_features"):
+            feats = self._features(batch)
+        disc_on = self.discriminators_raw is not None and self.step >= tc.discriminator_warmup_steps
         scalars: dict[str, float] = {}
         with contextlib.ExitStack() as stack:
             if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
                 stack.enter_context(acc.no_sync(self.gen))
-                if self.disc is not None:
-                    stack.enter_context(acc.no_sync(self.disc))
             # 1. generator forward, once
-            with acc.autocast():
+            with phase("generator_forward"), acc.autocast():
                 wav_hat, qout, distill, distill_terms = self.gen(wav, feats)
             wav_hat = wav_hat[..., : wav.shape[-1]]
             # 2. discriminator step on the detached reconstruction
             if disc_on:
-                with acc.autocast():
-                    logits, _ = self.disc(torch.cat([wav, wav_hat.detach()]))
-                real_l, fake_l, _, _ = split_real_fake(logits, [], wav.shape[0])
-                loss_d = self.losses["adversarial"].discriminator_loss(
-                    [x.float() for x in real_l], [x.float() for x in fake_l]
-                )
-                acc.backward(loss_d / accum)
-                scalars["loss/discriminator"] = float(loss_d.detach())
+                scalars["loss/discriminator"] = self._discriminator_backward(wav, wav_hat.detach(), accum)
                 if sync:
-                    scalars["grad_norm/discriminator"] = self._clip(self.disc.parameters())
-                    self.opt_d.step()
-                    self.opt_d.zero_grad(set_to_none=True)
-            # 3. generator step, discriminators re-run on the (non-detached) reconstruction
+                    with phase("d_optimizer"):
+                        self._average_gradients(self.discriminators_raw.parameters())
+                        scalars["grad_norm/discriminator"] = self._clip(self.discriminators_raw.parameters())
+                        self.opt_d.step()
+                        self.opt_d.zero_grad(set_to_none=True)
+            # 3. generator step
             terms: dict[str, torch.Tensor] = {}
-            x, y = wav.float(), wav_hat.float()
-            if "mel" in self.losses:
-                terms["mel"] = self.losses["mel"](x, y)
-            if "waveform" in self.losses:
-                terms["waveform"] = self.losses["waveform"](x, y)
-            terms["commitment"] = qout.commit_loss.float()
-            if distill is not None:
-                terms["distillation"] = distill.float()
+            with phase("g_losses"):
+                x, y = wav.float(), wav_hat.float()
+                if "mel" in self.losses:
+                    terms["mel"] = self.losses["mel"](x, y)
+                if "waveform" in self.losses:
+                    terms["waveform"] = self.losses["waveform"](x, y)
+                terms["commitment"] = qout.commit_loss.float()
+                if distill is not None:
+                    terms["distillation"] = distill.float()
+            surrogate = None
             if disc_on:
-                disc = self.discriminators_raw  # no DDP hooks: its grads here are discarded
-                disc.requires_grad_(False)
-                try:
-                    with acc.autocast():
-                        logits, fmaps = disc(torch.cat([wav, wav_hat]))
-                finally:
-                    disc.requires_grad_(True)
-                real_l, fake_l, real_f, fake_f = split_real_fake(logits, fmaps, wav.shape[0])
-                terms["adversarial"] = self.losses["adversarial"].generator_loss([g.float() for g in fake_l])
-                if "feature_matching" in self.losses:
-                    terms["feature_matching"] = self.losses["feature_matching"](
-                        [[r.float() for r in fm] for fm in real_f], [[g.float() for g in fm] for fm in fake_f]
-                    )
+                gan_terms, grad_wav_hat = self._generator_gan_backward(wav, wav_hat)
+                terms.update(gan_terms)  # values only: their gradient is in grad_wav_hat
+                surrogate = (wav_hat * grad_wav_hat).sum()
             total, weighted = self.losses["total"](terms)
-            acc.backward(total / accum)
+            with phase("g_backward"):
+                acc.backward((total + surrogate if surrogate is not None else total) / accum)
             if sync:
-                scalars["grad_norm/generator"] = self._clip(self.gen.parameters())
-                self.opt_g.step()
-                self.opt_g.zero_grad(set_to_none=True)
+                with phase("g_optimizer"):
+                    scalars["grad_norm/generator"] = self._clip(self.gen.parameters())
+                    self.opt_g.step()
+                    self.opt_g.zero_grad(set_to_none=True)
+        if sync and self.trim_host_memory:
+            with phase("release_host_memory"):
+                release_host_memory()
         for k, v in terms.items():
             scalars[f"loss/{k}"] = float(v.detach())
         for k, v in weighted.items():
@@ -479,6 +488,91 @@ class Trainer:
                 + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
             )
         return scalars, wav.detach(), wav_hat.detach()
+
+    def _num_terms(self, wav: torch.Tensor) -> tuple[int | None, int | None]:
+        """Terms of the whole adversarial / feature-matching loss, for per-discriminator passes."""
+        if len(self.disc_groups) == 1:
+            return None, None
+        counts = self.discriminators_raw.output_counts(wav[:1])
+        return sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
+
+    def _discriminator_backward(self, wav: torch.Tensor, fake: torch.Tensor, accum: int) -> float:
+        """Eq. 7 over all discriminators, back-propagated group by group; returns the loss value."""
+        acc, phase = self.accelerator, self.phase
+        n_logits, _ = self._num_terms(wav)
+        both = torch.cat([wav, fake])
+        value = 0.0
+        for names in self.disc_groups:
+            with phase("d_forward"), acc.autocast():
+                logits, _ = self.discriminators_raw.run(names, both, self.disc_modules)
+            with phase("d_loss"):
+                real_l, fake_l, _, _ = split_real_fake(logits, [], wav.shape[0])
+                loss = self.losses["adversarial"].discriminator_loss(
+                    [x.float() for x in real_l], [x.float() for x in fake_l], **_maybe(num_terms=n_logits)
+                )
+            with phase("d_backward"):
+                acc.backward(loss / accum)
+            value += float(loss.detach())
+            del logits, real_l, fake_l, loss
+        return value
+
+    def _generator_gan_backward(
+        self, wav: torch.Tensor, wav_hat: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Adversarial (eq. 6) and feature-matching (eq. 8) terms, and the gradient of their weighted
+        sum with respect to ``wav_hat``, one discriminator group at a time (parameters frozen)."""
+        acc, phase = self.accelerator, self.phase
+        weights = self.losses["total"].weights
+        n_logits, n_fmaps = self._num_terms(wav)
+        # under fp16 the partial backwards need the loss scale too; it is divided out again below
+        scale = float(acc.scaler.get_scale()) if getattr(acc, "scaler", None) is not None else 1.0
+        leaf = wav_hat.detach().requires_grad_(True)
+        values = {"adversarial": torch.zeros((), device=wav.device)}
+        if "feature_matching" in self.losses:
+            values["feature_matching"] = torch.zeros((), device=wav.device)
+        self.discriminators_raw.requires_grad_(False)
+        try:
+            for names in self.disc_groups:
+                with phase("g_disc_forward"):
+                    with torch.no_grad(), acc.autocast():
+                        _, real_f = self.discriminators_raw.run(names, wav, self.disc_modules)
+                    with acc.autocast():
+                        fake_l, fake_f = self.discriminators_raw.run(names, leaf, self.disc_modules)
+                with phase("g_losses"):
+                    adv = self.losses["adversarial"].generator_loss(
+                        [g.float() for g in fake_l], **_maybe(num_terms=n_logits)
+                    )
+                    part = weights["adversarial"] * adv
+                    values["adversarial"] = values["adversarial"] + adv.detach()
+                    if "feature_matching" in self.losses:
+                        fm = self.losses["feature_matching"](
+                            [[r.float() for r in f] for f in real_f], [[g.float() for g in f] for f in fake_f],
+                            **_maybe(num_terms=n_fmaps),
+                        )
+                        part = part + weights["feature_matching"] * fm
+                        values["feature_matching"] = values["feature_matching"] + fm.detach()
+                with phase("g_disc_backward"):
+                    torch.autograd.backward(part * scale, inputs=[leaf])
+                del fake_l, fake_f, real_f, part
+        finally:
+            self.discriminators_raw.requires_grad_(True)
+        return values, leaf.grad / scale
+
+    def _average_gradients(self, params) -> None:
+        """What DDP does for the discriminators: mean of every gradient over processes, one all-reduce."""
+        world = self.accelerator.num_processes
+        if world == 1:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
 
     def _clip(self, params) -> float:
         max_norm = self.cfg.trainer.grad_clip
@@ -547,3 +641,8 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else load_config(config, TrainConfig, overrides)
     trainer = Trainer(cfg, output_dir=output_dir, resume=resume, features=features)
     return trainer.fit()
+
+
+def _maybe(**kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments that are not None (losses of joint passes are called as before)."""
+    return {k: v for k, v in kwargs.items() if v is not None}

@@ -26,11 +26,16 @@ Kind = Literal["hinge", "lsgan"]
 Reduction = Literal["mean", "sum"]
 
 
-def _reduce(terms: list[torch.Tensor], reduction: str, who: str) -> torch.Tensor:
+def _reduce(terms: list[torch.Tensor], reduction: str, who: str, num_terms: int | None = None) -> torch.Tensor:
+    """Sum or mean of the terms. ``num_terms`` is the mean's denominator when this call sees only
+    part of the discriminators (one per pass, to hold one discriminator's activations at a time):
+    the parts of every pass then add up to the loss over all of them."""
     if not terms:
         raise ValueError(f"{who}: no discriminator outputs were given")
+    if num_terms is not None and num_terms < len(terms):
+        raise ValueError(f"{who}: num_terms={num_terms} is less than the {len(terms)} terms given")
     total = torch.stack(terms).sum()
-    return total / len(terms) if reduction == "mean" else total
+    return total / (num_terms or len(terms)) if reduction == "mean" else total
 
 
 def _check(kind: str, reduction: str) -> None:
@@ -41,7 +46,10 @@ def _check(kind: str, reduction: str) -> None:
 
 
 def generator_adversarial_loss(
-    fake_logits: Sequence[torch.Tensor], kind: Kind = "hinge", reduction: Reduction = "mean"
+    fake_logits: Sequence[torch.Tensor],
+    kind: Kind = "hinge",
+    reduction: Reduction = "mean",
+    num_terms: int | None = None,
 ) -> torch.Tensor:
     """Eq. 6: hinge ``mean(relu(1 − D_k(x̂)))`` or LSGAN ``mean((1 − D_k(x̂))²)``, reduced over k."""
     _check(kind, reduction)
@@ -49,7 +57,7 @@ def generator_adversarial_loss(
         terms = [torch.relu(1 - g).mean() for g in fake_logits]
     else:
         terms = [(1 - g).pow(2).mean() for g in fake_logits]
-    return _reduce(terms, reduction, "generator_adversarial_loss")
+    return _reduce(terms, reduction, "generator_adversarial_loss", num_terms)
 
 
 def discriminator_adversarial_loss(
@@ -57,6 +65,7 @@ def discriminator_adversarial_loss(
     fake_logits: Sequence[torch.Tensor],
     kind: Kind = "hinge",
     reduction: Reduction = "mean",
+    num_terms: int | None = None,
 ) -> torch.Tensor:
     """Eq. 7: hinge ``mean(relu(1 − D_k(x))) + mean(relu(1 + D_k(x̂)))`` or LSGAN
     ``mean((1 − D_k(x))²) + mean(D_k(x̂)²)``, reduced over k. Pass ``x̂`` detached."""
@@ -67,7 +76,7 @@ def discriminator_adversarial_loss(
         terms = [torch.relu(1 - r).mean() + torch.relu(1 + g).mean() for r, g in zip(real_logits, fake_logits)]
     else:
         terms = [(1 - r).pow(2).mean() + g.pow(2).mean() for r, g in zip(real_logits, fake_logits)]
-    return _reduce(terms, reduction, "discriminator_adversarial_loss")
+    return _reduce(terms, reduction, "discriminator_adversarial_loss", num_terms)
 
 
 def feature_matching_loss(
@@ -76,12 +85,14 @@ def feature_matching_loss(
     kind: Literal["relative", "absolute"] = "relative",
     reduction: Reduction = "mean",
     eps: float = 1e-8,
+    num_terms: int | None = None,
 ) -> torch.Tensor:
     """Eq. 8: per layer ``mean|r − g| / mean|r|`` (relative) or ``mean|r − g|`` (absolute).
 
     The real feature maps are detached: they do not depend on the generator, so this changes no
     generator gradient and saves a useless backward through the discriminators. ``reduction``
-    averages or sums over all (discriminator, layer) pairs.
+    averages or sums over all (discriminator, layer) pairs; ``num_terms`` is the number of pairs
+    of the whole loss when this call sees only some discriminators.
     """
     if kind not in ("relative", "absolute"):
         raise ValueError(f"feature matching kind must be 'relative' or 'absolute', got {kind!r}")
@@ -102,7 +113,7 @@ def feature_matching_loss(
             r = r.detach()
             diff = (r - g).abs().mean()
             terms.append(diff / r.abs().mean().clamp_min(eps) if kind == "relative" else diff)
-    return _reduce(terms, reduction, "feature_matching_loss")
+    return _reduce(terms, reduction, "feature_matching_loss", num_terms)
 
 
 class AdversarialLoss(nn.Module):
@@ -113,16 +124,19 @@ class AdversarialLoss(nn.Module):
         _check(kind, reduction)
         self.kind, self.reduction = kind, reduction
 
-    def forward(self, fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-        return generator_adversarial_loss(fake_logits, self.kind, self.reduction)
+    def forward(self, fake_logits: Sequence[torch.Tensor], num_terms: int | None = None) -> torch.Tensor:
+        return generator_adversarial_loss(fake_logits, self.kind, self.reduction, num_terms)
 
-    def generator_loss(self, fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-        return generator_adversarial_loss(fake_logits, self.kind, self.reduction)
+    def generator_loss(self, fake_logits: Sequence[torch.Tensor], num_terms: int | None = None) -> torch.Tensor:
+        return generator_adversarial_loss(fake_logits, self.kind, self.reduction, num_terms)
 
     def discriminator_loss(
-        self, real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]
+        self,
+        real_logits: Sequence[torch.Tensor],
+        fake_logits: Sequence[torch.Tensor],
+        num_terms: int | None = None,
     ) -> torch.Tensor:
-        return discriminator_adversarial_loss(real_logits, fake_logits, self.kind, self.reduction)
+        return discriminator_adversarial_loss(real_logits, fake_logits, self.kind, self.reduction, num_terms)
 
 
 class FeatureMatchingLoss(nn.Module):
@@ -139,9 +153,12 @@ class FeatureMatchingLoss(nn.Module):
         self.kind, self.reduction, self.eps = kind, reduction, float(eps)
 
     def forward(
-        self, real_fmaps: Sequence[Sequence[torch.Tensor]], fake_fmaps: Sequence[Sequence[torch.Tensor]]
+        self,
+        real_fmaps: Sequence[Sequence[torch.Tensor]],
+        fake_fmaps: Sequence[Sequence[torch.Tensor]],
+        num_terms: int | None = None,
     ) -> torch.Tensor:
-        return feature_matching_loss(real_fmaps, fake_fmaps, self.kind, self.reduction, self.eps)
+        return feature_matching_loss(real_fmaps, fake_fmaps, self.kind, self.reduction, self.eps, num_terms)
 
 
 def register_losses(register) -> None:

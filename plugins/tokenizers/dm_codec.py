@@ -33,6 +33,7 @@ from torch import nn
 from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.interfaces import QuantizerOutput
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
+from tokenizer_bench.plugins.tokenizers._chunking import batch_groups, decode_in_windows, encode_in_windows
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -369,9 +370,30 @@ class DMCodecTokenizer(Tokenizer):
     name: ClassVar[str] = "dm_codec"
     #: File name :meth:`save_official` uses by default.
     official_weights_name: ClassVar[str] = "model.pt"
-    _LOAD_OPTIONS: ClassVar[tuple[str, ...]] = ("weights_file", "n_q", "device")
+    #: Runtime options (not architecture): bounded-memory processing, see ``_chunking``.
+    _RUNTIME_OPTIONS: ClassVar[tuple[str, ...]] = ("chunk_seconds", "chunk_context_seconds", "max_batch_seconds")
+    _LOAD_OPTIONS: ClassVar[tuple[str, ...]] = ("weights_file", "n_q", "device") + _RUNTIME_OPTIONS
 
-    def __init__(self, generator: DMCodecGenerator, n_q: int | None = None) -> None:
+    def __init__(
+        self,
+        generator: DMCodecGenerator,
+        n_q: int | None = None,
+        chunk_seconds: float | None = 60.0,
+        chunk_context_seconds: float = 2.0,
+        max_batch_seconds: float | None = 60.0,
+    ) -> None:
+        """``chunk_seconds``: inputs longer than this are encoded/decoded in windows of this length
+        with ``chunk_context_seconds`` of context each side (bounded memory; near-exact, see
+        ``_chunking``); ``max_batch_seconds``: batches holding more audio run in exact sub-batches.
+        ``None`` turns either off."""
+        for key, value in (("chunk_seconds", chunk_seconds), ("max_batch_seconds", max_batch_seconds)):
+            if value is not None and not float(value) > 0:
+                raise ConfigError(f"{key} must be positive or null, got {value!r}")
+        if not float(chunk_context_seconds) >= 0:
+            raise ConfigError(f"chunk_context_seconds must be >= 0, got {chunk_context_seconds!r}")
+        self.chunk_seconds = None if chunk_seconds is None else float(chunk_seconds)
+        self.chunk_context_seconds = float(chunk_context_seconds)
+        self.max_batch_seconds = None if max_batch_seconds is None else float(max_batch_seconds)
         self.generator = generator
         self.sample_rate = generator.sample_rate
         self.frame_rate = generator.frame_rate
@@ -386,15 +408,17 @@ class DMCodecTokenizer(Tokenizer):
     def from_options(cls, seed: int | None = None, device: str | None = None, **options: Any) -> "DMCodecTokenizer":
         """Random init. Options: the 13 official keys (defaults = the paper) and/or component specs."""
         options = dict(options)
+        runtime = {k: options.pop(k) for k in cls._RUNTIME_OPTIONS if k in options}
         cfg = generator_config_from_options(options)
         if options:
-            valid = ", ".join(sorted(OFFICIAL_ARCH_KEYS + ("encoder", "quantizer", "decoder", "seed", "device")))
+            valid = ", ".join(sorted(OFFICIAL_ARCH_KEYS + cls._RUNTIME_OPTIONS
+                                     + ("encoder", "quantizer", "decoder", "seed", "device")))
             raise ConfigError(f"{cls.name}: unknown option(s) {', '.join(sorted(options))}; valid: {valid}")
         with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
             if seed is not None:
                 torch.manual_seed(int(seed))
             generator = DMCodecGenerator(**cfg)
-        tok = cls(generator.eval())
+        tok = cls(generator.eval(), **runtime)
         return tok.to(device) if device is not None else tok
 
     @classmethod
@@ -422,7 +446,7 @@ class DMCodecTokenizer(Tokenizer):
             missing = [k for k in OFFICIAL_ARCH_KEYS if k not in cfg]
             raise CheckpointError(f"{cfg_path}: neither a tokenizer-bench config (no 'tokenizer' key) nor an official "
                                   f"SpeechTokenizer/DM-Codec config (missing {', '.join(missing)})")
-        tok = cls(generator.eval(), n_q=n_q)
+        tok = cls(generator.eval(), n_q=n_q, **{k: options[k] for k in cls._RUNTIME_OPTIONS if k in options})
         device = options.get("device")
         return tok.to(device) if device is not None else tok
 
@@ -509,15 +533,37 @@ class DMCodecTokenizer(Tokenizer):
 
     def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         n_q = self.check_n_q(n_q)
+        wav = self._check_wav(wav)
+        hop = self.generator.hop_length
+
+        def one(x: torch.Tensor) -> torch.Tensor:
+            return self.generator.encode(x, n_q=n_q)
+
         with torch.no_grad():
-            return self.generator.encode(self._check_wav(wav), n_q=n_q)
+            return self._bounded(one, wav, wav.shape[-1] / self.sample_rate,
+                                 lambda f, x, c, k: encode_in_windows(f, x, hop, c, k))
 
     def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
             raise ValueError(f"{self.name}.decode expects codes [B, Q <= {self.num_codebooks}, T], "
                              f"got {tuple(codes.shape)}")
+        hop = self.generator.hop_length
         with torch.no_grad():
-            return self.generator.decode(codes.to(self.device))
+            return self._bounded(self.generator.decode, codes.to(self.device), codes.shape[-1] / self.frame_rate,
+                                 lambda f, x, c, k: decode_in_windows(f, x, hop, c, k))
+
+    def _bounded(self, run, x: torch.Tensor, seconds: float, in_windows) -> torch.Tensor:
+        """``run`` over sub-batches, and over windows when an input is longer than ``chunk_seconds``."""
+        chunk = None
+        if self.chunk_seconds is not None and seconds > self.chunk_seconds:
+            chunk = max(1, round(self.chunk_seconds * self.frame_rate))
+            context = round(self.chunk_context_seconds * self.frame_rate)
+        per_call = min(seconds, self.chunk_seconds + 2 * self.chunk_context_seconds) if chunk else seconds
+        outs = []
+        for group in batch_groups(x.shape[0], per_call, self.max_batch_seconds):
+            part = x[group]
+            outs.append(in_windows(run, part, chunk, context) if chunk else run(part))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
     def describe(self) -> dict:
         return {**super().describe(), "hop_length": self.generator.hop_length,

@@ -85,6 +85,31 @@ def test_weight_norm_layout_and_initial_weight():
     assert tr(torch.randn(1, 6, 7)).shape == (1, 3, 28)
 
 
+def test_eval_weight_is_cached_per_parameter_version():
+    """Inference reuses the normalised weight; any change to g or v (optimiser step, load) is seen."""
+    conv = SConv1d(3, 5, kernel_size=3).eval()
+    m = conv.conv.conv
+
+    def expected() -> np.ndarray:
+        v, g = m.weight_v.detach().numpy(), m.weight_g.detach().numpy()
+        return g * v / np.sqrt((v ** 2).sum(axis=(1, 2), keepdims=True))
+
+    with torch.no_grad():
+        first = m.weight
+        assert m.weight is first  # cached
+        np.testing.assert_allclose(first.numpy(), expected(), rtol=1e-6)
+        m.weight_g.mul_(2.0)  # in place, as an optimiser step
+        np.testing.assert_allclose(m.weight.numpy(), expected(), rtol=1e-6)
+        state = {k: v * 0.5 for k, v in conv.state_dict().items()}
+    conv.load_state_dict(state)
+    with torch.no_grad():
+        np.testing.assert_allclose(m.weight.numpy(), expected(), rtol=1e-6)
+    # with gradients or in training the weight is recomputed (and carries a graph), the copy freed
+    assert m.weight.requires_grad
+    conv.train()
+    assert "_eval_weight" not in m.__dict__
+
+
 def test_no_deprecated_weight_norm_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -1,0 +1,103 @@
+"""Memory levers: activation checkpointing by submodule name, and giving heap pages back."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.training.memory import checkpoint_submodules, release_host_memory
+
+
+class Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.tanh(self.conv(x))
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = Counting()
+        self.head = nn.Conv1d(4, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def grads(net: Net, x: torch.Tensor) -> list[torch.Tensor]:
+    net.zero_grad()
+    net(x).pow(2).sum().backward()
+    return [p.grad.clone() for p in net.parameters()]
+
+
+def test_checkpointed_part_is_recomputed_with_the_same_gradients():
+    torch.manual_seed(0)
+    plain, wrapped = Net(), Net()
+    wrapped.load_state_dict(plain.state_dict())
+    keys = set(wrapped.state_dict())
+    assert checkpoint_submodules(wrapped, ["encoder"]) == ["encoder"]
+    x = torch.randn(2, 1, 32)
+    expected = grads(plain, x)
+    got = grads(wrapped, x)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e)
+    assert plain.encoder.calls == 1 and wrapped.encoder.calls == 2  # forward, then again in backward
+    assert set(wrapped.state_dict()) == keys  # checkpoints and exports keep their names
+    with torch.no_grad():  # no graph: no recomputation either
+        wrapped(x)
+    assert wrapped.encoder.calls == 3
+
+
+def test_unknown_part_is_a_config_error_listing_the_parts():
+    with pytest.raises(ConfigError, match=r"no submodule 'decoder' \(its parts: encoder, head\)"):
+        checkpoint_submodules(Net(), ["decoder"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is a glibc function")
+def test_release_host_memory_calls_glibc():
+    assert release_host_memory() is True
+
+
+def test_trainer_with_checkpointed_encoder_decoder_takes_the_same_step(tmp_path):
+    """The tiny DM-Codec: same gradients with the encoder and decoder recomputed in backward."""
+    from pathlib import Path
+
+    from tokenizer_bench.core.config import validate
+    from tokenizer_bench.core.train_config import TrainConfig
+    from tokenizer_bench.core.training import Trainer
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _tiny
+
+    results = []
+    for parts in ([], ["encoder", "decoder"]):
+        root = tmp_path / ("ckpt" if parts else "plain")
+        corpus = _tiny.make_corpus(root)
+        data = _tiny.tiny_config(corpus, root, activation_checkpointing=parts)
+        _tiny.write_fake_cache(validate(data, TrainConfig), corpus)
+        t = Trainer(validate(data, TrainConfig))
+        captured: list[list[torch.Tensor]] = []
+        original = t._clip
+
+        def spy(params, original=original, captured=captured):
+            params = list(params)
+            captured.append([p.grad.clone() for p in params if p.grad is not None])
+            return original(params)
+
+        t._clip = spy
+        t._micro_step(next(iter(t.data.loader(0))), sync=True, accum=1)
+        results.append(captured)
+    plain, ckpt = results
+    assert len(plain) == len(ckpt) == 2
+    for a, b in zip(plain, ckpt):
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
