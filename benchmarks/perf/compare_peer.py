@@ -203,7 +203,9 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (("peer", "peer speechtokenizer 1.0.1"), ("ours_parity", "ours, parity (instrumented)"),
-                       ("ours_trainer", "ours, parity (`Trainer._micro_step`)"), ("ours_paper", "ours, paper losses")):
+                       ("ours_trainer", "ours, parity (`Trainer._micro_step`)"),
+                       ("ours_no_recompute", "ours, parity, no activation checkpointing (`_micro_step`)"),
+                       ("ours_paper", "ours, paper losses")):
         r = s["train"].get(key)
         if r is None:
             lines.append(f"| {label} | failed or skipped | | | | | | | | | | |")
@@ -211,17 +213,22 @@ def markdown(report: dict) -> str:
         p = r["phases"]
         split = (" | ".join(_f(p.get(k)) for k in ("generator_forward", "discriminators_forward", "losses", "backward",
                                                    "optimizers", "d_update", "g_update", "teacher_features"))
-                 if key != "ours_trainer" else " | ".join(["–"] * 8))
+                 if key not in ("ours_trainer", "ours_no_recompute") else " | ".join(["–"] * 8))
         lines.append(f"| {label} | {_f(r['wall'])} | {_f(r['cpu'])} | {split} | {_g(r['peak_rss_process'])} |")
     sp = s["ratios"]
     lines += [
         "",
-        f"**Speed-up (peer / ours, steady step):** wall {_f(sp.get('train_wall'))}x, CPU time "
-        f"{_f(sp.get('train_cpu'))}x (trainer step: wall {_f(sp.get('train_trainer_wall'))}x). "
+        f"**Speed-up (peer / ours, steady step, `Trainer._micro_step` as `tokenizer-bench train` runs it):** wall "
+        f"{_f(sp.get('train_trainer_wall'))}x, CPU time {_f(sp.get('train_trainer_cpu'))}x. Without activation "
+        f"checkpointing: wall {_f(sp.get('train_no_recompute_wall'))}x, CPU {_f(sp.get('train_no_recompute_cpu'))}x. "
+        f"The instrumented run (a timer and memory probe around every phase, for the split above): wall "
+        f"{_f(sp.get('train_wall'))}x, CPU {_f(sp.get('train_cpu'))}x. "
         "Target: >= 1.0 (no slower), aim >= 1.3.",
         f"**Peak memory (process, batch {st['batch']} x {st['seconds']} s):** peer {_g(s['train']['peer'] and s['train']['peer']['peak_rss_process'])} GiB, "
         f"ours {_g(s['train']['ours_parity'] and s['train']['ours_parity']['peak_rss_process'])} GiB (parity), "
-        f"{_g(s['train']['ours_paper'] and s['train']['ours_paper']['peak_rss_process'])} GiB (paper losses). Target: < 6 GiB.",
+        f"{_g(s['train']['ours_paper'] and s['train']['ours_paper']['peak_rss_process'])} GiB (paper losses), "
+        f"{_g(s['train'].get('ours_no_recompute') and s['train']['ours_no_recompute']['peak_rss_process'])} GiB "
+        "(parity, no activation checkpointing). Target: < 6 GiB.",
         "",
         "## First step (k-means codebook initialisation)",
         "",
@@ -321,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baselines", default="encodec,facodec", help="our baseline tokenizers to time ('' for none)")
     p.add_argument("--max-baseline-audio", type=float, default=60.0,
                    help="time the baselines only on codec cells with at most this many audio seconds")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: train,first,paper,trainer,codec")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: train,first,paper,trainer,no_recompute,codec")
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--peer-python", default=str(PEER_PY))
     p.add_argument("--out-dir", default=None,
@@ -345,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t_start = time.perf_counter()
     load_before = M.load_average()
-    raw: dict[str, Any] = {"train": {"peer": [], "ours_parity": [], "ours_trainer": [], "ours_paper": []},
+    raw: dict[str, Any] = {"train": {"peer": [], "ours_parity": [], "ours_trainer": [], "ours_no_recompute": [],
+                                     "ours_paper": []},
                            "first": {}, "codec": [], "baselines": []}
     timeout = args.timeout
 
@@ -357,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             if "trainer" not in skip:
                 raw["train"]["ours_trainer"].append(
                     run_side(ours_py, "ours_train_codec.py", [*steady, "--impl", "trainer"], timeout, log))
+            if "no_recompute" not in skip:
+                raw["train"]["ours_no_recompute"].append(run_side(
+                    ours_py, "ours_train_codec.py",
+                    [*steady, "--impl", "trainer", "--trainer-option", "activation_checkpointing=[]"], timeout, log))
             if "paper" not in skip:
                 raw["train"]["ours_paper"].append(
                     run_side(ours_py, "ours_train_codec.py", [*steady, "--variant", "paper"], timeout, log))
@@ -373,13 +385,19 @@ def main(argv: list[str] | None = None) -> int:
                 if d * b > args.max_codec_audio:
                     skipped_cells.append(f"{d:g} s x {b}")
                     continue
-                reps = ["--min-repeats", "2" if d * b <= 20 else "1", "--min-seconds", "0" if d * b > 20 else "2"]
+                reps = ["--min-repeats", "3" if d * b <= 20 else "2", "--min-seconds", "0" if d * b > 20 else "3"]
                 cell = ["codec", "--seconds", str(d), "--batch", str(b), *reps, *common]
-                raw["codec"].append({
-                    "seconds": d, "batch": b,
-                    "peer": run_side(args.peer_python, "peer_speechtokenizer.py", cell, timeout, log),
-                    "ours": run_side(ours_py, "ours_train_codec.py", [*cell, "--tokenizer", "dm_codec"], timeout, log),
-                })
+                sides = {
+                    "peer": lambda: run_side(args.peer_python, "peer_speechtokenizer.py", cell, timeout, log),
+                    "ours": lambda: run_side(ours_py, "ours_train_codec.py", [*cell, "--tokenizer", "dm_codec"],
+                                             timeout, log),
+                }
+                # alternate which side goes first, so neither always meets the machine in the same state
+                order = ["peer", "ours"] if len(raw["codec"]) % 2 == 0 else ["ours", "peer"]
+                row: dict[str, Any] = {"seconds": d, "batch": b, "order": order}
+                for side in order:
+                    row[side] = sides[side]()
+                raw["codec"].append(row)
                 if d * b > args.max_baseline_audio:
                     skipped_baselines.append(f"{d:g} s x {b}")
                     continue
@@ -401,7 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [b for b in baselines if b["tokenizer"] == name and b["batch"] == 1]
         grow[name] = growth(rows) if len(rows) >= 2 else None
     tp, to, tt = train.get("peer"), train.get("ours_parity"), train.get("ours_trainer")
+    tn = train.get("ours_no_recompute")
     ratios = {
+        "train_trainer_cpu": ratio(tp and tp["cpu"], tt and tt["cpu"]),
+        "train_no_recompute_wall": ratio(tp and tp["wall"], tn and tn["wall"]),
+        "train_no_recompute_cpu": ratio(tp and tp["cpu"], tn and tn["cpu"]),
         "train_wall": ratio(tp and tp["wall"], to and to["wall"]),
         "train_cpu": ratio(tp and tp["cpu"], to and to["cpu"]),
         "train_trainer_wall": ratio(tp and tp["wall"], tt and tt["wall"]),
@@ -431,9 +453,13 @@ def main(argv: list[str] | None = None) -> int:
         "The peer's composed step follows SpeechTokenizerTrainer.train line by line (the teacher feature is a random "
         "[T, 768] file read with np.load as its dataset does); CosineAnnealingLR, logging and accelerate wrappers are "
         "omitted on both sides (no per-step cost on one CPU process).",
-        "Our step concatenates real and generated audio into one discriminator batch and freezes the discriminator "
-        "parameters during the generator's pass; the peer runs the discriminators on each separately and "
-        "accumulates discriminator gradients it then discards.",
+        "Our step (the shipped paper config's trainer settings) runs one discriminator at a time, each "
+        "back-propagated before the next (same gradients: tests/core/training/test_discriminator_passes.py), "
+        "concatenates real and generated audio in the discriminator update, runs the real audio without a graph "
+        "in the generator's pass with the discriminators frozen, recomputes the generator's encoder and decoder in "
+        "backward (activation checkpointing; the 'no activation checkpointing' row shows the step without it), "
+        "uses fused Adam and trims the C heap after each step. The peer runs the discriminators on real and "
+        "generated audio separately, all at once, and accumulates discriminator gradients it then discards.",
     ]
     if skipped_cells:
         notes.append(f"Codec cells skipped (more than {args.max_codec_audio:g} s of audio per call, i.e. minutes per "
@@ -464,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     if out_dir.resolve() == RESULTS.resolve():
         write_index(out_dir)
     print(f"[compare_peer] wrote {out_dir / (stem + '.md')} and .json in {report['total_seconds'] / 60:.1f} min")
-    print(f"[compare_peer] speed-up peer/ours: train wall {_f(ratios['train_wall'])}x, CPU {_f(ratios['train_cpu'])}x")
+    print(f"[compare_peer] speed-up peer/ours (trainer step): wall {_f(ratios['train_trainer_wall'])}x, "
+          f"CPU {_f(ratios['train_trainer_cpu'])}x")
     return 0
 
 

@@ -5,11 +5,12 @@
     python benchmarks/perf/profile_train_step.py --quick         # tiny smoke run into benchmarks/perf/.work/
 
 1. Builds our trainer exactly as ``ours_train_codec.py`` does (paper generator, MPD + MSD +
-   MS-STFT, our losses), pre-initialises the codebooks, runs one warm-up step, then profiles one
-   instrumented step with ``torch.profiler`` (CPU). Forward passes of the top-level modules are
+   MS-STFT, our losses, the shipped config's memory settings), pre-initialises the codebooks,
+   runs one warm-up step, then profiles one ``Trainer._micro_step`` (phases timed through its
+   ``phase`` hook) with ``torch.profiler`` (CPU). Forward passes of the top-level modules are
    labelled (``fwd:generator.encoder``, ``fwd:disc.mpd``, ``fwd:loss.mel`` ...), so the table
    attributes forward time to modules; backward time is attributed by autograd node (op) names.
-2. Times each optimisation candidate against the current code on the same objects (medians of
+2. Times each optimisation candidate against the plain alternative on the same objects (medians of
    ``--repeats`` runs, wall and CPU time): Adam implementations, the generator's discriminator
    pass with the real half under ``no_grad``, real-audio mel under ``no_grad``, channels-last
    2-D discriminators, bf16 autocast.
@@ -267,16 +268,16 @@ def reading(rep: dict) -> list[str]:
     if "fused" in a_g and "wall" in a_g.get("fused", {}) and "wall" in a_g.get("default", {}):
         save = (a_g["default"]["wall"] - a_g["fused"]["wall"]) + (a_d["default"]["wall"] - a_d["fused"]["wall"])
         out.append(f"Adam `fused=True` (CPU kernel) vs the default: saves {save:.2f} s per step "
-                   f"({100 * save / total:.0f} % of the profiled step). Change: `core/training/optim.py::build_optimizer`, "
-                   "pass `fused=True` when every param is a float CPU/CUDA tensor (or `foreach=True`).")
+                   f"({100 * save / total:.0f} % of the profiled step). Applied: `trainer.adam_implementation: fused` (the "
+                   "default, `core/training/optim.py::build_optimizer`).")
     gd = c.get("generator-side discriminator pass", {})
     if len(gd) == 2:
         cur, alt = gd["current (cat real+fake, grad through both)"], gd["real half under no_grad"]
         save = cur["wall"] - alt["wall"]
         out.append(f"Generator-side discriminator pass with the real half under `no_grad`: {cur['wall']:.2f} -> "
                    f"{alt['wall']:.2f} s ({save:+.2f} s saved, {100 * save / total:.0f} % of the step; identical "
-                   "gradients, since real audio and frozen discriminator parameters need none). Change: "
-                   "`core/training/trainer.py::Trainer._micro_step`, step 3.")
+                   "gradients, since real audio and frozen discriminator parameters need none). Applied: "
+                   "`core/training/trainer.py::Trainer._generator_gan_backward`, one discriminator at a time.")
     mel = c.get("mel loss forward+backward", {})
     if len(mel) == 2:
         cur, alt = list(mel.values())
@@ -329,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     def one_step() -> M.PhaseTimer:
         timer = M.PhaseTimer()
         batch = O.make_batch(trainer, loader, uids, args.batch, args.seconds, args.seed, timer)
-        O.instrumented_step(trainer, batch, timer)
+        trainer.phase = timer
+        trainer._micro_step(batch, True, 1)
         return timer
 
     walls = []

@@ -164,6 +164,8 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str = "reflect") -> torc
     """
     if left < 0 or right < 0:
         raise ValueError(f"negative padding ({left}, {right})")
+    if left == 0 and right == 0:
+        return x  # F.pad would still copy: 1-sample kernels are half of SEANet's convolutions
     if mode != "reflect":
         return F.pad(x, (left, right), mode=mode)
     length = x.shape[-1]
