@@ -1,6 +1,6 @@
 """Side-by-side performance of our DM-Codec stack and its peer, PyPI ``speechtokenizer`` 1.0.1.
 
-One command (after ``bash benchmarks/perf/peer_env.sh``)::
+One command (it builds the peer's isolated ``.venv-peer`` with ``peer_env.sh`` on first use)::
 
     python benchmarks/perf/compare_peer.py              # full run (~15 min on a quiet 2-core CPU)
     python benchmarks/perf/compare_peer.py --quick      # smoke test: tiny inputs, minutes
@@ -43,6 +43,7 @@ RESULTS = REPO / "benchmarks" / "results"
 PEER_PY = REPO / ".venv-peer" / "bin" / "python"
 GIB = 1024 ** 3
 MIB = 1024 ** 2
+SETTLE_SECONDS = 5.0
 
 
 def run_side(python: str, script: str, args: list[str], timeout: float, log: list[dict]) -> dict | None:
@@ -50,6 +51,7 @@ def run_side(python: str, script: str, args: list[str], timeout: float, log: lis
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cmd = [python, str(HERE / script), *args, "--out", str(out)]
+        time.sleep(SETTLE_SECONDS)  # let the kernel finish reclaiming the previous process's memory
         t0 = time.perf_counter()
         entry: dict[str, Any] = {"cmd": [Path(cmd[0]).name, script, *args], "load_before": M.load_average()}
         print(f"[compare_peer] {script} {' '.join(args)}", flush=True)
@@ -121,6 +123,25 @@ def first_summary(res: dict | None) -> dict | None:
         out["wall_estimated_full_kmeans"] = res.get("first_step_estimated_full_kmeans")
     elif res.get("kmeans"):
         out["kmeans"] = res["kmeans"]
+    return out
+
+
+def pool_codec(results: list[dict | None]) -> dict | None:
+    """One codec result from several processes of one side: their timings together, the larger peak."""
+    ok = [r for r in results if r is not None]
+    if not ok:
+        return None
+    out = dict(ok[0])
+    for key in ("encode_s", "decode_s", "encode_cpu_s", "decode_cpu_s"):
+        out[key] = [x for r in ok for x in r[key]]
+    audio_s = out["seconds"] * out["batch"]
+    out["encode_rtf"] = M.summarize([t / audio_s for t in out["encode_s"]])["median"]
+    out["decode_rtf"] = M.summarize([t / audio_s for t in out["decode_s"]])["median"]
+    out["processes"] = len(ok)
+    # the largest per-process peak above that process's own starting RSS, expressed against ok[0]'s
+    out["phase_peak_rss"] = {k: out["rss_before"] + max(r["phase_peak_rss"].get(k, 0) - r["rss_before"] for r in ok)
+                             for k in ok[0]["phase_peak_rss"]}
+    out["ru_maxrss"] = max(r["ru_maxrss"] for r in ok)
     return out
 
 
@@ -330,13 +351,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="time the baselines only on codec cells with at most this many audio seconds")
     p.add_argument("--skip", default="", help="comma list of parts to skip: train,first,paper,trainer,no_recompute,codec")
     p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument("--reuse", default="", help="comma list of parts (train,first,codec) whose raw results are taken "
+                   "from --reuse-from instead of being measured again")
+    p.add_argument("--reuse-from", default=str(RESULTS / "peer_comparison.json"))
     p.add_argument("--peer-python", default=str(PEER_PY))
     p.add_argument("--out-dir", default=None,
                    help=f"default: {RESULTS} (with --quick: benchmarks/perf/.work/, which git ignores)")
     args = p.parse_args(argv)
     out_dir = Path(args.out_dir) if args.out_dir else (HERE / ".work" if args.quick else RESULTS)
     if not Path(args.peer_python).is_file():
-        raise SystemExit(f"peer venv not found at {args.peer_python}: run `bash benchmarks/perf/peer_env.sh` first")
+        if Path(args.peer_python) != PEER_PY:
+            raise SystemExit(f"--peer-python {args.peer_python}: not found")
+        print(f"[compare_peer] building the peer environment ({PEER_PY.parent.parent}): bash benchmarks/perf/peer_env.sh",
+              flush=True)
+        if subprocess.run(["bash", str(HERE / "peer_env.sh")]).returncode != 0:
+            raise SystemExit("benchmarks/perf/peer_env.sh failed (see above); the peer side needs it")
     if args.quick:
         args.batch, args.seconds, args.steps = 1, 1.0, 1
         args.codec_seconds, args.codec_batches, args.max_codec_audio = "1,2", "1,2", 4.0
@@ -357,6 +386,13 @@ def main(argv: list[str] | None = None) -> int:
                            "first": {}, "codec": [], "baselines": []}
     timeout = args.timeout
 
+    reuse = {x for x in args.reuse.split(",") if x}
+    if reuse:
+        previous = json.loads(Path(args.reuse_from).read_text())
+        for part in reuse:
+            raw[part] = previous["raw"][part]
+            log.append({"reused": part, "from": args.reuse_from, "measured": previous["started"]})
+        skip |= reuse
     if "train" not in skip:
         for _ in range(args.repeats):
             steady = ["train", "--mode", "steady", "--steps", str(args.steps), *tr, *common]
@@ -392,12 +428,14 @@ def main(argv: list[str] | None = None) -> int:
                     "ours": lambda: run_side(ours_py, "ours_train_codec.py", [*cell, "--tokenizer", "dm_codec"],
                                              timeout, log),
                 }
-                # alternate which side goes first, so neither always meets the machine in the same state
-                order = ["peer", "ours"] if len(raw["codec"]) % 2 == 0 else ["ours", "peer"]
-                row: dict[str, Any] = {"seconds": d, "batch": b, "order": order}
+                # two processes per side in the order peer, ours, ours, peer, pooled: the first process
+                # after another one ran measurably slower, so neither side may always be first
+                order = ["peer", "ours", "ours", "peer"]
+                runs: dict[str, list] = {"peer": [], "ours": []}
                 for side in order:
-                    row[side] = sides[side]()
-                raw["codec"].append(row)
+                    runs[side].append(sides[side]())
+                raw["codec"].append({"seconds": d, "batch": b, "order": order,
+                                     **{side: pool_codec(r) for side, r in runs.items()}})
                 if d * b > args.max_baseline_audio:
                     skipped_baselines.append(f"{d:g} s x {b}")
                     continue
@@ -461,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
         "uses fused Adam and trims the C heap after each step. The peer runs the discriminators on real and "
         "generated audio separately, all at once, and accumulates discriminator gradients it then discards.",
     ]
+    if reuse:
+        notes.append(f"Reused from the run of {previous['started']} (same code for those parts; `--reuse "
+                     f"{','.join(sorted(reuse))}`): the {', '.join(sorted(reuse))} measurements.")
+    notes.append("Codec cells: two processes per side in the order peer, ours, ours, peer, timings pooled, with a "
+                 f"{SETTLE_SECONDS:g} s pause before every process: in a single alternating run the process that "
+                 "followed another measured up to 15 % slower whichever side it was.")
     if skipped_cells:
         notes.append(f"Codec cells skipped (more than {args.max_codec_audio:g} s of audio per call, i.e. minutes per "
                      f"call and > 10 GiB on the peer at batch 16): {', '.join(skipped_cells)}. Run with "
