@@ -156,7 +156,9 @@ def markdown(r: dict) -> str:
         "",
         f"- Codes identical to the whole-input encoding: {100 * r['agreement_all_layers']:.2f} % of all "
         f"{r['frames']} x {len(r['codes_used_per_layer'])} codes, {100 * r['agreement_rvq1']:.2f} % of RVQ-1 "
-        f"(per layer: {', '.join(f'{100 * x:.1f}' for x in r['agreement_by_layer'])} %).",
+        f"(per layer: {', '.join(f'{100 * x:.1f}' for x in r['agreement_by_layer'])} %). Layers that use one "
+        "code at random init agree trivially; RVQ-1 is the informative figure, and a trained model's sensitivity "
+        "to window edges can differ from a random one's.",
         f"- Windowed vs whole decoding of the same codes: signal-to-difference ratio {r['decode_sdr_db']:.1f} dB.",
         "- Memory of a windowed call is bounded by the window (chunk + 2 x context) whatever the input length; "
         "the whole call grows with the input (~20 MiB per audio second, peer_comparison.md). The convolutions see "

@@ -300,7 +300,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {side} | {cell('encode_s')} | {cell('decode_s')} | {cell('encode_peak_extra_mib', 1)} | "
                      f"{cell('decode_peak_extra_mib', 1)} |")
     lines += ["", "## Noise and caveats", ""] + [f"- {n}" for n in report["notes"]] + [""]
-    failed = [e for e in report["runs"] if e.get("returncode") != 0]
+    failed = [e for e in report["runs"] if "cmd" in e and e.get("returncode") != 0]
     if failed:
         lines += ["## Failed runs", ""] + [f"- `{' '.join(map(str, e['cmd']))}`: {e['returncode']}" for e in failed] + [""]
     return "\n".join(lines)
@@ -357,8 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer-python", default=str(PEER_PY))
     p.add_argument("--out-dir", default=None,
                    help=f"default: {RESULTS} (with --quick: benchmarks/perf/.work/, which git ignores)")
+    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     args = p.parse_args(argv)
     out_dir = Path(args.out_dir) if args.out_dir else (HERE / ".work" if args.quick else RESULTS)
+    if args.render_only:
+        report = json.loads((out_dir / "peer_comparison.json").read_text())
+        (out_dir / "peer_comparison.md").write_text(markdown(report))
+        return 0
     if not Path(args.peer_python).is_file():
         if Path(args.peer_python) != PEER_PY:
             raise SystemExit(f"--peer-python {args.peer_python}: not found")

@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     ns = argparse.Namespace(batch=args.batch, seconds=args.seconds, seed=args.seed, variant=args.variant,
-                            threads=args.threads)
+                            threads=args.threads, trainer_option=[])
     trainer, loader, uids = O.build_trainer(ns, Path(tempfile.mkdtemp(prefix="profile_")))
     gen = trainer.generator_raw.generator
     M.mark_codebooks_initialised(gen, args.seed)
