@@ -104,3 +104,34 @@ def tiny_config(corpus: Path, out: Path, **trainer: Any) -> dict[str, Any]:
             **trainer,
         },
     }
+
+
+def tiny_trainer(root: Path, **trainer: Any):
+    """A Trainer on the tiny config over its own corpus and fake teacher cache under ``root``."""
+    from tokenizer_bench.core.config import validate
+    from tokenizer_bench.core.train_config import TrainConfig
+    from tokenizer_bench.core.training import Trainer
+
+    corpus = make_corpus(root)
+    data = tiny_config(corpus, root, **trainer)
+    write_fake_cache(validate(data, TrainConfig), corpus)
+    return Trainer(validate(data, TrainConfig))
+
+
+def step_gradients(trainer) -> tuple[list[list[torch.Tensor]], dict[str, float]]:
+    """One synced micro-step on the first batch; the gradients just before each optimiser step
+    (D, then G: ``_clip`` runs right before each) and the step's logged scalars."""
+    captured: list[list[torch.Tensor]] = []
+    original = trainer._clip
+
+    def spy(params):
+        params = list(params)
+        captured.append([p.grad.clone() for p in params if p.grad is not None])
+        return original(params)
+
+    trainer._clip = spy
+    try:
+        scalars, _, _ = trainer._micro_step(next(iter(trainer.data.loader(0))), sync=True, accum=1)
+    finally:
+        trainer._clip = original
+    return captured, scalars

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tokenizer_bench.core.config import validate
-from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training import Trainer
 from tokenizer_bench.core.training.trainer import build_discriminators
 from tokenizer_bench.plugins.losses.adversarial import (
@@ -29,10 +27,7 @@ import _tiny  # noqa: E402
 
 
 def make_trainer(tmp_path: Path, passes: str) -> Trainer:
-    corpus = _tiny.make_corpus(tmp_path / passes)
-    data = _tiny.tiny_config(corpus, tmp_path / passes, discriminator_passes=passes)
-    _tiny.write_fake_cache(validate(data, TrainConfig), corpus)
-    return Trainer(validate(data, TrainConfig))
+    return _tiny.tiny_trainer(tmp_path / passes, discriminator_passes=passes)
 
 
 def clone_discriminators(trainer: Trainer):
@@ -101,21 +96,7 @@ def test_generator_gradient_equals_one_joint_pass(trainer):
 def test_each_and_together_take_the_same_step(tmp_path):
     """One whole micro-step from identical states: the same D and G gradients (captured just before
     each optimiser step; Adam's first step is nearly scale-free, so weights alone would not do)."""
-    results = []
-    for passes in ("each", "together"):
-        t = make_trainer(tmp_path, passes)
-        grads: list[list[torch.Tensor]] = []
-        original = t._clip
-
-        def spy(params, original=original, grads=grads):
-            params = list(params)
-            grads.append([p.grad.clone() for p in params if p.grad is not None])
-            return original(params)
-
-        t._clip = spy
-        batch = next(iter(t.data.loader(0)))
-        scalars, _, _ = t._micro_step(batch, sync=True, accum=1)
-        results.append((grads, scalars))
+    results = [_tiny.step_gradients(make_trainer(tmp_path, passes)) for passes in ("each", "together")]
     (g_each, s_each), (g_together, s_together) = results
     assert len(g_each) == len(g_together) == 2  # D then G
     for a, b in zip(g_each, g_together):

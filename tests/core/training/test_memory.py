@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,33 +70,11 @@ def test_release_host_memory_calls_glibc():
 
 def test_trainer_with_checkpointed_encoder_decoder_takes_the_same_step(tmp_path):
     """The tiny DM-Codec: same gradients with the encoder and decoder recomputed in backward."""
-    from pathlib import Path
-
-    from tokenizer_bench.core.config import validate
-    from tokenizer_bench.core.train_config import TrainConfig
-    from tokenizer_bench.core.training import Trainer
-
     sys.path.insert(0, str(Path(__file__).parent))
     import _tiny
 
-    results = []
-    for parts in ([], ["encoder", "decoder"]):
-        root = tmp_path / ("ckpt" if parts else "plain")
-        corpus = _tiny.make_corpus(root)
-        data = _tiny.tiny_config(corpus, root, activation_checkpointing=parts)
-        _tiny.write_fake_cache(validate(data, TrainConfig), corpus)
-        t = Trainer(validate(data, TrainConfig))
-        captured: list[list[torch.Tensor]] = []
-        original = t._clip
-
-        def spy(params, original=original, captured=captured):
-            params = list(params)
-            captured.append([p.grad.clone() for p in params if p.grad is not None])
-            return original(params)
-
-        t._clip = spy
-        t._micro_step(next(iter(t.data.loader(0))), sync=True, accum=1)
-        results.append(captured)
+    results = [_tiny.step_gradients(_tiny.tiny_trainer(tmp_path / str(i), activation_checkpointing=parts))[0]
+               for i, parts in enumerate(([], ["encoder", "decoder"]))]
     plain, ckpt = results
     assert len(plain) == len(ckpt) == 2
     for a, b in zip(plain, ckpt):
