@@ -19,7 +19,6 @@ ratio between the windowed and the whole decoding of the same codes. Writes
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import sys
 import time
@@ -60,15 +59,10 @@ def speech(seconds: float) -> tuple[torch.Tensor, str]:
     return wav.view(1, 1, -1), "synthetic tones (librispeech-mini not found: set TOKENIZER_BENCH_LIBRISPEECH_MINI)"
 
 
-def trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def run(tok, wav: torch.Tensor, sampler: M.RssSampler, name: str) -> dict:
-    trim()
+    from tokenizer_bench.core.training.memory import release_host_memory
+
+    release_host_memory()
     base = M.rss_bytes()
     sampler.reset()
     t0 = time.perf_counter()

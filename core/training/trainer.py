@@ -184,9 +184,8 @@ class Trainer:
             self.gen, self.opt_g, self.opt_d = acc.prepare(self.generator_raw, self.opt_g, self.opt_d)
         else:
             self.gen, self.opt_g = acc.prepare(self.generator_raw, self.opt_g)
-        self.disc_modules: dict[str, Any] | None = None
+        self.disc_modules: dict[str, Any] | None = None  # compiled versions, when trainer.compile
         if self.discriminators_raw is not None:
-            self.disc_modules = dict(self.discriminators_raw.discriminators.items())
             together = tcfg.discriminator_passes == "together"
             names = self.discriminators_raw.names()
             self.disc_groups: list[list[str]] = [names] if together else [[n] for n in names]
@@ -194,8 +193,8 @@ class Trainer:
         self.trim_host_memory = tcfg.release_host_memory and acc.device.type == "cpu"
         if tcfg.compile:
             self.gen = torch.compile(self.gen)
-            if self.disc_modules is not None:
-                self.disc_modules = {k: torch.compile(m) for k, m in self.disc_modules.items()}
+            if self.discriminators_raw is not None:
+                self.disc_modules = {k: torch.compile(m) for k, m in self.discriminators_raw.discriminators.items()}
         # benchmarks set this to a ``name -> context manager`` timer to see the step's phases
         self.phase: Callable[[str], contextlib.AbstractContextManager] = lambda name: contextlib.nullcontext()
 
