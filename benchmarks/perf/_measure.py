@@ -38,6 +38,19 @@ def rss_bytes() -> int:
         return peak_rss_bytes()
 
 
+def kernel_counters() -> dict[str, float]:
+    """Minor page faults and kernel (system) CPU seconds of this process so far: what fresh
+    memory mappings cost, which wall and user time do not show apart."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return {"minor_faults": float(r.ru_minflt), "system_s": r.ru_stime}
+
+
+def counters_delta(before: dict[str, float], calls: int = 1) -> dict[str, float]:
+    """Per-call change of :func:`kernel_counters` since ``before``."""
+    after = kernel_counters()
+    return {k: (after[k] - before[k]) / max(1, calls) for k in before}
+
+
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far (Linux reports ``ru_maxrss`` in KiB)."""
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -221,7 +221,7 @@ def train(args: argparse.Namespace) -> dict:
         for i in range(n_total):
             timer = M.PhaseTimer(sampler=sampler)
             sampler.reset()
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, k0 = time.perf_counter(), time.process_time(), M.kernel_counters()
             batch = make_batch(trainer, loader, uids, args.batch, args.seconds, args.seed, timer)
             if args.impl == "instrumented":
                 trainer.phase = timer
@@ -231,7 +231,7 @@ def train(args: argparse.Namespace) -> dict:
                     scalars, _, _ = trainer._micro_step(batch, True, 1)
             losses = {"loss_g": scalars["loss/generator_total"], "loss_d": scalars.get("loss/discriminator")}
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            steps.append({"wall": wall, "cpu": cpu, "phases": timer.times, "grouped": M.group_phases(timer.times),
+            steps.append({"wall": wall, "cpu": cpu, **M.counters_delta(k0), "phases": timer.times, "grouped": M.group_phases(timer.times),
                           "cpu_phases": timer.cpu_times, "cpu_grouped": M.group_phases(timer.cpu_times),
                           "peak_rss": sampler.peak, "phase_peak_rss": dict(sampler.phase_peaks),
                           "warmup": args.mode == "steady" and i == 0, **losses})
@@ -285,15 +285,20 @@ def codec(args: argparse.Namespace) -> dict:
     def dec():
         holder["wav"] = tok.decode(holder["codes"], side=holder["side"] or None)
 
+    kernel = {}
     with M.RssSampler() as sampler:
         with sampler.phase("encode"):
+            k0 = M.kernel_counters()
             t_enc, c_enc = M.time_repeated(enc, args.min_repeats, args.min_seconds, args.max_repeats)
+            kernel["encode"] = M.counters_delta(k0, len(t_enc))
         with sampler.phase("decode"):
+            k0 = M.kernel_counters()
             t_dec, c_dec = M.time_repeated(dec, args.min_repeats, args.min_seconds, args.max_repeats)
+            kernel["decode"] = M.counters_delta(k0, len(t_dec))
     audio_s = args.seconds * args.batch
     return {"side": "ours", "impl": "tokenizer-bench", "tokenizer": args.tokenizer, "kind": "codec",
             "seconds": args.seconds, "batch": args.batch, "encode_s": t_enc, "decode_s": t_dec,
-            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec,
+            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec, "kernel_per_call": kernel,
             "encode_rtf": M.summarize([t / audio_s for t in t_enc])["median"],
             "decode_rtf": M.summarize([t / audio_s for t in t_dec])["median"],
             "codes_shape": list(holder["codes"].shape), "wav_shape": list(holder["wav"].shape),

@@ -223,15 +223,20 @@ def codec(args: argparse.Namespace) -> dict:
         with torch.no_grad():
             holder["wav"] = generator.decode(holder["codes"])
 
+    kernel = {}
     with M.RssSampler() as sampler:
         with sampler.phase("encode"):
+            k0 = M.kernel_counters()
             t_enc, c_enc = M.time_repeated(enc, args.min_repeats, args.min_seconds, args.max_repeats)
+            kernel["encode"] = M.counters_delta(k0, len(t_enc))
         with sampler.phase("decode"):
+            k0 = M.kernel_counters()
             t_dec, c_dec = M.time_repeated(dec, args.min_repeats, args.min_seconds, args.max_repeats)
+            kernel["decode"] = M.counters_delta(k0, len(t_dec))
     audio_s = args.seconds * args.batch
     return {"side": "peer", "impl": "speechtokenizer==1.0.1", "kind": "codec", "seconds": args.seconds,
             "batch": args.batch, "encode_s": t_enc, "decode_s": t_dec,
-            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec,
+            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec, "kernel_per_call": kernel,
             "encode_rtf": M.summarize([t / audio_s for t in t_enc])["median"],
             "decode_rtf": M.summarize([t / audio_s for t in t_dec])["median"],
             "codes_shape": list(holder["codes"].shape), "wav_shape": list(holder["wav"].shape),

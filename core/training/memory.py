@@ -15,8 +15,6 @@ parts keep their parameter names, so checkpoints and exports do not change.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 from typing import Any, Sequence
 
@@ -25,23 +23,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import ConfigError
+from ..host_memory import release_host_memory
 
-_LIBC: Any = None
-
-
-def release_host_memory() -> bool:
-    """Return free heap pages to the OS (glibc ``malloc_trim(0)``); False where that is unavailable."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _LIBC.malloc_trim  # noqa: B018 -- musl and macOS have no malloc_trim
-        except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC is False:
-        return False
-    _LIBC.malloc_trim(0)
-    return True
+__all__ = ["checkpoint_submodules", "release_host_memory"]
 
 
 def checkpoint_submodules(root: nn.Module, names: Sequence[str], who: str = "generator") -> list[str]:

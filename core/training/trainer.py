@@ -40,12 +40,13 @@ from torch import nn
 
 from ..config import Component, dump_config
 from ..errors import CheckpointError, ConfigError
+from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import write_text_atomic
 from ..train_config import TrainConfig
 from . import checkpoint as ckpt
 from .data import TrainData, build_train_data
 from .logging import TrainingLogger
-from .memory import checkpoint_submodules, release_host_memory
+from .memory import checkpoint_submodules
 from .modules import DiscriminatorSet, GeneratorWithDistillation, split_real_fake
 from .optim import build_optimizer, build_scheduler, current_lr, decay_due
 
@@ -191,6 +192,7 @@ class Trainer:
             self.disc_groups: list[list[str]] = [names] if together else [[n] for n in names]
         checkpoint_submodules(generator, tcfg.activation_checkpointing)
         self.trim_host_memory = tcfg.release_host_memory and acc.device.type == "cpu"
+        self.reuse_heap = tcfg.reuse_freed_memory and acc.device.type == "cpu"
         if tcfg.compile:
             self.gen = torch.compile(self.gen)
             if self.discriminators_raw is not None:
@@ -430,6 +432,8 @@ class Trainer:
         disc_on = self.discriminators_raw is not None and self.step >= tc.discriminator_warmup_steps
         scalars: dict[str, float] = {}
         with contextlib.ExitStack() as stack:
+            if self.reuse_heap:  # ends by giving the step's free heap back (malloc_trim)
+                stack.enter_context(reuse_freed_memory())
             if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
                 stack.enter_context(acc.no_sync(self.gen))
             # 1. generator forward, once
@@ -469,7 +473,7 @@ class Trainer:
                     scalars["grad_norm/generator"] = self._clip(self.gen.parameters())
                     self.opt_g.step()
                     self.opt_g.zero_grad(set_to_none=True)
-        if sync and self.trim_host_memory:
+        if sync and self.trim_host_memory and not self.reuse_heap:
             with phase("release_host_memory"):
                 release_host_memory()
         for k, v in terms.items():

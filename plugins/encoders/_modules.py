@@ -248,7 +248,12 @@ class SLSTM(nn.Module):
         x = x.permute(2, 0, 1)
         y, _ = self.lstm(x)
         if self.skip:
-            y = y + (x.repeat(1, 1, 2) if self.bidirectional else x)
+            if torch.is_grad_enabled():  # the LSTM's backward needs its output as it is
+                y = y + (x.repeat(1, 1, 2) if self.bidirectional else x)
+            elif self.bidirectional:  # [x, x] added in place: no tiled copy of the input
+                y.unflatten(-1, (2, -1)).add_(x.unsqueeze(-2))
+            else:
+                y.add_(x)
         return y.permute(1, 2, 0)
 
 
@@ -312,4 +317,32 @@ class SEANetResnetBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.block(x)
+        if torch.is_grad_enabled():
+            return self.shortcut(x) + self.block(x)
+        y = forward_sequential(self.block, x)  # fresh storage: the last layer is a convolution
+        y += self.shortcut(x)  # same sum as above (addition commutes exactly)
+        return y
+
+
+#: Layers whose output never shares storage with their input, so an activation may overwrite it.
+_FRESH_OUTPUT = (SConv1d, SConvTranspose1d, SLSTM, SEANetResnetBlock)
+
+
+def forward_sequential(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``seq(x)``; without autograd, ELUs that follow a layer with fresh output work in place.
+
+    Why: at inference every full-rate activation is a tensor of hundreds of MB; overwriting the
+    previous layer's output instead of allocating another saves that allocation and its page
+    faults (and lowers the peak). With autograd on, ``seq(x)`` as usual (ELU's backward needs
+    its input or output intact).
+    """
+    if torch.is_grad_enabled():
+        return seq(x)
+    previous: nn.Module | None = None
+    for layer in seq:
+        if type(layer) is nn.ELU and isinstance(previous, _FRESH_OUTPUT):
+            x = F.elu(x, layer.alpha, inplace=True)
+        else:
+            x = layer(x)
+        previous = layer
+    return x

@@ -22,7 +22,7 @@ from torch import nn
 
 from tokenizer_bench.core.errors import ConfigError
 
-from ._modules import SConv1d, SConvTranspose1d, SEANetResnetBlock, SLSTM, make_activation
+from ._modules import SConv1d, SConvTranspose1d, SEANetResnetBlock, SLSTM, forward_sequential, make_activation
 
 
 def _check_strides(strides: Sequence[int]) -> list[int]:
@@ -96,7 +96,7 @@ class SEANetEncoder(nn.Module):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() != 3 or wav.shape[1] != self.channels:
             raise ValueError(f"seanet_encoder expects [B, {self.channels}, N] audio, got {tuple(wav.shape)}")
-        return self.model(wav)
+        return forward_sequential(self.model, wav)
 
 
 class SEANetDecoder(nn.Module):
@@ -168,7 +168,7 @@ class SEANetDecoder(nn.Module):
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         if latent.dim() != 3 or latent.shape[1] != self.dimension:
             raise ValueError(f"seanet_decoder expects [B, {self.dimension}, T] latents, got {tuple(latent.shape)}")
-        return self.model(latent)
+        return forward_sequential(self.model, latent)
 
 
 def register_encoders(register) -> None:

@@ -1,4 +1,4 @@
-"""Memory levers: activation checkpointing by submodule name, and giving heap pages back."""
+"""Memory lever of the trainer: activation checkpointing by submodule name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.training.memory import checkpoint_submodules, release_host_memory
+from tokenizer_bench.core.training.memory import checkpoint_submodules
 
 
 class Counting(nn.Module):
@@ -61,11 +61,6 @@ def test_checkpointed_part_is_recomputed_with_the_same_gradients():
 def test_unknown_part_is_a_config_error_listing_the_parts():
     with pytest.raises(ConfigError, match=r"no submodule 'decoder' \(its parts: encoder, head\)"):
         checkpoint_submodules(Net(), ["decoder"])
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is a glibc function")
-def test_release_host_memory_calls_glibc():
-    assert release_host_memory() is True
 
 
 def test_trainer_with_checkpointed_encoder_decoder_takes_the_same_step(tmp_path):

@@ -128,6 +128,41 @@ def test_slstm_bidirectional_skip_tiles_input():
     torch.testing.assert_close(y, expected)
 
 
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_slstm_skip_without_autograd_matches_the_formula(bidirectional):
+    """The in-place skip of inference adds the same [x, x] (or x) as the autograd path's formula."""
+    torch.manual_seed(0)
+    m = SLSTM(3, num_layers=1, bidirectional=bidirectional)
+    x = torch.randn(2, 3, 5)
+    raw, _ = m.lstm(x.permute(2, 0, 1))
+    skip = torch.cat([x, x], dim=1) if bidirectional else x
+    expected = (raw + skip.permute(2, 0, 1)).permute(1, 2, 0)
+    with torch.no_grad():
+        y = m(x)
+    torch.testing.assert_close(y, expected.detach())
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_inference_path_in_place_matches_autograd_path_and_keeps_the_input(mode):
+    """Without autograd, ELUs and residual sums overwrite fresh intermediates: same outputs,
+    and the caller's tensors are left as they were."""
+    torch.manual_seed(0)
+    enc = SEANetEncoder(**TINY, bidirectional=True).eval()
+    dec = SEANetDecoder(**TINY).eval()
+    wav = torch.randn(2, 1, 400)
+    z_ref = enc(wav)
+    y_ref = dec(z_ref)
+    wav_copy = wav.clone()
+    ctx = torch.no_grad() if mode == "no_grad" else torch.inference_mode()
+    with ctx:
+        z = enc(wav)
+        z_copy = z.clone()
+        y = dec(z)
+    torch.testing.assert_close(z, z_ref.detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(y, y_ref.detach(), rtol=0, atol=1e-6)
+    assert torch.equal(wav, wav_copy) and torch.equal(z, z_copy)
+
+
 def test_snake_formula():
     m = Snake1d(2)
     with torch.no_grad():

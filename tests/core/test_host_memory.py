@@ -1,0 +1,144 @@
+"""Reusing freed heap inside a call: counted by the kernel's minor page faults, not by timings.
+
+A 64 MiB tensor is above glibc's largest mmap threshold (32 MiB), so by default every allocation
+of it is a fresh mapping whose 16384 pages fault in when written. Inside ``reuse_freed_memory``
+the second allocation reuses the first one's heap pages: no faults. Allocator state is
+process-wide and history-dependent (a freed block is reused only where it can coalesce with free
+neighbours), so each scenario runs in a fresh interpreter from a known state.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tokenizer_bench.core import host_memory
+
+PAGES = 16384  # 64 MiB of 4 KiB pages
+glibc_only = pytest.mark.skipif(not host_memory._glibc(), reason="mallopt/malloc_trim semantics are glibc's")
+
+PRELUDE = textwrap.dedent('''
+    import json, resource, torch
+    from tokenizer_bench.core import host_memory as H
+
+    def faults_of_second_allocation():
+        first = torch.empty(16384 * 1024); first.fill_(1.0); del first
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        second = torch.empty(16384 * 1024); second.fill_(2.0)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        del second
+        return after - before
+
+    def rss():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * 4096
+
+    def mapped():
+        return int(H._glibc().mallinfo2().hblkhd)
+''')
+
+
+def scenario(body: str, env_switch: str | None = None) -> dict:
+    env = None
+    if env_switch is not None:
+        import os
+
+        env = {**os.environ, host_memory.ENV_SWITCH: env_switch}
+    code = PRELUDE + textwrap.dedent(body)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@glibc_only
+def test_by_default_a_large_tensor_faults_in_every_page():
+    r = scenario("print(json.dumps({'faults': faults_of_second_allocation()}))")
+    assert r["faults"] >= 0.9 * PAGES
+
+
+@glibc_only
+def test_inside_the_block_a_conv_stack_reuses_freed_pages():
+    """A codec-like forward (64-channel full-rate activations of 64 MiB, freed layer by layer)
+    faults its pages in on every call by default, and almost never inside the block."""
+    r = scenario('''
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(*[m for _ in range(4) for m in (torch.nn.Conv1d(64, 64, 3, padding=1), torch.nn.ELU())])
+        x = torch.randn(4, 64, 65536)
+
+        def faults_per_call():
+            with torch.no_grad():
+                net(x)
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                for _ in range(3):
+                    net(x)
+            return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
+
+        outside = faults_per_call()
+        with H.reuse_freed_memory() as active:
+            inside = faults_per_call()
+        print(json.dumps({'active': active, 'outside': outside, 'inside': inside}))
+    ''')
+    assert r["active"] is True
+    assert r["outside"] >= 4 * PAGES  # 8 layers, each output a fresh 64 MiB mapping
+    assert r["inside"] < 0.1 * r["outside"]
+
+
+@glibc_only
+def test_nested_blocks_restore_mmap_only_at_the_outermost_exit():
+    r = scenario('''
+        with H.reuse_freed_memory():
+            with H.reuse_freed_memory():
+                torch.ones(1024)
+            inner_exit = mapped()
+            inner = torch.ones(160 * 1024 * 1024 // 4)
+            inner_exit = mapped() - inner_exit
+        before = mapped()
+        big = torch.ones(160 * 1024 * 1024 // 4)  # more than the block left free in the heap
+        print(json.dumps({'inner_exit': inner_exit, 'mapped': mapped() - before, 'depth': H._depth}))
+    ''')
+    assert r["inner_exit"] == 0  # the heap still serves large blocks after the inner block ended
+    assert r["depth"] == 0
+    assert r["mapped"] >= 160 * 1024 * 1024  # after the outer one, mmap serves large blocks again
+
+
+@glibc_only
+def test_environment_switch_turns_it_off():
+    r = scenario('''
+        with H.reuse_freed_memory() as active:
+            print(json.dumps({'active': active, 'faults': faults_of_second_allocation()}))
+    ''', env_switch="0")
+    assert r["active"] is False
+    assert r["faults"] >= 0.9 * PAGES
+
+
+@glibc_only
+def test_a_block_whose_heap_grew_a_lot_gives_the_pages_back():
+    r = scenario('''
+        size = H.TRIM_AFTER_GROWTH + 64 * 1024 * 1024
+        with H.reuse_freed_memory():
+            big = torch.ones(size // 4); del big  # freed into the heap, still resident
+            held = rss()
+        print(json.dumps({'size': size, 'released': held - rss()}))
+    ''')
+    assert r["released"] >= 0.9 * r["size"]
+
+
+@glibc_only
+def test_a_small_block_keeps_its_pages_for_the_next_call():
+    """Below TRIM_AFTER_GROWTH the freed 64 MiB stay resident (no malloc_trim on exit)."""
+    r = scenario('''
+        with H.reuse_freed_memory():
+            faults_of_second_allocation()
+            held = rss()
+        print(json.dumps({'released': held - rss()}))
+    ''')
+    assert r["released"] < 0.1 * PAGES * 4096
+
+
+@glibc_only
+def test_release_host_memory_calls_glibc():
+    assert host_memory.release_host_memory() is True
