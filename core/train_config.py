@@ -197,10 +197,11 @@ class TrainerConfig(BaseModel):
         "so heap fragmentation does not add to the next step's peak",
     )
     reuse_freed_memory: bool = Field(
-        default=True,
+        default=False,
         description="On CPU, let each step's layers reuse the heap memory earlier layers freed instead of "
         "page-faulting a fresh mapping for every large activation (glibc), and give the free heap back after "
-        "the step (~12 % faster paper step at batch 2 x 3 s; benchmarks/results/host_memory.md)",
+        "the step. Off by default: for the paper step at batch 2 x 3 s it saved page faults but no time and "
+        "raised the peak by ~0.3 GiB (benchmarks/results/host_memory.md); the tokenizer's calls gain 1.2-1.35x",
     )
     adam_implementation: Literal["fused", "foreach", "loop"] = Field(
         default="fused", description="torch.optim.Adam kernel: fused (fastest), foreach, or the per-tensor loop"

@@ -503,8 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         "concatenates real and generated audio in the discriminator update, runs the real audio without a graph "
         "in the generator's pass with the discriminators frozen, recomputes the generator's encoder and decoder in "
         "backward (activation checkpointing; the 'no activation checkpointing' row shows the step without it), "
-        "uses fused Adam, and lets each step reuse the heap memory its layers freed (glibc; "
-        "benchmarks/results/host_memory.md) before giving it back. The peer runs the discriminators on real and "
+        "uses fused Adam and trims the C heap after each step. The peer runs the discriminators on real and "
         "generated audio separately, all at once, and accumulates discriminator gradients it then discards.",
     ]
     if reuse:
