@@ -4,7 +4,7 @@ Why: on CPU, PyTorch takes every tensor from the C library's ``malloc``. glibc s
 its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and unmaps them on free, so each
 full-rate activation of a convolutional codec (a 10 s x 4 batch holds 160 MB per 64-channel
 tensor) is page-faulted in anew, layer after layer: encoding 40 s of audio with the paper
-DM-Codec took 1.7 million minor page faults and 3.4 s of kernel time out of 12 s of CPU time
+DM-Codec took 1.5 million minor page faults and 3.3 s of kernel time out of 12.7 s of CPU time
 (benchmarks/results/host_memory.md). :func:`reuse_freed_memory` tells glibc to take large
 blocks from its heap and keep freed ones there for the duration of a call, so the next layer
 reuses the previous layer's pages; at the end the settings are put back and the free pages are
@@ -20,8 +20,12 @@ import ctypes
 import ctypes.util
 import os
 import threading
+import contextlib
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator
+
+if TYPE_CHECKING:
+    import torch
 
 # glibc <malloc.h> mallopt parameters and the defaults it starts with
 _M_TRIM_THRESHOLD = -1
@@ -94,17 +98,15 @@ def reuse_freed_memory() -> Iterator[bool]:
     """Inside the block, large allocations come from the heap and freed ones stay there for reuse.
 
     Nested and concurrent uses are counted: the outermost exit restores mmap for large blocks
-    (glibc's default count), sets the trim threshold to :data:`TRIM_AFTER_GROWTH` and, if the heap grew by more than
-    :data:`TRIM_AFTER_GROWTH` inside, returns its free pages to the OS (``malloc_trim``). Afterwards
+    (glibc's default count), sets the trim threshold to :data:`TRIM_AFTER_GROWTH` and, if the heap
+    grew by more than that inside, returns its free pages to the OS (``malloc_trim``). Afterwards
     glibc's *dynamic* threshold adjustment stays off, as after any ``mallopt`` call: blocks above
     the mmap threshold glibc had reached are mapped, as before. Yields whether it acted.
     """
-    global _depth
-    active = reuse_freed_memory_enabled()
-    if not active:
+    global _depth, _heap_at_entry
+    if not reuse_freed_memory_enabled():
         yield False
         return
-    global _heap_at_entry
     libc = _glibc()
     with _lock:
         _depth += 1
@@ -123,3 +125,11 @@ def reuse_freed_memory() -> Iterator[bool]:
                 now = heap_bytes()
                 if now is None or _heap_at_entry is None or now - _heap_at_entry > TRIM_AFTER_GROWTH:
                     libc.malloc_trim(0)
+
+
+def reuse_freed_memory_on(device: "str | torch.device") -> ContextManager[bool]:
+    """:func:`reuse_freed_memory` for work on ``device`` if it is the CPU; on an accelerator host
+    memory is not the cost, and the block does nothing (yields False)."""
+    import torch  # here, so that importing this module (the CLI does) does not load torch
+
+    return reuse_freed_memory() if torch.device(device).type == "cpu" else contextlib.nullcontext(False)

@@ -20,7 +20,6 @@ of that system, counted in the tables). A metric that raises is an error of that
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import re
 import time
@@ -33,7 +32,7 @@ import torch
 
 from tokenizer_bench.core.audio import load_audio, resample, save_audio
 from tokenizer_bench.core.errors import TokenizerBenchError
-from tokenizer_bench.core.host_memory import reuse_freed_memory
+from tokenizer_bench.core.host_memory import reuse_freed_memory_on
 from tokenizer_bench.core.io import write_json_atomic
 
 from .dataset import EvalUtterance, load_eval_set, pick_examples, sample_utterances, write_utterance_list
@@ -242,8 +241,7 @@ class Runner:
         x = wav.reshape(1, 1, -1).to(dev)
         # every tokenizer gets the same host-allocator treatment (heap reuse inside the timed calls,
         # the trim after them), so RTFs compare models, not allocation patterns
-        heap = reuse_freed_memory() if torch.device(dev).type == "cpu" else contextlib.nullcontext()
-        with torch.inference_mode(), heap:
+        with torch.inference_mode(), reuse_freed_memory_on(dev):
             _sync(dev)
             t0 = time.perf_counter()
             codes, side = tok.encode_with_side(x, n_q=system.info["n_q"])

@@ -11,7 +11,6 @@ skipped, so an interrupted run resumes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 import typer
 
 from ..errors import AudioError, TokenizerBenchError
-from ..host_memory import reuse_freed_memory
+from ..host_memory import reuse_freed_memory_on
 from ..io import atomic_path, write_json_atomic
 
 INDEX = "index.json"
@@ -52,11 +51,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
-
-
-def _host_heap(device: str) -> contextlib.AbstractContextManager:
-    """Heap reuse for any tokenizer's call on CPU (see :mod:`tokenizer_bench.core.host_memory`)."""
-    return reuse_freed_memory() if str(device).split(":")[0] == "cpu" else contextlib.nullcontext()
 
 
 def _batches(items: list[tuple[Any, Any]], batch_size: int) -> list[list[tuple[Any, Any]]]:
@@ -127,7 +121,7 @@ def encode_files(
         task = bar.add_task("encoding", total=len(todo))
         for batch in _batches(todo, max(1, batch_size)):
             wav = torch.stack([w for _, w in batch]).to(device)
-            with torch.inference_mode(), _host_heap(device):
+            with torch.inference_mode(), reuse_freed_memory_on(device):
                 codes, side = tok.encode_with_side(wav, n_q=n_q_eff)
             for i, (utt, w) in enumerate(batch):
                 if side:
@@ -174,7 +168,7 @@ def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = No
                 if side_path.exists():
                     with np.load(side_path) as z:
                         side = {k: torch.from_numpy(z[k])[None].to(device) for k in z.files}
-                with torch.inference_mode(), _host_heap(device):
+                with torch.inference_mode(), reuse_freed_memory_on(device):
                     wav = tok.decode(codes, side=side)
                 save_audio(target, wav[0, :, : meta["num_samples"]], tok.sample_rate)
                 written += 1

@@ -25,13 +25,13 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, ContextManager
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from tokenizer_bench.core.errors import CheckpointError, ConfigError
-from tokenizer_bench.core.host_memory import reuse_freed_memory
+from tokenizer_bench.core.host_memory import reuse_freed_memory_on
 from tokenizer_bench.core.interfaces import QuantizerOutput
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
 from tokenizer_bench.plugins.tokenizers._chunking import batch_groups, decode_in_windows, encode_in_windows
@@ -540,7 +540,7 @@ class DMCodecTokenizer(Tokenizer):
         def one(x: torch.Tensor) -> torch.Tensor:
             return self.generator.encode(x, n_q=n_q)
 
-        with torch.no_grad(), self._host_heap():
+        with torch.no_grad(), reuse_freed_memory_on(self.device):
             return self._bounded(one, wav, wav.shape[-1] / self.sample_rate,
                                  lambda f, x, c, k: encode_in_windows(f, x, hop, c, k))
 
@@ -549,14 +549,9 @@ class DMCodecTokenizer(Tokenizer):
             raise ValueError(f"{self.name}.decode expects codes [B, Q <= {self.num_codebooks}, T], "
                              f"got {tuple(codes.shape)}")
         hop = self.generator.hop_length
-        with torch.no_grad(), self._host_heap():
+        with torch.no_grad(), reuse_freed_memory_on(self.device):
             return self._bounded(self.generator.decode, codes.to(self.device), codes.shape[-1] / self.frame_rate,
                                  lambda f, x, c, k: decode_in_windows(f, x, hop, c, k))
-
-    def _host_heap(self) -> ContextManager[bool]:
-        """On CPU, layers reuse the memory earlier layers freed (no page faults per activation;
-        see :mod:`tokenizer_bench.core.host_memory`); on an accelerator host memory is not the cost."""
-        return reuse_freed_memory() if self.device.type == "cpu" else contextlib.nullcontext(False)
 
     def _bounded(self, run, x: torch.Tensor, seconds: float, in_windows) -> torch.Tensor:
         """``run`` over sub-batches, and over windows when an input is longer than ``chunk_seconds``."""

@@ -142,3 +142,17 @@ def test_a_small_block_keeps_its_pages_for_the_next_call():
 @glibc_only
 def test_release_host_memory_calls_glibc():
     assert host_memory.release_host_memory() is True
+
+
+def test_on_an_accelerator_the_block_does_nothing():
+    with host_memory.reuse_freed_memory_on("cuda:0") as active:
+        assert active is False
+        assert host_memory._depth == 0
+
+
+@glibc_only
+def test_on_the_cpu_the_block_acts(monkeypatch):
+    monkeypatch.delenv(host_memory.ENV_SWITCH, raising=False)
+    with host_memory.reuse_freed_memory_on("cpu") as active:
+        assert active is True and host_memory._depth == 1
+    assert host_memory._depth == 0
