@@ -16,12 +16,11 @@ return value (``False``), which costs speed there, never correctness.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import threading
-import contextlib
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def reuse_freed_memory_enabled() -> bool:
     return bool(_glibc()) and os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-@contextmanager
+@contextlib.contextmanager
 def reuse_freed_memory() -> Iterator[bool]:
     """Inside the block, large allocations come from the heap and freed ones stay there for reuse.
 

@@ -231,7 +231,8 @@ def train(args: argparse.Namespace) -> dict:
                     scalars, _, _ = trainer._micro_step(batch, True, 1)
             losses = {"loss_g": scalars["loss/generator_total"], "loss_d": scalars.get("loss/discriminator")}
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            steps.append({"wall": wall, "cpu": cpu, **M.counters_delta(k0), "phases": timer.times, "grouped": M.group_phases(timer.times),
+            steps.append({"wall": wall, "cpu": cpu, **M.counters_delta(k0),
+                          "phases": timer.times, "grouped": M.group_phases(timer.times),
                           "cpu_phases": timer.cpu_times, "cpu_grouped": M.group_phases(timer.cpu_times),
                           "peak_rss": sampler.peak, "phase_peak_rss": dict(sampler.phase_peaks),
                           "warmup": args.mode == "steady" and i == 0, **losses})
