@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tokenizer_bench.core.nn_init import check_init, initialise_
+
 from ._norm import Norm, check_waveform, conv2d, conv_stack, run_each
 
 OFFICIAL_PERIODS: tuple[int, ...] = (2, 3, 5, 7, 11)
@@ -78,13 +80,16 @@ class MultiPeriodDiscriminator(nn.Module):
         kernel_size: int = 5,
         stride: int = 3,
         negative_slope: float = 0.1,
+        init: str = "variance_preserving",
     ) -> None:
         super().__init__()
+        check_init(init, type(self).__name__)
         if not periods:
             raise ValueError("periods must not be empty")
         self.discriminators = nn.ModuleList(
             PeriodDiscriminator(p, channels, kernel_size, stride, negative_slope) for p in periods
         )
+        initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         check_waveform(wav, type(self).__name__)

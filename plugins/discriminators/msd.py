@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tokenizer_bench.core.nn_init import check_init, initialise_
+
 from ._norm import Norm, check_waveform, conv1d, conv_stack
 
 OFFICIAL_CHANNELS: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)
@@ -73,8 +75,10 @@ class MultiScaleDiscriminator(nn.Module):
         groups: Sequence[int] = OFFICIAL_GROUPS,
         negative_slope: float = 0.1,
         spectral_norm_first: bool = True,
+        init: str = "variance_preserving",
     ) -> None:
         super().__init__()
+        check_init(init, type(self).__name__)
         if num_scales < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
         self.discriminators = nn.ModuleList(
@@ -86,6 +90,7 @@ class MultiScaleDiscriminator(nn.Module):
         )
         # Stateless; the official model keeps them in a ModuleList too (no state_dict entries).
         self.meanpools = nn.ModuleList(nn.AvgPool1d(4, 2, padding=2) for _ in range(num_scales - 1))
+        initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         check_waveform(wav, type(self).__name__)

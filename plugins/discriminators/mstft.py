@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tokenizer_bench.core.nn_init import check_init, initialise_
+
 from ._norm import Norm, check_waveform, conv2d, run_each
 
 OFFICIAL_N_FFTS: tuple[int, ...] = (1024, 2048, 512, 256, 128)
@@ -138,8 +140,10 @@ class MultiScaleSTFTDiscriminator(nn.Module):
         stride: Sequence[int] = (1, 2),
         normalized: bool = True,
         negative_slope: float = 0.2,
+        init: str = "variance_preserving",
     ) -> None:
         super().__init__()
+        check_init(init, type(self).__name__)
         n_ffts = [int(n) for n in n_ffts]
         hop_lengths = [n // 4 for n in n_ffts] if hop_lengths is None else [int(h) for h in hop_lengths]
         win_lengths = list(n_ffts) if win_lengths is None else [int(w) for w in win_lengths]
@@ -157,6 +161,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
             )
             for n, h, w in zip(n_ffts, hop_lengths, win_lengths)
         )
+        initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         check_waveform(wav, type(self).__name__)

@@ -4,7 +4,13 @@ Constructor arguments are the official config keys (``n_filters, strides, dimens
 bidirectional, dilation_base, residual_kernel_size, n_residual_layers, lstm_layers, activation``)
 plus the settings the official code fixes (``kernel_size 7, last_kernel_size 7, compress 2,
 true_skip False, causal False, pad_mode reflect, norm weight_norm``), with those values as
-defaults. Defaults of the official keys are the paper's configuration. Module and parameter
+defaults. Defaults of the official keys are the paper's configuration.
+
+``init`` (not an official key) chooses the random initialisation (:mod:`tokenizer_bench.core.nn_init`):
+``"variance_preserving"`` (default: zero biases, weights N(0, 1/fan_in)) or ``"torch_default"``
+(PyTorch's, as the official code). With PyTorch's init the demo-size codec's output does not
+depend on its input for the first thousands of steps (docs/training.md, "Why the codec
+collapsed"); loading a checkpoint replaces the weights either way. Module and parameter
 names reproduce the official ``model.N...`` layout, so official state dicts load strictly.
 
 Layout (encoder, strides reversed): conv7 -> [resblock, act, down-conv(2s, s)] per stride ->
@@ -21,6 +27,7 @@ import torch
 from torch import nn
 
 from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.nn_init import check_init, initialise_
 
 from ._modules import SConv1d, SConvTranspose1d, SEANetResnetBlock, SLSTM, forward_sequential, make_activation
 
@@ -55,8 +62,10 @@ class SEANetEncoder(nn.Module):
         causal: bool = False,
         pad_mode: str = "reflect",
         norm: str = "weight_norm",
+        init: str = "variance_preserving",
     ) -> None:
         super().__init__()
+        check_init(init, "seanet_encoder")
         strides = _check_strides(strides)
         self.channels = channels
         self.dimension = int(dimension)
@@ -92,6 +101,7 @@ class SEANetEncoder(nn.Module):
             SConv1d(mult * n_filters, self.dimension, last_kernel_size, **common),
         ]
         self.model = nn.Sequential(*model)
+        initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() != 3 or wav.shape[1] != self.channels:
@@ -128,8 +138,10 @@ class SEANetDecoder(nn.Module):
         pad_mode: str = "reflect",
         norm: str = "weight_norm",
         trim_right_ratio: float = 1.0,
+        init: str = "variance_preserving",
     ) -> None:
         super().__init__()
+        check_init(init, "seanet_decoder")
         if bidirectional:
             raise ConfigError(
                 "seanet_decoder: bidirectional=True is not supported; the official generator forces a "
@@ -164,6 +176,7 @@ class SEANetDecoder(nn.Module):
             SConv1d(n_filters, channels, last_kernel_size, pad_mode=pad_mode, **common),
         ]
         self.model = nn.Sequential(*model)
+        initialise_(self, init)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         if latent.dim() != 3 or latent.shape[1] != self.dimension:
