@@ -59,11 +59,16 @@ class DistillTarget(BaseModel):
 class DistillationConfig(BaseModel):
     """Which RVQ outputs are distilled toward which cached teacher features (eq. 1-3, 11).
 
-    ``lm``/``sm`` set to null disables that teacher's loss. With both, the loss is
-    ``scale·(λ_SM·L_SM + λ_LM·L_LM)`` (paper: scale ½; the official trainer: 1). ``loss`` names the
-    distillation component; left out, it is ``lm_sm_distillation`` with both teachers and
-    ``distillation`` with one. The trainer passes it the sizes (student = quantizer dimension,
-    teachers = cached feature sizes), the targets and the λs; its other options go in ``loss``.
+    ``lm``/``sm`` set to null disables that teacher's loss. With both teachers the loss is
+    ``scale·(λ_SM·L_SM + λ_LM·L_LM)`` with λ_SM + λ_LM = 1. The default ``scale: 1.0`` is the
+    paper's eq. 3 and the official trainer: at λ = ½/½ it gives ½(L_SM + L_LM) (the official
+    ``(L_h + L_l)/2``), and the Table 3 sweep is λ_SM·L_SM + λ_LM·L_LM, so λ_LM = 1 equals the
+    LM-only model (♣). ``scale: 0.5`` is eq. 11 read literally (½(λ_SM·L_SM + λ_LM·L_LM), i.e.
+    ¼(L_SM + L_LM) at ½/½), kept as a named option. With one teacher the loss is that teacher's
+    L (eq. 1) itself: ``scale`` and the λs are not applied. ``loss`` names the distillation
+    component; left out, it is ``lm_sm_distillation`` with both teachers and ``distillation`` with
+    one. The trainer passes it the sizes (student = quantizer dimension, teachers = cached feature
+    sizes), the targets, the λs and ``scale``; its other options go in ``loss``.
     """
 
     model_config = Strict
@@ -71,7 +76,12 @@ class DistillationConfig(BaseModel):
     sm: DistillTarget | None = None
     lambda_lm: float = Field(default=0.5, ge=0.0, le=1.0)
     lambda_sm: float = Field(default=0.5, ge=0.0, le=1.0)
-    scale: float = Field(default=0.5, ge=0.0, description="Factor of eq. 3 (½ in the paper, 1 in the official code).")
+    scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Factor on λ_SM·L_SM + λ_LM·L_LM (both teachers only). 1.0: eq. 3 and the official "
+        "trainer, ½(L_SM + L_LM) at λ = ½/½; 0.5: eq. 11 read literally, ¼(L_SM + L_LM) at λ = ½/½.",
+    )
     share_projection: bool | None = Field(
         default=None,
         description="One W for both teachers (the paper). None: share when the teachers have the same size.",
@@ -142,6 +152,12 @@ class DataConfig(BaseModel):
     num_workers: int = Field(default=2, ge=0)
     max_utterances: int | None = Field(default=None, ge=1)
     valid_utterances: int = Field(default=16, ge=1, description="Validation uses the first N of data.valid")
+    crop: Literal["per_epoch", "fixed"] = Field(
+        default="per_epoch",
+        description="'per_epoch': a fresh random crop of every file each epoch, from (seed, epoch, index); "
+        "'fixed': one random crop per file, drawn once from (seed, utterance id) and reused every epoch "
+        "(the paper crops every file once to 3 s before training)",
+    )
     download: DownloadConfig | None = None
     demo_corpus: DemoCorpusConfig | None = None
 
@@ -173,6 +189,16 @@ class TrainerConfig(BaseModel):
     weight_decay: float = Field(default=0.0, ge=0)
     lr_decay: float = Field(default=0.98, gt=0, le=1)
     lr_decay_every: Literal["epoch"] | int = Field(default="epoch", description="'epoch' or a number of steps")
+    lr_schedule: Literal["exponential", "cosine"] = Field(
+        default="exponential",
+        description="'exponential': lr x lr_decay at every lr_decay_every (the paper); 'cosine': anneal every step "
+        "from the lr to lr_min over the run's total steps (max_steps, or max_epochs x batches per epoch), as the "
+        "official trainer's CosineAnnealingLR",
+    )
+    lr_min: float = Field(default=0.0, ge=0, description="Final lr of the cosine schedule (both networks)")
+    lr_warmup_steps: int = Field(
+        default=0, ge=0, description="Linear warm-up: step n <= N uses lr x n/(N+1), then the schedule starts"
+    )
     discriminator_warmup_steps: int = Field(
         default=0, ge=0, description="Steps before the discriminators are trained and used in the generator loss"
     )
@@ -222,11 +248,33 @@ class TrainerConfig(BaseModel):
     progress: bool | None = Field(default=None, description="Progress bar; None: only on a terminal")
     export: bool = Field(default=True, description="save_pretrained the tokenizer at the end")
     export_dir: str | None = Field(default=None, description="Default: <output_dir>/tokenizer")
+    export_which: Literal["last", "best"] = Field(
+        default="last",
+        description="'last': the generator of the final step; 'best': the validated generator with the lowest "
+        "validation loss (needs data.valid and valid_every; the final step is validated too)",
+    )
+    codebook_window: int = Field(
+        default=100, ge=0,
+        description="Batches in the running code histogram per RVQ layer (codebook_window/* usage and perplexity, "
+        "collapse warnings); 0 turns both off",
+    )
+    codebook_collapse_perplexity: float | None = Field(
+        default=2.0, ge=1.0, description="Warn when a layer's window perplexity falls below this (null: never)"
+    )
+    codebook_collapse_usage: float | None = Field(
+        default=0.01, ge=0.0, le=1.0,
+        description="Warn when a layer's window usage (fraction of its codes) falls below this (null: never)",
+    )
 
     @model_validator(mode="after")
     def _decay_every(self) -> "TrainerConfig":
         if not isinstance(self.lr_decay_every, str) and self.lr_decay_every < 1:
             raise ValueError(f"lr_decay_every must be 'epoch' or a positive number of steps, got {self.lr_decay_every}")
+        if self.lr_schedule == "cosine" and self.lr_min > min(self.lr_generator, self.lr_discriminator):
+            raise ValueError(
+                f"lr_min {self.lr_min} is above the learning rate ({self.lr_generator} / {self.lr_discriminator}): "
+                "the cosine schedule anneals down to lr_min"
+            )
         return self
 
 

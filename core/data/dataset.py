@@ -8,6 +8,9 @@ Why it looks like this:
 * **Reproducibility.** Every random choice of an item comes from a generator seeded with
   ``(seed, epoch, index)``: the crop of an item does not depend on the worker that loads it, on
   the order items are drawn, or on whether training was resumed in the middle of an epoch.
+  ``crop="fixed"`` (the paper: every file cropped once before training) seeds with
+  ``(seed, utterance id)`` instead, so a file keeps one crop for the whole run, wherever it sits
+  in the list.
   :class:`EpochSampler` orders and shards items the same way from ``(seed, epoch)``.
 * **Bad files do not stop training.** An unreadable item comes back as a :class:`BadItem`;
   :func:`collate` drops it and lists it in the batch so the trainer can report it by name and
@@ -16,6 +19,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
@@ -28,6 +32,13 @@ from ..audio import load_audio
 from ..errors import AudioError, ConfigError
 
 FeatureLoader = Callable[[str], Mapping[str, torch.Tensor]]
+CROP_MODES = ("per_epoch", "fixed")
+_FIXED_TAG = 0x46495844  # keeps fixed-crop seeds apart from the (seed, epoch, index) ones
+
+
+def utterance_key(utt_id: str) -> int:
+    """A stable 64-bit integer of an utterance id (Python's ``hash`` of a str changes per process)."""
+    return int.from_bytes(hashlib.sha256(str(utt_id).encode("utf-8")).digest()[:8], "little")
 
 
 class UtteranceLike(Protocol):
@@ -57,6 +68,8 @@ class CropDataset(Dataset):
         feature_keys: which features to crop (e.g. ``("lm", "sm")``); each must be in ``features``.
         seed: global seed; the crop of item ``i`` in epoch ``e`` is drawn from ``(seed, e, i)``.
         random_crop: False takes the first ``segment_samples`` (validation).
+        crop: ``"per_epoch"`` (a fresh crop every epoch) or ``"fixed"`` (one crop per file, drawn
+            from ``(seed, utterance id)``, the same in every epoch).
 
     An item is a dict: ``id``; ``wav [1,S]``; ``wav_mask [S]`` (True on real audio, False on
     padding); ``frame_mask [F]`` (frames with real audio, ``F = S / hop``); and per feature key
@@ -74,7 +87,10 @@ class CropDataset(Dataset):
         feature_keys: Sequence[str] = (),
         seed: int = 42,
         random_crop: bool = True,
+        crop: str = "per_epoch",
     ) -> None:
+        if crop not in CROP_MODES:
+            raise ConfigError(f"data.crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
         if hop_length < 1:
             raise ValueError(f"hop_length must be >= 1, got {hop_length}")
         frames = segment_samples // hop_length
@@ -94,6 +110,7 @@ class CropDataset(Dataset):
         self.feature_keys = tuple(feature_keys)
         self.seed = int(seed)
         self.random_crop = bool(random_crop)
+        self.crop = crop
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -104,6 +121,9 @@ class CropDataset(Dataset):
         return len(self.utterances)
 
     def rng(self, index: int) -> np.random.Generator:
+        """The generator of item ``index``'s random choices: per epoch, or once per file (``fixed``)."""
+        if self.crop == "fixed":
+            return np.random.default_rng([self.seed, _FIXED_TAG, utterance_key(self.utterances[index].id)])
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def crop_start_frame(self, index: int, num_samples: int) -> int:

@@ -8,7 +8,8 @@
    process, the other processes wait for it; ``tokenizer-bench cache-teachers CONFIG`` does the
    same ahead of time (e.g. on a GPU node before a multi-node run).
 4. **Datasets and loaders.** :class:`~tokenizer_bench.core.data.dataset.CropDataset` with the
-   cropped features, :class:`EpochSampler` for a seeded, sharded, resumable order.
+   cropped features (a fresh crop per epoch, or one per file with ``data.crop: fixed``),
+   :class:`EpochSampler` for a seeded, sharded, resumable order.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class TrainData:
     feature_dims: dict[str, int]
 
     def loader(self, epoch: int, start_batch: int = 0) -> DataLoader:
-        """The loader of one epoch; crops and order depend on ``(seed, epoch)`` only."""
+        """The loader of one epoch; crops and order depend on ``(seed, epoch)`` only (crops on
+        ``(seed, utterance)`` alone with ``data.crop: fixed``)."""
         self.dataset.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start_batch)
         return DataLoader(self.dataset, batch_sampler=self.sampler, **self.loader_kwargs)
@@ -194,7 +196,7 @@ def build_train_data(
     sr = cfg.model.sample_rate
     segment = int(round(cfg.data.segment_seconds * sr))
     common = dict(sample_rate=sr, segment_samples=segment, hop_length=hop_length, seed=cfg.seed)
-    dataset = CropDataset(utts, features=load, feature_keys=keys, random_crop=True, **common)
+    dataset = CropDataset(utts, features=load, feature_keys=keys, random_crop=True, crop=cfg.data.crop, **common)
     sampler = EpochSampler(len(dataset), cfg.data.batch_size, seed=cfg.seed, num_replicas=num_replicas, rank=rank)
     loader_kwargs: dict[str, Any] = dict(
         collate_fn=collate,

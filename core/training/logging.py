@@ -4,6 +4,12 @@ Only the main process logs. ``metrics.jsonl`` gets one JSON object per logged st
 ``epoch``, ``time``, every loss term, lr, grad norms, codebook usage/perplexity), appended and
 flushed line by line, so a killed run keeps everything up to its last logged step; on resume,
 lines past the checkpoint's step are dropped first so the file never holds a step twice.
+
+Codebook keys: ``codebook/layer<i>_{usage,perplexity}`` are the quantizer's per-batch values
+averaged over the logging interval; ``codebook_window/layer<i>_*`` are measured on the code
+histogram of the last ``trainer.codebook_window`` batches (all processes), and
+``valid/codebook/layer<i>_*`` on the eval-mode codes of the whole validation set. Validation
+records (``valid/*``) are separate lines of the same step.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ all-reduce before their optimiser step, as DDP would.
 
 Everything that decides the next step — weights of every network (discriminators included),
 optimiser and scheduler states, RNG states of every process, and the data position — is in the
-checkpoint, so ``--resume`` continues bit-for-bit on the same hardware.
+checkpoint, so ``--resume`` continues bit-for-bit on the same hardware. The running code
+histogram of :mod:`.codebook_health` and the best validation result (``export_which: best``)
+travel in it too.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ from torch import nn
 from ..config import Component, dump_config
 from ..errors import CheckpointError, ConfigError
 from ..host_memory import release_host_memory, reuse_freed_memory
-from ..io import write_text_atomic
+from ..io import torch_save_atomic, write_text_atomic
 from ..train_config import TrainConfig
 from . import checkpoint as ckpt
+from .codebook_health import CodebookHealth, batch_histogram, layer_metrics
 from .data import TrainData, build_train_data
 from .logging import TrainingLogger
 from .memory import checkpoint_submodules
@@ -52,6 +55,7 @@ from .optim import build_optimizer, build_scheduler, current_lr, decay_due
 
 CONFIG_FILE = "config.yaml"
 EXPORT_DIR = "tokenizer"
+BEST_DIR = "best"  # <run>/best/step_<NNNNNNNN>.pt: the generator with the lowest validation loss
 
 
 def _registry(kind: str):
@@ -153,6 +157,7 @@ class Trainer:
         if tcfg.num_threads is not None:
             torch.set_num_threads(tcfg.num_threads)
         self._check_run_dir(resume)
+        _check_export_which(cfg)
         set_seed(cfg.seed)
 
         # ---------------------------------------------------------------- models
@@ -174,12 +179,13 @@ class Trainer:
             self.discriminators_raw.train()
 
         # ---------------------------------------------------------------- optimisation
+        total = self.total_steps()
         self.opt_g = build_optimizer(self.generator_raw.parameters(), tcfg.lr_generator, tcfg)
-        self.sched_g = build_scheduler(self.opt_g, tcfg)
+        self.sched_g = build_scheduler(self.opt_g, tcfg, total)
         self.opt_d = self.sched_d = None
         if self.discriminators_raw is not None:
             self.opt_d = build_optimizer(self.discriminators_raw.parameters(), tcfg.lr_discriminator, tcfg)
-            self.sched_d = build_scheduler(self.opt_d, tcfg)
+            self.sched_d = build_scheduler(self.opt_d, tcfg, total)
             # not DDP-wrapped: run per discriminator, gradients averaged in _average_gradients
             self.discriminators_raw.to(acc.device)
             self.gen, self.opt_g, self.opt_d = acc.prepare(self.generator_raw, self.opt_g, self.opt_d)
@@ -200,12 +206,25 @@ class Trainer:
         # benchmarks set this to a ``name -> context manager`` timer to see the step's phases
         self.phase: Callable[[str], contextlib.AbstractContextManager] = lambda name: contextlib.nullcontext()
 
+        # ---------------------------------------------------------------- codebook health
+        size = getattr(self.tokenizer, "codebook_size", None)
+        self.codebook_size: int | None = int(size) if size else None
+        self.codebook_health: CodebookHealth | None = None
+        if tcfg.codebook_window > 0 and self.codebook_size is not None:
+            self.codebook_health = CodebookHealth(
+                self.codebook_size, window=tcfg.codebook_window,
+                collapse_perplexity=tcfg.codebook_collapse_perplexity, collapse_usage=tcfg.codebook_collapse_usage,
+            )
+
         # ---------------------------------------------------------------- position
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.skipped_total = 0
         self.resumed_from: Path | None = None
+        # {"key", "value", "step"} of the lowest validation loss so far, and the last validated step
+        self.best_valid: dict[str, Any] | None = None
+        self.last_valid_step: int | None = None
         if resume:
             found = ckpt.latest_checkpoint(self.run_dir)
             if found is None:
@@ -214,6 +233,7 @@ class Trainer:
                 self.load_checkpoint(found)
         if self.is_main:
             write_text_atomic(self.run_dir / CONFIG_FILE, dump_config(cfg))
+            self._prune_best()  # a fresh run, or files of steps past the checkpoint we resume from
 
     # ------------------------------------------------------------------ setup helpers
     def say(self, text: str) -> None:
@@ -248,7 +268,9 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self) -> dict[str, Any]:
+    def state(self, codebook_health: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything a resumed run needs. ``codebook_health``: the code-histogram window summed
+        over processes (``save_checkpoint``); default this process's own."""
         g = self.generator_raw
         state = {
             "format_version": 1,
@@ -262,7 +284,12 @@ class Trainer:
             "distillation": g.distillation.state_dict() if g.distillation is not None else {},
             "optim_g": self.opt_g.state_dict(),
             "scheduler_g": self.sched_g.state_dict(),
+            "validation": {"best": self.best_valid, "last_step": self.last_valid_step},
         }
+        if self.codebook_health is not None:
+            state["codebook_health"] = (
+                codebook_health if codebook_health is not None else self.codebook_health.state_dict()
+            )
         if self.discriminators_raw is not None:
             state["discriminators"] = self.discriminators_raw.state_dict()
             state["optim_d"] = self.opt_d.state_dict()
@@ -272,6 +299,7 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         acc = self.accelerator
         acc.wait_for_everyone()
+        health = self._codebook_state()  # a collective: every process takes part
         tmp = ckpt.begin_checkpoint(self.run_dir, self.step) if self.is_main else None
         acc.wait_for_everyone()
         if tmp is None:
@@ -280,9 +308,21 @@ class Trainer:
         acc.wait_for_everyone()
         final = None
         if self.is_main:
-            final = ckpt.finish_checkpoint(tmp, self.state(), self.step, self.cfg.trainer.keep_last)
+            final = ckpt.finish_checkpoint(tmp, self.state(health), self.step, self.cfg.trainer.keep_last)
+            self._prune_best()
         acc.wait_for_everyone()
         return final
+
+    def _codebook_state(self) -> dict[str, Any] | None:
+        """The code-histogram window for a checkpoint, summed over processes (rank 0 restores the
+        sum, the others restore the position only), so a resumed run logs the same window."""
+        h = self.codebook_health
+        if h is None:
+            return None
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return h.state_dict()
+        return h.state_dict(reduce=lambda t: acc.reduce(t, reduction="sum"))
 
     def load_checkpoint(self, path: Path) -> None:
         state = ckpt.load_trainer_state(path)
@@ -295,9 +335,10 @@ class Trainer:
                 raise CheckpointError(f"{path}: has no discriminators but the config trains some")
             ckpt.load_module_state(self.discriminators_raw, state["discriminators"], "discriminator", path)
             self.opt_d.load_state_dict(state["optim_d"])
-            self.sched_d.load_state_dict(state["scheduler_d"])
+            self.sched_d.load_state_dict(state["scheduler_d"], steps=int(state["step"]))
         self.opt_g.load_state_dict(state["optim_g"])
-        self.sched_g.load_state_dict(state["scheduler_g"])
+        self.sched_g.load_state_dict(state["scheduler_g"], steps=int(state["step"]))
+        self._load_extras(state)
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
@@ -312,6 +353,46 @@ class Trainer:
             ckpt.restore_rng(rng)
         self.resumed_from = path
         self.say(f"resumed from {path} (step {self.step}, epoch {self.epoch}, batch {self.batch_in_epoch})")
+
+    def _load_extras(self, state: dict[str, Any]) -> None:
+        """Validation bookkeeping and the code-histogram window (absent from older checkpoints)."""
+        valid = state.get("validation") or {}
+        self.best_valid = valid.get("best")
+        self.last_valid_step = valid.get("last_step")
+        h = self.codebook_health
+        if h is not None and "codebook_health" in state:
+            main = self.accelerator.process_index == 0
+            if not h.load_state_dict(state["codebook_health"], self.accelerator.device, counts=main):
+                self.say(f"note: the checkpoint's code-histogram window has other sizes; it refills over "
+                         f"the next {h.window} batches")
+
+    # ------------------------------------------------------------------ best generator
+    def _best_path(self, step: int) -> Path:
+        return self.run_dir / BEST_DIR / f"{ckpt.checkpoint_name(step)}.pt"
+
+    def _keep_if_best(self, key: str, value: float) -> None:
+        """``export_which: best``: write the generator when its validation loss is the lowest yet.
+
+        One file per best step, written atomically; older ones are deleted only once a complete
+        checkpoint records the newer best (``_prune_best``), so the file a checkpoint names exists.
+        """
+        best = self.best_valid
+        if best is not None and best.get("key") == key and not value < float(best["value"]):
+            return
+        state = {k: v.detach().cpu() for k, v in self.generator_raw.generator.state_dict().items()}
+        torch_save_atomic({"step": self.step, "key": key, "value": value, "generator": state},
+                          self._best_path(self.step))
+        self.best_valid = {"key": key, "value": float(value), "step": self.step}
+
+    def _prune_best(self) -> None:
+        """Delete best-generator files other than the one of ``best_valid`` (main process)."""
+        folder = self.run_dir / BEST_DIR
+        if not folder.is_dir():
+            return
+        keep = self._best_path(int(self.best_valid["step"])) if self.best_valid else None
+        for path in [*folder.glob("step_*.pt"), *folder.glob(".step_*.tmp")]:  # .tmp: writes cut short by a kill
+            if path != keep:
+                path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ training
     def total_steps(self) -> int:
@@ -363,8 +444,7 @@ class Trainer:
                     if not sync:
                         continue
                     self.step += 1
-                    if decay_due(tc, step=self.step):
-                        self._decay()
+                    self._schedule_step()
                     if self.step % tc.log_every == 0 or self.step == total:
                         self._log(sums, count)
                         sums, count = {}, 0
@@ -386,30 +466,79 @@ class Trainer:
                         self._decay()
                     continue
                 break
+            if tc.export_which == "best" and self.last_valid_step != self.step:
+                self._validate()  # the final generator competes too
+                last_saved = -1  # and the checkpoint must record that validation
             if self.step != last_saved:
                 self.save_checkpoint()
         finally:
             self.logger.close()
-        export_dir = None
+        export_dir, export_step = None, None
         if tc.export:
             export_dir = Path(tc.export_dir) if tc.export_dir else self.run_dir / EXPORT_DIR
             if self.is_main:
-                self.tokenizer.save_pretrained(export_dir)
-                self.say(f"exported tokenizer to {export_dir} (load_tokenizer({self.cfg.model.tokenizer!r}, checkpoint=...))")
+                export_step = self._export(export_dir)
             acc.wait_for_everyone()
         return {
             "step": self.step,
             "epoch": self.epoch,
             "run_dir": str(self.run_dir),
             "export_dir": str(export_dir) if export_dir else None,
+            "export_step": export_step,
+            "best_valid": self.best_valid,
             "skipped": self.skipped_total,
             "seconds": time.monotonic() - t_start,
         }
 
-    def _decay(self) -> None:
-        self.sched_g.step()
+    def _export(self, export_dir: Path) -> int:
+        """``save_pretrained`` the last generator, or with ``export_which: best`` the best validated
+        one (swapped in for the save and swapped back); returns the exported step."""
+        tc = self.cfg.trainer
+        gen = self.generator_raw.generator
+        which, step, backup = "last", self.step, None
+        if tc.export_which == "best":
+            best = self._load_best()
+            if best is not None:
+                backup = {k: v.detach().clone() for k, v in gen.state_dict().items()}
+                gen.load_state_dict(best["generator"])
+                which, step = "best", int(best["step"])
+        try:
+            self.tokenizer.save_pretrained(export_dir)
+        finally:
+            if backup is not None:
+                gen.load_state_dict(backup)
+        detail = f"step {step}"
+        if which == "best":
+            detail += f", lowest valid/{self.best_valid['key']} {self.best_valid['value']:.5g}"
+        self.say(f"exported the {which} generator ({detail}) to {export_dir} "
+                 f"(load_tokenizer({self.cfg.model.tokenizer!r}, checkpoint=...))")
+        return step
+
+    def _load_best(self) -> dict[str, Any] | None:
+        """The best generator's file, or None (with a warning: the last one is exported instead)."""
+        if self.best_valid is None:
+            self.say("WARNING: export_which: best, but no validation result was recorded; exporting the last generator")
+            return None
+        path = self._best_path(int(self.best_valid["step"]))
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as exc:
+            self.say(f"WARNING: cannot read the best generator {path} ({exc}); exporting the last generator")
+            return None
+
+    def _schedule_step(self) -> None:
+        """After every optimiser step: the schedules move (warm-up, cosine), and an exponential
+        decay falls here when ``lr_decay_every`` is a number of steps."""
+        decay = decay_due(self.cfg.trainer, step=self.step)
+        self.sched_g.step(decay=decay)
         if self.sched_d is not None:
-            self.sched_d.step()
+            self.sched_d.step(decay=decay)
+
+    def _decay(self) -> None:
+        """An exponential decay event at an epoch end (``lr_decay_every: epoch``)."""
+        self.sched_g.decay()
+        if self.sched_d is not None:
+            self.sched_d.decay()
 
     def _features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         dev = self.accelerator.device
@@ -440,6 +569,8 @@ class Trainer:
             with phase("generator_forward"), acc.autocast():
                 wav_hat, qout, distill, distill_terms = self.gen(wav, feats)
             wav_hat = wav_hat[..., : wav.shape[-1]]
+            if self.codebook_health is not None:
+                self.codebook_health.update(qout.codes, _frame_mask(batch, qout.codes, acc.device))
             # 2. discriminator step on the detached reconstruction
             if disc_on:
                 scalars["loss/discriminator"] = self._discriminator_backward(wav, wav_hat.detach(), accum)
@@ -595,39 +726,76 @@ class Trainer:
         if self.opt_d is not None:
             scalars["lr/discriminator"] = current_lr(self.opt_d)
         scalars["data/skipped_total"] = float(self.skipped_total)
+        scalars.update(self._codebook_window())
         self.logger.log(self.step, self.epoch, scalars)
+
+    def _codebook_window(self) -> dict[str, float]:
+        """Usage/perplexity per layer over the last ``codebook_window`` batches (of all processes:
+        a collective), and a warning when a layer collapses (once per episode, main process)."""
+        h = self.codebook_health
+        if h is None or h.total() is None:
+            return {}
+        hist = h.total()
+        if self.accelerator.num_processes > 1:
+            hist = self.accelerator.reduce(hist, reduction="sum")
+        hist = hist.cpu()
+        if self.is_main:
+            for line in h.check(hist):
+                self.say(line)
+        return h.metrics(hist, prefix="codebook_window/")
 
     @torch.no_grad()
     def _validate(self) -> None:
-        """Mel (or waveform) loss of the fixed validation crops, generator in eval mode (main process)."""
+        """Validation on the fixed crops of ``data.valid``, generator in eval mode (main process).
+
+        Logs the mel (or waveform) loss as ``valid/<key>`` and each RVQ layer's code usage and
+        perplexity over the whole validation set (``valid/codebook/layer<i>_*``: eval-mode codes,
+        many more frames than one training batch). With ``export_which: best`` it keeps the
+        generator whenever the loss is the lowest so far.
+        """
         acc = self.accelerator
         ds = self.data.valid
         if ds is None:
             return
         if self.is_main:
-            from ..data.dataset import collate
-
-            gen = self.generator_raw.generator
-            was_training = gen.training
-            gen.eval()
             key = "mel" if "mel" in self.losses else "waveform"
-            total, n = 0.0, 0
-            try:
-                bs = self.cfg.data.batch_size
-                for start in range(0, len(ds), bs):
-                    batch = collate([ds[i] for i in range(start, min(len(ds), start + bs))])
-                    self._report_skipped(batch["skipped"])
-                    if batch["wav"] is None:
-                        continue
-                    wav = batch["wav"].to(acc.device)
-                    wav_hat, _ = gen(wav)
-                    total += float(self.losses[key](wav.float(), wav_hat[..., : wav.shape[-1]].float())) * wav.shape[0]
-                    n += wav.shape[0]
-            finally:
-                gen.train(was_training)
-            if n:
-                self.logger.log(self.step, self.epoch, {f"valid/{key}": total / n})
+            value, hist = self._valid_pass(ds, key)
+            if value is not None:
+                scalars = {f"valid/{key}": value}
+                if hist is not None:
+                    scalars.update(layer_metrics(hist.cpu(), prefix="valid/codebook/"))
+                self.logger.log(self.step, self.epoch, scalars)
+                if self.cfg.trainer.export_which == "best":
+                    self._keep_if_best(key, value)
+        self.last_valid_step = self.step
         acc.wait_for_everyone()
+
+    def _valid_pass(self, ds, key: str) -> tuple[float | None, torch.Tensor | None]:
+        """Mean ``key`` loss over the validation items and their summed code histogram ``[Q, K]``."""
+        from ..data.dataset import collate
+
+        dev = self.accelerator.device
+        gen = self.generator_raw.generator
+        was_training = gen.training
+        gen.eval()
+        total, n, hist = 0.0, 0, None
+        try:
+            bs = self.cfg.data.batch_size
+            for start in range(0, len(ds), bs):
+                batch = collate([ds[i] for i in range(start, min(len(ds), start + bs))])
+                self._report_skipped(batch["skipped"])
+                if batch["wav"] is None:
+                    continue
+                wav = batch["wav"].to(dev)
+                wav_hat, qout = gen(wav)
+                total += float(self.losses[key](wav.float(), wav_hat[..., : wav.shape[-1]].float())) * wav.shape[0]
+                n += wav.shape[0]
+                if self.codebook_size is not None:
+                    h = batch_histogram(qout.codes, self.codebook_size, _frame_mask(batch, qout.codes, dev))
+                    hist = h if hist is None else hist + h
+        finally:
+            gen.train(was_training)
+        return (total / n if n else None), hist
 
 
 def train(
@@ -649,3 +817,27 @@ def train(
 def _maybe(**kwargs: Any) -> dict[str, Any]:
     """Keyword arguments that are not None (losses of joint passes are called as before)."""
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _frame_mask(batch: dict[str, Any], codes: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    """The batch's ``frame_mask [B, F]`` on ``device`` when it lines up with ``codes [B, Q, T]``
+    (padding frames are left out of code histograms), else None (count every frame)."""
+    mask = batch.get("frame_mask")
+    if mask is None or tuple(mask.shape) != (codes.shape[0], codes.shape[-1]):
+        return None
+    return mask.to(device, non_blocking=True)
+
+
+def _check_export_which(cfg: TrainConfig) -> None:
+    """``export_which: best`` ranks generators by validation loss, so validation must run."""
+    tc = cfg.trainer
+    if tc.export_which != "best":
+        return
+    needs = (("data.valid", bool(cfg.data.valid)), ("trainer.valid_every", bool(tc.valid_every)))
+    missing = [what for what, ok in needs if not ok]
+    if missing:
+        raise ConfigError(
+            f"trainer.export_which: best keeps the generator with the lowest validation loss, but "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: add a validation set "
+            "(data.valid) and how often to validate (trainer.valid_every), or use export_which: last"
+        )

@@ -7,6 +7,7 @@ per setting (numpy, ``lru_cache``) and once per device/dtype (a small dict on th
 
 from __future__ import annotations
 
+import math
 import warnings
 from functools import lru_cache
 
@@ -65,20 +66,41 @@ class SpectralCache:
         return self._tensors[key]
 
 
+def full_frame_padding(length: int, n_fft: int, hop_length: int) -> int:
+    """Zeros to append to ``length`` samples so that the last ``n_fft`` frame is full.
+
+    audiocraft's ``pad_for_conv1d``: after the ``(n_fft - hop)//2`` reflect padding on each side,
+    a signal of N samples then gives ceil(N / hop) frames (for hop = n_fft/4).
+    """
+    frames = max(1, math.ceil((length - n_fft) / hop_length) + 1)
+    return (frames - 1) * hop_length + n_fft - length
+
+
 def stft_magnitude(
-    wav: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, *, normalized: bool, eps: float = 0.0
+    wav: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    window: torch.Tensor,
+    *,
+    normalized: bool,
+    eps: float = 0.0,
+    full_frames: bool = False,
 ) -> torch.Tensor:
     """|STFT| of ``wav[B, N]`` as ``[B, n_fft//2+1, frames]``.
 
     Framing follows the official DM-Codec loss: reflect padding of ``(n_fft - hop)//2`` samples on
     both sides, then ``center=False``, so a signal of N samples gives about N/hop frames.
-    ``normalized`` divides by the window's L2 norm (torchaudio's ``normalized=True``); ``eps`` is
-    added to the magnitude (the official code adds 1e-9 before the mel projection).
+    ``full_frames`` then appends zeros so the last frame is full (audiocraft's mel losses; see
+    :func:`full_frame_padding`). ``normalized`` divides by the window's L2 norm (torchaudio's
+    ``normalized=True``); ``eps`` is added to the magnitude (the official code adds 1e-9 before the
+    mel projection).
     """
     pad = int((n_fft - hop_length) / 2)
     if wav.shape[-1] <= pad:
         raise ValueError(f"a signal of {wav.shape[-1]} samples is too short for n_fft={n_fft} (needs > {pad})")
     x = F.pad(wav.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    if full_frames:
+        x = F.pad(x, (0, full_frame_padding(x.shape[-1], n_fft, hop_length)))
     if x.shape[-1] < n_fft:
         raise ValueError(f"a signal of {wav.shape[-1]} samples is too short for n_fft={n_fft}")
     spec = torch.stft(

@@ -14,6 +14,11 @@ aligner's job (``length_mismatch="truncate"`` reproduces the official truncation
 
 Which RVQ output is distilled is a spec string: ``"rvqK"`` (layer K, 1-based) or ``"rvqA:B"``
 (the average of layers A..B), e.g. ``rvq1`` (LM-guided ♣), ``rvq1:8`` (SM in LM+SM ♠), ``rvq8``.
+
+LM + SM (♠) combine as ``scale·(λ_SM·L_SM + λ_LM·L_LM)`` with λ_SM + λ_LM = 1. The paper's
+eq. 3 and the official trainer (``(L_h + L_l)/2`` at λ = ½/½; ``λ_SM·L_SM + λ_LM·L_LM`` in its λ
+sweep, so λ_LM = 1 is the LM-only ♣ loss) are ``scale=1.0``, the default. Eq. 11 read literally,
+``½(λ_SM·L_SM + λ_LM·L_LM)`` (¼(L_SM + L_LM) at ½/½), is ``scale=0.5``.
 """
 
 from __future__ import annotations
@@ -212,11 +217,12 @@ def check_lambdas(lambda_sm: float, lambda_lm: float) -> None:
 
 
 def combine_lm_sm(
-    loss_sm: torch.Tensor, loss_lm: torch.Tensor, lambda_sm: float = 0.5, lambda_lm: float = 0.5, scale: float = 0.5
+    loss_sm: torch.Tensor, loss_lm: torch.Tensor, lambda_sm: float = 0.5, lambda_lm: float = 0.5, scale: float = 1.0
 ) -> torch.Tensor:
-    """Eq. 3/11: ``L_LS = scale · (λ_SM·L_SM + λ_LM·L_LM)`` with λ_SM + λ_LM = 1 and the paper's scale ½.
+    """``L_LS = scale · (λ_SM·L_SM + λ_LM·L_LM)`` with λ_SM + λ_LM = 1.
 
-    The official trainer computes ``λ_SM·L_SM + λ_LM·L_LM`` without the ½ (``scale=1.0`` for parity).
+    ``scale=1.0`` (default): eq. 3 and the official trainer, ½(L_SM + L_LM) at λ = ½/½.
+    ``scale=0.5``: eq. 11 read literally, ½(λ_SM·L_SM + λ_LM·L_LM).
     """
     check_lambdas(lambda_sm, lambda_lm)
     return scale * (lambda_sm * loss_sm + lambda_lm * loss_lm)
@@ -229,7 +235,8 @@ class LMSMDistillation(nn.Module):
     ``(L_LS, {"lm": L_LM, "sm": L_SM})``. With ``share_projection`` (the paper's single W, and the
     official ``transform``) both teachers must have the same size; set it False for teachers of
     different sizes (e.g. a 384-d LM stand-in next to a 768-d HuBERT), giving each its own W.
-    ``lambda_lm`` defaults to ``1 − lambda_sm``.
+    ``lambda_lm`` defaults to ``1 − lambda_sm``; ``L_LS = scale·(λ_SM·L_SM + λ_LM·L_LM)``
+    (``scale=1.0``: eq. 3 / official; ``0.5``: eq. 11 read literally), see :func:`combine_lm_sm`.
     """
 
     def __init__(
@@ -241,7 +248,7 @@ class LMSMDistillation(nn.Module):
         sm_target: str = "rvq1:8",
         lambda_sm: float = 0.5,
         lambda_lm: float | None = None,
-        scale: float = 0.5,
+        scale: float = 1.0,
         share_projection: bool = True,
         eps: float = 1e-8,
         length_mismatch: Literal["error", "truncate"] = "error",

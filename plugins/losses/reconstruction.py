@@ -1,18 +1,35 @@
-"""Reconstruction losses: time-domain L1 (eq. 4) and multi-scale mel losses (eq. 5 and the official one).
+"""Reconstruction losses: time-domain L1 (eq. 4) and multi-scale mel losses (eq. 5 and its readings).
 
-Two mel losses are registered because the paper and the official code disagree:
+The paper's eq. 5, the reference implementation behind the same formula and the official code
+compute three different mel losses; each is a registered name, usable from any config as
+``losses.mel: {name: ...}``:
 
-* ``multiscale_mel`` — the paper's eq. 5 (from SpeechTokenizer/EnCodec): 64-bin mel
-  spectrograms of a normalized STFT with window 2^i and hop 2^i/4 for i = 5..11, L1 + L2 of
-  their difference, summed over scales. Bins, scales, weights, log compression and the L2 form
-  are options.
-* ``dmcodec_mel`` — what the official trainer computes: four resolutions (n_fft 1024/512/256/128,
-  hop 240/120/60/30), 80 slaney-normalised HTK mels, log-compressed, L1. The official trainer
-  weights the resolutions [45, 1, 1, 1] inside the mel loss and adds it to the total with weight 1.
-  Here the 45 lives in the weighted total (``mel`` weight 45, like every other loss weight), so the
-  default resolution weights are [1, 1/45, 1/45, 1/45]: 45 × this loss equals the official
-  ``loss_mel`` exactly. Pass ``weights=[45, 1, 1, 1]`` and a ``mel`` weight of 1 to log the
-  official number itself.
+* ``multiscale_mel`` — the paper's eq. 5 **read literally** (from SpeechTokenizer/EnCodec): 64-bin
+  mel spectrograms of the window-normalised STFT *magnitude* with window 2^i and hop 2^i/4 for
+  i = 5..11, L1 + L2 (MSE) of their difference on the **linear** mel, summed over scales, weight 1
+  per scale. Bins, scales, weights, log compression and the L2 form are options. No reference
+  recipe trains with exactly this loss.
+* ``audiocraft_mel`` — the **audiocraft reading**: audiocraft's ``MultiScaleMelSpectrogramLoss``
+  (``msspec``), the implementation behind EnCodec's multi-scale spectral loss ℓ_f, which eq. 5
+  copies. Per scale i: ``L1(S_i(x), S_i(x̂)) + α_i·MSE(log10(S_i(x) + 1e-5), log10(S_i(x̂) + 1e-5))``
+  with S_i a torchaudio-style *power* (|STFT|²) mel spectrogram (64 HTK mels, no filter norm),
+  framed with reflect padding (2^i − hop)/2 plus zeros so the last frame is full, L1 on the
+  **linear** mel and MSE on the **log** mel, α_i = sqrt(2^i − 1) (audiocraft's class default;
+  ``alphas: one`` for α_i = 1, or a list). ``normalized: true`` normalises the STFT by the window
+  and divides the sum by Σ_i (α_i + 1), as audiocraft's single ``normalized`` flag does. Defaults
+  keep eq. 5's scales 2^5..2^11; audiocraft's own default scales are 2^6..2^10 and its compression
+  recipe (``config/solver/compression/default.yaml``) sets ``f_min 64, normalized true, alphas
+  false``.
+* ``dmcodec_mel`` — what the official DM-Codec trainer computes: four resolutions (n_fft
+  1024/512/256/128, hop 240/120/60/30), 80 slaney-normalised HTK mels, log-compressed, L1. The
+  official trainer weights the resolutions [45, 1, 1, 1] inside the mel loss and adds it to the
+  total with weight 1. Here the 45 lives in the weighted total (``mel`` weight 45, like every other
+  loss weight), so the default resolution weights are [1, 1/45, 1/45, 1/45]: 45 × this loss equals
+  the official ``loss_mel`` exactly. Pass ``weights=[45, 1, 1, 1]`` and a ``mel`` weight of 1 to
+  log the official number itself.
+
+The three differ widely in size (up to ~100x on the same pair), so the eq. 10 ``mel`` weight
+(45, the official code's, tuned for ``dmcodec_mel``) is not interchangeable between them.
 
 Waveforms are ``[B, 1, N]``. A generator's output may be a few samples longer than its input
 (frames × hop); ``length_mismatch="trim"`` (default, the official behaviour) compares the common
@@ -21,6 +38,7 @@ prefix, ``"error"`` refuses any mismatch.
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Sequence
 
 import torch
@@ -144,6 +162,86 @@ class MultiScaleMelLoss(nn.Module):
         return total
 
 
+class AudiocraftMelLoss(nn.Module):
+    """audiocraft's multi-scale mel loss (EnCodec's ℓ_f as implemented); see the module docstring.
+
+    ``Σ_i [mean|S_i(x) − S_i(x̂)| + α_i·mean(log10(S_i(x) + floor) − log10(S_i(x̂) + floor))²]``,
+    divided by ``Σ_i (α_i + 1)`` when ``normalized``. S_i: mel filters (``mel_scale``/``mel_norm``,
+    default HTK, none) applied to ``|STFT|^power`` (default 2, torchaudio's ``MelSpectrogram``) of a
+    periodic-Hann window 2^i, hop 2^i/``hop_divisor``, reflect padding (2^i − hop)/2 and zeros to a
+    full last frame, i = ``min_exponent``..``max_exponent`` inclusive. ``normalized`` also divides
+    the STFT by the window's L2 norm. ``alphas``: ``"sqrt"`` (α_i = sqrt(2^i − 1), audiocraft's
+    ``alphas=True``), ``"one"`` (α_i = 1, ``alphas=False``), a bool with audiocraft's meaning, or
+    one number per scale.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 64,
+        min_exponent: int = 5,
+        max_exponent: int = 11,
+        hop_divisor: int = 4,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        mel_norm: str | None = None,
+        mel_scale: str = "htk",
+        power: float = 2.0,
+        normalized: bool = False,
+        alphas: Literal["sqrt", "one"] | bool | Sequence[float] = "sqrt",
+        floor_level: float = 1e-5,
+        length_mismatch: LengthPolicy = "trim",
+    ) -> None:
+        super().__init__()
+        if not 1 <= min_exponent <= max_exponent:
+            raise ValueError(f"need 1 <= min_exponent <= max_exponent, got {min_exponent}, {max_exponent}")
+        exponents = list(range(min_exponent, max_exponent + 1))
+        self.n_ffts = [2 ** i for i in exponents]
+        if hop_divisor < 1 or any(n % hop_divisor for n in self.n_ffts):
+            raise ValueError(f"hop_divisor {hop_divisor} must divide every window size {self.n_ffts}")
+        self.hops = [n // hop_divisor for n in self.n_ffts]
+        if alphas is True or alphas == "sqrt":
+            values = [math.sqrt(2 ** i - 1) for i in exponents]
+        elif alphas is False or alphas == "one":
+            values = [1.0] * len(exponents)
+        elif isinstance(alphas, str):
+            raise ValueError(f"alphas must be 'sqrt', 'one', a bool or one number per scale, got {alphas!r}")
+        else:
+            values = [float(a) for a in alphas]
+            if len(values) != len(exponents):
+                raise ValueError(f"alphas has {len(values)} entries for {len(exponents)} scales")
+        if power <= 0:
+            raise ValueError(f"power must be > 0, got {power}")
+        if floor_level <= 0:
+            raise ValueError(f"floor_level must be > 0, got {floor_level}")
+        _check_policy(length_mismatch)
+        self.alphas = values
+        self.power, self.normalized, self.floor_level = float(power), bool(normalized), float(floor_level)
+        self.total_weight = sum(a + 1.0 for a in values)
+        self.length_mismatch = length_mismatch
+        self.cache = SpectralCache(sample_rate, n_mels, f_min, f_max, mel_norm, mel_scale)
+
+    def mel(self, wav: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+        """Linear mel ``[B, n_mels, ceil(N/hop)]`` of ``wav[B, N]`` (the L1 term's input)."""
+        spec = stft_magnitude(
+            wav, n_fft, hop, self.cache.window(n_fft, wav.device, wav.dtype), normalized=self.normalized,
+            full_frames=True,
+        )
+        return torch.matmul(self.cache.mel(n_fft, wav.device, wav.dtype), spec.pow(self.power))
+
+    def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        _check_pair(x, x_hat, "audiocraft_mel")
+        x, x_hat = common_length(x, x_hat, self.length_mismatch, "audiocraft_mel")
+        x, x_hat = x.squeeze(1), x_hat.squeeze(1)
+        total = x.new_zeros(())
+        for alpha, n_fft, hop in zip(self.alphas, self.n_ffts, self.hops):
+            a, b = self.mel(x, n_fft, hop), self.mel(x_hat, n_fft, hop)
+            l1 = F.l1_loss(b, a)
+            log_mse = F.mse_loss(torch.log10(b + self.floor_level), torch.log10(a + self.floor_level))
+            total = total + l1 + alpha * log_mse
+        return total / self.total_weight if self.normalized else total
+
+
 class DMCodecMelLoss(nn.Module):
     """The official DM-Codec trainer's mel loss (for parity runs); see the module docstring for weights.
 
@@ -199,3 +297,4 @@ def register_losses(register) -> None:
     register("waveform_l1", WaveformL1Loss)
     register("multiscale_mel", MultiScaleMelLoss)
     register("dmcodec_mel", DMCodecMelLoss)
+    register("audiocraft_mel", AudiocraftMelLoss)

@@ -180,3 +180,43 @@ def test_epoch_sampler_shards_shuffles_and_resumes():
     assert list(s0) == b0[1:] and len(s0) == 1
     with pytest.raises(ConfigError, match="fewer than one batch"):
         EpochSampler(3, 2, num_replicas=2)
+
+
+def crop_start(item: dict) -> int:
+    """The first sample of a crop of a ramp file is its offset (sample k holds k/10000)."""
+    return int(round(float(item["wav"][0, 0]) * 10000))
+
+
+def test_fixed_crop_is_the_same_every_epoch_per_epoch_is_not(tmp_path):
+    lengths = [1000] * 6
+    fixed, _ = make(tmp_path, lengths, crop="fixed")
+    fresh, _ = make(tmp_path, lengths)
+    assert fresh.crop == "per_epoch"  # the default
+    offsets = {"fixed": [], "per_epoch": []}
+    for epoch in range(4):
+        for name, ds in (("fixed", fixed), ("per_epoch", fresh)):
+            ds.set_epoch(epoch)
+            offsets[name].append([crop_start(ds[i]) for i in range(len(lengths))])
+    assert all(o == offsets["fixed"][0] for o in offsets["fixed"])  # one crop per file, every epoch
+    assert len(set(offsets["fixed"][0])) > 1  # ... but not the same crop for every file
+    assert len({tuple(o) for o in offsets["per_epoch"]}) == 4  # a fresh crop every epoch
+    # the teacher features are cropped at the same frame as the audio
+    for i in range(len(lengths)):
+        item = fixed[i]
+        assert crop_start(item) % HOP == 0 and float(item["lm"][0, 0]) == crop_start(item) // HOP
+
+
+def test_fixed_crop_depends_on_seed_and_file_not_on_position(tmp_path):
+    a, _ = make(tmp_path, [1000] * 5, crop="fixed")
+    starts = [crop_start(a[i]) for i in range(5)]
+    # the same files in another order (another index, e.g. max_utterances or a new manifest): same crops
+    b = CropDataset(list(reversed(a.utterances)), sample_rate=1000, segment_samples=100, hop_length=HOP,
+                    seed=7, crop="fixed")
+    assert [crop_start(b[i]) for i in range(5)] == starts[::-1]
+    c, _ = make(tmp_path, [1000] * 5, crop="fixed", seed=8)
+    assert [crop_start(c[i]) for i in range(5)] != starts
+    # short files still start at 0 and are padded; validation crops (random_crop=False) start at 0
+    d, _ = make(tmp_path, [60, 1000], crop="fixed", random_crop=False)
+    assert crop_start(d[0]) == 0 and crop_start(d[1]) == 0
+    with pytest.raises(ConfigError, match="data.crop"):
+        make(tmp_path, [1000], crop="once")

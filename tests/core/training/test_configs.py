@@ -36,7 +36,7 @@ def test_paper_lm_sm_config():
     assert c.teachers.lm.kwargs["model"] == "bert-base-uncased" and c.teachers.lm.kwargs["layers"] == "average"
     assert c.teachers.sm.kwargs["model"] == "facebook/hubert-base-ls960" and c.teachers.sm.kwargs["layers"] == "average"
     d = c.distillation
-    assert (d.lm.target, d.sm.target, d.lambda_lm, d.lambda_sm, d.scale) == ("rvq1", "rvq1:8", 0.5, 0.5, 0.5)
+    assert (d.lm.target, d.sm.target, d.lambda_lm, d.lambda_sm, d.scale) == ("rvq1", "rvq1:8", 0.5, 0.5, 1.0)
     assert [x.name for x in c.discriminators] == ["mpd", "msd", "mstft"]
     assert c.losses.weights == OFFICIAL_WEIGHTS
     assert c.losses.mel.kwargs == {"n_mels": 64, "min_exponent": 5, "max_exponent": 11}

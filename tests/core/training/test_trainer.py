@@ -38,7 +38,8 @@ def losses(run_dir: Path) -> dict[int, dict[str, float]]:
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if "loss/mel" in rec:
-            out[rec["step"]] = {k: v for k, v in rec.items() if k.startswith(("loss/", "grad_norm/", "lr/", "data/"))}
+            out[rec["step"]] = {k: v for k, v in rec.items()
+                                if k.startswith(("loss/", "grad_norm/", "lr/", "data/", "codebook_window/"))}
     return out
 
 
@@ -94,8 +95,9 @@ def test_training_steps_checkpoints_and_export(tmp_path):
     w = {"mel": 45, "waveform": 500, "commitment": 10, "distillation": 120, "feature_matching": 2, "adversarial": 1}
     r = recs[5]
     assert r["loss/generator_total"] == pytest.approx(sum(w[k] * r[f"loss/{k}"] for k in w), rel=1e-5)
-    # eq. 3: distillation = ½(λ_SM·L_SM + λ_LM·L_LM) with λ = ½
-    assert r["loss/distillation"] == pytest.approx(0.5 * (0.5 * r["loss/distill_sm"] + 0.5 * r["loss/distill_lm"]), rel=1e-5)
+    # eq. 3: distillation = scale·(λ_SM·L_SM + λ_LM·L_LM) with λ = ½
+    expect = cfg.distillation.scale * (0.5 * r["loss/distill_sm"] + 0.5 * r["loss/distill_lm"])
+    assert r["loss/distillation"] == pytest.approx(expect, rel=1e-5)
 
     # keep_last=1: only the final checkpoint remains, complete, nothing temporary left behind
     ckpts = ckpt.list_checkpoints(run)
@@ -187,6 +189,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 
     ref, got = losses(ref_dir), losses(run)
     assert sorted(got) == list(range(1, 9))
+    assert "codebook_window/layer0_perplexity" in got[8]  # the restored code-histogram window, compared too
     for step in range(1, 9):
         for key, value in ref[step].items():
             assert got[step][key] == value, (step, key, got[step][key], value)  # bit-exact

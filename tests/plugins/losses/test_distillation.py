@@ -144,9 +144,12 @@ def test_projection_owns_w_and_teacher_distillation_backprops():
 
 
 def test_combine_lm_sm_by_hand_and_validation():
+    # default scale 1 (eq. 3 / official): 0.3*2 + 0.7*4 = 3.4; at ½/½: (2 + 4)/2 = 3
     out = combine_lm_sm(torch.tensor(2.0), torch.tensor(4.0), lambda_sm=0.3, lambda_lm=0.7)
-    assert out.item() == pytest.approx(0.5 * (0.3 * 2 + 0.7 * 4))
-    assert combine_lm_sm(torch.tensor(2.0), torch.tensor(4.0), scale=1.0).item() == pytest.approx(3.0)
+    assert out.item() == pytest.approx(3.4)
+    assert combine_lm_sm(torch.tensor(2.0), torch.tensor(4.0)).item() == pytest.approx(3.0)
+    # eq. 11 read literally: ½(½·2 + ½·4) = 1.5
+    assert combine_lm_sm(torch.tensor(2.0), torch.tensor(4.0), scale=0.5).item() == pytest.approx(1.5)
     with pytest.raises(ValueError, match="sum to 1"):
         combine_lm_sm(torch.tensor(1.0), torch.tensor(1.0), lambda_sm=0.5, lambda_lm=0.6)
     with pytest.raises(ValueError, match="sum to 1"):
@@ -160,6 +163,62 @@ def test_lm_sm_distillation_module():
     assert m.lambda_lm == pytest.approx(0.75)
     layers = [torch.randn(1, 16, 4) for _ in range(8)]
     total, parts = m(layers, torch.randn(1, 4, 6), torch.randn(1, 4, 8))
-    assert total.item() == pytest.approx(0.5 * (0.25 * parts["sm"].item() + 0.75 * parts["lm"].item()), rel=1e-6)
+    assert total.item() == pytest.approx(0.25 * parts["sm"].item() + 0.75 * parts["lm"].item(), rel=1e-6)
     shared = LMSMDistillation(student_dim=16, lm_dim=8, sm_dim=8)
     assert sum(p.numel() for p in shared.parameters()) == 16 * 8 + 8
+
+
+# ---------------------------------------------------------------- LM+SM against eq. 1 written out
+
+
+def _eq1_by_hand(q: list[list[float]], s: list[list[float]]) -> float:
+    """Eq. 1 for one utterance, loop by loop: −(1/D) Σ_d log σ(cos over time of column d)."""
+    T, D = len(q), len(q[0])
+    total = 0.0
+    for d in range(D):
+        dot = sum(q[t][d] * s[t][d] for t in range(T))
+        nq = math.sqrt(sum(q[t][d] ** 2 for t in range(T)))
+        ns = math.sqrt(sum(s[t][d] ** 2 for t in range(T)))
+        cos = dot / (nq * ns)
+        total += math.log(1.0 / (1.0 + math.exp(-cos)))
+    return -total / D
+
+
+@pytest.mark.parametrize(
+    "lambda_sm, scale",
+    [(0.5, 1.0), (0.5, 0.5), (0.3, 1.0), (0.0, 1.0), (1.0, 1.0), (0.8, 0.5)],
+)
+def test_lm_sm_output_is_scale_times_lambda_weighted_eq1(lambda_sm, scale):
+    # student_dim = teacher dim = 2 and W = identity (bias 0), so the projected student is the
+    # selected RVQ output itself; LM on rvq1, SM on the mean of rvq1..2 (T = 3 frames, B = 1).
+    m = LMSMDistillation(student_dim=2, lm_dim=2, sm_dim=2, lm_target="rvq1", sm_target="rvq1:2",
+                         lambda_sm=lambda_sm, scale=scale)
+    with torch.no_grad():
+        m.projection("lm").linear.weight.copy_(torch.eye(2))
+        m.projection("lm").linear.bias.zero_()
+    rvq1 = [[1.0, 2.0], [0.0, 1.0], [2.0, -1.0]]  # [T, D]
+    rvq2 = [[3.0, 0.0], [2.0, 1.0], [0.0, 3.0]]
+    mean12 = [[(a + b) / 2 for a, b in zip(r1, r2)] for r1, r2 in zip(rvq1, rvq2)]  # [[2,1],[1,1],[1,1]]
+    lm_teacher = [[1.0, 1.0], [1.0, 0.0], [0.0, 2.0]]
+    sm_teacher = [[0.5, -1.0], [2.0, 1.0], [1.0, 1.0]]
+    layers = [torch.tensor(x, dtype=torch.float64).T.unsqueeze(0).float() for x in (rvq1, rvq2)]  # [1, D, T]
+    total, parts = m(layers, torch.tensor([lm_teacher]), torch.tensor([sm_teacher]))
+    l_lm, l_sm = _eq1_by_hand(rvq1, lm_teacher), _eq1_by_hand(mean12, sm_teacher)
+    assert parts["lm"].item() == pytest.approx(l_lm, abs=1e-6)
+    assert parts["sm"].item() == pytest.approx(l_sm, abs=1e-6)
+    lambda_lm = 1.0 - lambda_sm
+    assert total.item() == pytest.approx(scale * (lambda_sm * l_sm + lambda_lm * l_lm), abs=1e-6)
+
+
+def test_lm_sm_default_is_half_the_sum_and_lm_only_equals_single_teacher():
+    # the default (eq. 3 / official): λ = ½/½ gives ½(L_SM + L_LM); λ_LM = 1 gives exactly L_LM,
+    # the LM-only (♣) loss of the single-teacher module on the same projection.
+    layers = [torch.randn(2, 4, 5) for _ in range(2)]
+    lm, sm = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
+    half = LMSMDistillation(student_dim=4, lm_dim=3, sm_dim=3, sm_target="rvq2")
+    total, parts = half(layers, lm, sm)
+    assert total.item() == pytest.approx(0.5 * (parts["lm"].item() + parts["sm"].item()), rel=1e-6)
+    lm_only = LMSMDistillation(student_dim=4, lm_dim=3, sm_dim=3, sm_target="rvq2", lambda_sm=0.0)
+    single = TeacherDistillation(student_dim=4, teacher_dim=3, target="rvq1")
+    single.projection.load_state_dict(lm_only.projection("lm").state_dict())
+    assert lm_only(layers, lm, sm)[0].item() == pytest.approx(single(layers, lm).item(), rel=1e-6)

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from tokenizer_bench.core.plugins import get_registry
-from tokenizer_bench.plugins.losses.reconstruction import DMCodecMelLoss, MultiScaleMelLoss, WaveformL1Loss
+from tokenizer_bench.core.config import load_config
+from tokenizer_bench.core.train_config import TrainConfig
+from tokenizer_bench.plugins.losses.reconstruction import (
+    AudiocraftMelLoss,
+    DMCodecMelLoss,
+    MultiScaleMelLoss,
+    WaveformL1Loss,
+)
 
 # ---------------------------------------------------------------- independent numpy reference
 
@@ -174,3 +181,90 @@ def test_invalid_options_are_errors():
         DMCodecMelLoss(hop_lengths=(240,))
     with pytest.raises(ValueError, match="too short"):
         DMCodecMelLoss()(torch.zeros(1, 1, 300), torch.zeros(1, 1, 300))
+
+
+# ---------------------------------------------------------------- audiocraft reading of eq. 5
+
+
+def _np_audiocraft(x, y, sr, n_mels, exps, fmin, alphas, normalized, floor=1e-5):
+    """audiocraft's msspec written out: reflect pad (n-h)/2, zeros to a full last frame, periodic
+    Hann, |rfft|^2 (/ sum w^2 if normalized), HTK mel; L1 on linear + alpha * MSE on log10(mel + floor)."""
+    total, weight = 0.0, 0.0
+    for alpha, i in zip(alphas, exps):
+        n_fft = 2**i
+        hop = n_fft // 4
+        fb = _filterbank(n_fft, n_mels, sr, fmin, sr / 2, None, "htk")
+        w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+
+        def mel(sig):
+            p = (n_fft - hop) // 2
+            z = np.pad(sig, (p, p), mode="reflect")
+            frames = math.ceil((len(z) - n_fft) / hop) + 1
+            z = np.concatenate([z, np.zeros((frames - 1) * hop + n_fft - len(z))])
+            spec = np.stack([np.abs(np.fft.rfft(z[k * hop : k * hop + n_fft] * w)) ** 2 for k in range(frames)]).T
+            if normalized:
+                spec = spec / (w**2).sum()
+            return fb @ spec
+
+        mx, my = mel(x), mel(y)
+        assert mx.shape[1] == math.ceil(len(x) / hop)  # audiocraft: ceil(T / hop) frames
+        total += np.abs(mx - my).mean() + alpha * ((np.log10(mx + floor) - np.log10(my + floor)) ** 2).mean()
+        weight += alpha + 1
+    return total / weight if normalized else total
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_audiocraft_mel_constant_signal_by_hand(normalized):
+    # One scale (window 32, hop 8), one mel band over 0..8 kHz, constant signals a and b, N = 64 (a
+    # multiple of the hop: no zero padding, every frame is c * periodic Hann). The DFT of a periodic
+    # Hann of length 32 is 16 at bin 0, -8 at bins 1 and 31, 0 elsewhere, so |X|^2 = 256 c^2 at 0 Hz
+    # and 64 c^2 at 500 Hz. The single HTK triangle rises from 0 Hz to its centre
+    # 700 (sqrt(1 + 8000/700) - 1) Hz, so it weighs 0 Hz by 0 and 500 Hz by 500 / centre.
+    centre = 700.0 * (math.sqrt(1.0 + 8000.0 / 700.0) - 1.0)
+    a, b = 0.5, 0.25
+    norm = 12.0 if normalized else 1.0  # sum of the squared periodic Hann window: 3 * 32 / 8
+    m_a, m_b = 64 * a**2 * 500 / centre / norm, 64 * b**2 * 500 / centre / norm
+    alpha = math.sqrt(2**5 - 1)
+    want = abs(m_a - m_b) + alpha * (math.log10(m_a + 1e-5) - math.log10(m_b + 1e-5)) ** 2
+    if normalized:
+        want /= alpha + 1.0
+    loss = AudiocraftMelLoss(n_mels=1, min_exponent=5, max_exponent=5, normalized=normalized)
+    x = torch.full((1, 1, 64), a, dtype=torch.float64)
+    y = torch.full((1, 1, 64), b, dtype=torch.float64)
+    assert loss.mel(x[:, 0], 32, 8).shape == (1, 1, 8)
+    assert loss(x, y).item() == pytest.approx(want, rel=1e-9)
+
+
+def test_audiocraft_mel_matches_numpy_with_options():
+    x, y = _signals(1003, seed=4)  # 1003 samples: not a multiple of any hop, so the last frame is zero-padded
+    default = AudiocraftMelLoss(n_mels=16, min_exponent=5, max_exponent=8)
+    sqrt_alphas = [math.sqrt(2**i - 1) for i in range(5, 9)]
+    assert default.alphas == pytest.approx(sqrt_alphas)
+    want = _np_audiocraft(x, y, 16000, 16, range(5, 9), 0.0, sqrt_alphas, normalized=False)
+    assert default(_t(x), _t(y)).item() == pytest.approx(want, rel=1e-9)
+    # audiocraft's compression recipe: f_min 64, normalized, alphas off (scales here 2^6..2^7)
+    recipe = AudiocraftMelLoss(n_mels=16, min_exponent=6, max_exponent=7, f_min=64, normalized=True, alphas="one")
+    want = _np_audiocraft(x, y, 16000, 16, range(6, 8), 64.0, [1.0, 1.0], normalized=True)
+    assert recipe(_t(x), _t(y)).item() == pytest.approx(want, rel=1e-9)
+    custom = AudiocraftMelLoss(n_mels=16, min_exponent=6, max_exponent=7, alphas=[0.5, 3.0])
+    want = _np_audiocraft(x, y, 16000, 16, range(6, 8), 0.0, [0.5, 3.0], normalized=False)
+    assert custom(_t(x), _t(y)).item() == pytest.approx(want, rel=1e-9)
+    assert AudiocraftMelLoss(alphas=False).alphas == [1.0] * 7 and AudiocraftMelLoss(alphas=True).alphas[-1] == (
+        pytest.approx(math.sqrt(2047))
+    )
+
+
+def test_audiocraft_mel_from_any_config_and_errors():
+    c = load_config("dm_codec_lm_sm", TrainConfig, ["losses.mel={name: audiocraft_mel, alphas: one}"])
+    assert c.losses.mel.to_dict() == {"name": "audiocraft_mel", "alphas": "one"}  # the old arguments are dropped
+    loss = c.losses.mel.build("losses")
+    assert isinstance(loss, AudiocraftMelLoss) and loss.n_ffts == [2**i for i in range(5, 12)]
+    same = torch.randn(1, 1, 2048, requires_grad=True)
+    value = loss(same.detach(), same)
+    assert value.item() == 0.0
+    value.backward()
+    assert torch.isfinite(same.grad).all()
+    with pytest.raises(ValueError, match="alphas"):
+        AudiocraftMelLoss(alphas="half")
+    with pytest.raises(ValueError, match="alphas has 2 entries"):
+        AudiocraftMelLoss(alphas=[1.0, 2.0])
