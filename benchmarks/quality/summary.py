@@ -1,0 +1,436 @@
+"""Results of the small-scale quality benchmark, from finished work alone (resumable, re-renderable).
+
+Reads, per variant, the trainer's ``metrics.jsonl`` (training and validation curves, the
+discriminator loss, codebook perplexity) and the harness's ``per_utterance.csv`` /
+``results.json`` of one ``tokenizer-bench compare`` run; encodes the evaluation utterances once
+more through the public tokenizer API for codebook usage on held-out speech. Statistics:
+
+* per metric and variant, the mean over the evaluation utterances with a 95 % percentile
+  bootstrap interval (utterances resampled, 2,000 draws, seeded);
+* per metric, every variant against the reference variant on the same utterances: the mean
+  paired difference and its 95 % bootstrap interval; "significant" only when it excludes 0.
+  The harness's almost-stochastic-order table is kept next to it (compare_results.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from tokenizer_bench.core.io import write_json_atomic, write_text_atomic
+
+RESULTS_NAME = "quality_small_scale"
+#: metric -> (label, higher is better, digits)
+METRICS: dict[str, tuple[str, bool, int]] = {
+    "stoi": ("STOI", True, 3), "pesq": ("PESQ", True, 2), "visqol": ("ViSQOL", True, 2),
+    "mel_distance": ("Mel dist", False, 3), "si_sdr": ("SI-SDR dB", True, 1), "wer": ("WER %", False, 1),
+    "wil": ("WIL %", False, 1),
+}
+BOOTSTRAP_DRAWS = 2000
+D_LOSS_INITIAL = 2.0  # hinge loss of a discriminator whose logits are all 0
+D_LOSS_LEFT = 0.05    # "left its initial value": below 2.0 - this
+
+
+# ----------------------------------------------------------------------------- statistics
+def bootstrap_mean_ci(values: Sequence[float], seed: int = 0, draws: int = BOOTSTRAP_DRAWS) -> tuple[float, float, float]:
+    """Mean and its 95 % percentile bootstrap interval (utterances resampled with replacement)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(draws, x.size))].mean(axis=1)
+    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def paired_difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over paired utterances and its 95 % bootstrap interval."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return bootstrap_mean_ci(d, seed=seed)
+
+
+# ----------------------------------------------------------------------------- reading
+def read_training_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupted run
+    return rows
+
+
+def curve(rows: Iterable[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    """``(step, value)`` pairs of one logged key; a resumed run's repeated steps keep the last value."""
+    out: dict[int, float] = {}
+    for r in rows:
+        if key in r and isinstance(r[key], (int, float)) and math.isfinite(r[key]):
+            out[int(r["step"])] = float(r[key])
+    return sorted(out.items())
+
+
+def read_per_utterance(compare_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``system label -> utterance id -> metric -> value`` (status ok only)."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    path = compare_dir / "per_utterance.csv"
+    if not path.exists():
+        return table
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("status") != "ok":
+                continue
+            vals = {}
+            for m in METRICS:
+                raw = row.get(m, "")
+                if raw not in ("", None):
+                    vals[m] = float(raw)
+            table.setdefault(row["system"], {})[row["utt_id"]] = vals
+    return table
+
+
+def system_label(compare_dir: Path, checkpoint: Path) -> str | None:
+    """The harness's row label of the system loaded from ``checkpoint``."""
+    run = json.loads((compare_dir / "results.json").read_text())["run"]
+    for s in run.get("systems", []):
+        if s.get("checkpoint") and Path(s["checkpoint"]).resolve() == checkpoint.resolve():
+            return s["label"]
+    return None
+
+
+# ----------------------------------------------------------------------------- training facts
+def training_facts(rows: list[dict[str, Any]], steps: int) -> dict[str, Any]:
+    d_loss = curve(rows, "loss/discriminator")
+    left = next((s for s, v in d_loss if v < D_LOSS_INITIAL - D_LOSS_LEFT), None)
+    valid = curve(rows, "valid/mel")
+    ppl = {}
+    for i in range(64):
+        c = curve(rows, f"codebook/layer{i}_perplexity")
+        if not c:
+            break
+        ppl[f"rvq{i + 1}"] = c[-1][1]
+    speed = curve(rows, "steps_per_s")
+    return {
+        "last_step": max((int(r["step"]) for r in rows), default=0),
+        "train_mel_last": (curve(rows, "loss/mel") or [(0, math.nan)])[-1][1],
+        "valid_mel": valid,
+        "valid_mel_best": min((v for _, v in valid), default=math.nan),
+        "d_loss_first": d_loss[0][1] if d_loss else math.nan,
+        "d_loss_last": d_loss[-1][1] if d_loss else math.nan,
+        "d_left_initial_at_step": left,
+        "d_left_within_10pct": (left is not None and left <= 0.1 * steps) if d_loss else None,
+        "codebook_perplexity_last": ppl,
+        "steps_per_s": float(np.median([v for _, v in speed])) if speed else math.nan,
+        "d_curve": d_loss,
+        "ppl_curve": curve(rows, "codebook/layer0_perplexity"),
+    }
+
+
+def eval_codebook_usage(checkpoint: Path, utterance_list: Path) -> dict[str, Any]:
+    """Per codebook over the evaluation utterances: codes used (fraction) and perplexity exp(H)."""
+    import soundfile as sf
+    import torch
+
+    from tokenizer_bench import load_tokenizer
+
+    tok = load_tokenizer("dm_codec", checkpoint=str(checkpoint))  # CPU: a few seconds for the evaluation set
+    counts = None
+    frames = 0
+    for line in utterance_list.read_text().splitlines():
+        if not line.strip():
+            continue
+        wav, sr = sf.read(json.loads(line)["path"], dtype="float32")
+        if sr != tok.sample_rate:
+            raise ValueError(f"{line}: sample rate {sr} != tokenizer's {tok.sample_rate}")
+        with torch.no_grad():
+            codes = tok.encode(torch.from_numpy(wav)[None, None])[0].cpu()  # [Q, T]
+        c = torch.stack([torch.bincount(q, minlength=tok.codebook_size) for q in codes]).double()
+        counts = c if counts is None else counts + c
+        frames += codes.shape[-1]
+    if counts is None:
+        return {}
+    p = counts / counts.sum(dim=1, keepdim=True)
+    entropy = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(dim=1)
+    return {"frames": frames, "codebook_size": int(tok.codebook_size),
+            "usage": [float(u) for u in (counts > 0).double().mean(dim=1)],
+            "perplexity": [float(x) for x in entropy.exp()],
+            "entropy_bits": [float(x) for x in entropy / math.log(2)]}
+
+
+# ----------------------------------------------------------------------------- rendering
+def _fmt(x: float | None, digits: int) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _ci(t: tuple[float, float, float], digits: int) -> str:
+    m, lo, hi = t
+    return "–" if not math.isfinite(m) else f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def learning_curve(work: Path, variant: str) -> list[dict[str, Any]]:
+    """Per kept checkpoint of ``variant``: its step and the mean [95 % CI] of each scored metric."""
+    compare_dir = work / "compare_curve"
+    if not (compare_dir / "results.json").exists():
+        return []
+    per_utt = read_per_utterance(compare_dir)
+    harness = json.loads((compare_dir / "results.json").read_text())
+    utt_ids = harness.get("utterances", [])
+    points = []
+    for folder in sorted((work / "curve").glob(f"{variant}_step_*")):
+        label = system_label(compare_dir, folder)
+        if label not in per_utt:
+            continue
+        scores = per_utt[label]
+        point: dict[str, Any] = {"step": int(folder.name.rsplit("_", 1)[-1]),
+                                 "wer_corpus": harness["rows"].get(label, {}).get("metrics", {}).get("wer", {}).get("corpus")}
+        for m in ("stoi", "pesq", "mel_distance", "wer"):
+            vals = [scores[u][m] for u in utt_ids if m in scores.get(u, {})]
+            if vals:
+                point[m] = dict(zip(("mean", "ci_low", "ci_high"), bootstrap_mean_ci(vals)))
+        points.append(point)
+    return sorted(points, key=lambda p: p["step"])
+
+
+def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dict[str, Any], *,
+                   wall_seconds: float) -> list[Path]:
+    """Write ``quality_small_scale.{json,md}`` and plots into ``out``; returns the written paths."""
+    compare_dir = work / "compare"
+    if not (compare_dir / "results.json").exists():
+        raise SystemExit(f"error: {compare_dir} has no results.json: run the benchmark (without --render-only) first")
+    steps = int(settings["steps"])
+    per_utt = read_per_utterance(compare_dir)
+    harness = json.loads((compare_dir / "results.json").read_text())
+    utt_ids = harness.get("utterances", [])
+    labels, results = {}, {}
+    for v in variants:
+        ckpt = work / v.name / v.name
+        label = system_label(compare_dir, ckpt)
+        labels[v.name] = label
+        rows = read_training_log(work / v.name / "metrics.jsonl")
+        res: dict[str, Any] = {"description": v.description, "config": v.config, "harness_label": label,
+                               "training": training_facts(rows, steps)}
+        if label in per_utt:
+            scores = per_utt[label]
+            res["metrics"] = {m: dict(zip(("mean", "ci_low", "ci_high"),
+                                          bootstrap_mean_ci([scores[u][m] for u in utt_ids if m in scores.get(u, {})])))
+                              for m in METRICS}
+            row = harness["rows"].get(label, {})
+            res["corpus"] = {m: row.get("metrics", {}).get(m, {}).get("corpus") for m in ("wer", "wil")}
+            res["n_failed"] = row.get("n_failed")
+            res["bitrate"] = row.get("metrics", {}).get("bitrate", {}).get("mean")
+        if ckpt.exists():
+            res["eval_codebooks"] = eval_codebook_usage(ckpt, compare_dir / "utterances.jsonl")
+        results[v.name] = res
+    gt = harness["rows"].get("Ground truth", {}).get("metrics", {})
+    ident = next((r for k, r in harness["rows"].items() if k == "identity"), {})
+    reference = "no_distillation" if "no_distillation" in results else variants[0].name
+    diffs = _paired(per_utt, labels, utt_ids, reference)
+    out.mkdir(parents=True, exist_ok=True)
+    figdir = out / RESULTS_NAME
+    figdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    shutil.copyfile(compare_dir / "results.md", figdir / "compare_results.md")
+    written.append(figdir / "compare_results.md")
+    curve_points = learning_curve(work, settings["curve"]) if settings.get("curve") else []
+    plots = _plots(results, per_utt, labels, utt_ids, figdir, steps, curve_points)
+    written += plots
+    summary = {"settings": settings, "wall_seconds": wall_seconds, "reference": reference,
+               "ground_truth": {m: gt.get(m, {}).get("corpus") for m in ("wer", "wil")},
+               "identity": {m: ident.get("metrics", {}).get(m, {}).get("corpus" if m in ("wer", "wil") else "mean")
+                            for m in METRICS},
+               "utterances": utt_ids, "variants": results, "paired_differences": diffs,
+               "learning_curve": {"variant": settings.get("curve"), "points": curve_points}}
+    write_json_atomic(out / f"{RESULTS_NAME}.json", summary)
+    written.append(out / f"{RESULTS_NAME}.json")
+    write_text_atomic(out / f"{RESULTS_NAME}.md", _markdown(summary, [p.name for p in plots]))
+    written.append(out / f"{RESULTS_NAME}.md")
+    return written
+
+
+def _paired(per_utt, labels, utt_ids, reference) -> dict[str, dict[str, dict[str, float]]]:
+    ref = per_utt.get(labels.get(reference) or "", {})
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, label in labels.items():
+        if name == reference or label not in per_utt:
+            continue
+        mine = per_utt[label]
+        out[name] = {}
+        for m in METRICS:
+            common = [u for u in utt_ids if m in mine.get(u, {}) and m in ref.get(u, {})]
+            if not common:
+                continue
+            mean, lo, hi = paired_difference_ci([mine[u][m] for u in common], [ref[u][m] for u in common])
+            out[name][m] = {"mean": mean, "ci_low": lo, "ci_high": hi, "n": len(common),
+                            "significant": bool(lo > 0 or hi < 0)}
+    return out
+
+
+def _markdown(s: dict[str, Any], plots: list[str]) -> str:
+    st = s["settings"]
+    lines = [
+        "# Small-scale quality benchmark: does it train?", "",
+        "Written by `python benchmarks/quality/small_scale.py` (see its docstring). Every variant: the",
+        "configs in `configs/quality/`, the same codec, data, crop, batch, seed and number of steps; scored",
+        "by one `tokenizer-bench compare` run on held-out utterances the training never saw.", "",
+        f"- steps {st['steps']} per variant, seed {st['seed']}, device {st['device']}, {st['parallel']} trainings at a "
+        f"time × {st['threads']} thread(s); wall time of this invocation {s['wall_seconds'] / 60:.1f} min",
+        f"- train: `{st['data']['train']}`; validation: `{st['data']['valid']}`; evaluation: "
+        f"{len(s['utterances'])} utterances of `{st['data']['eval']}` (seeded draw, official transcripts)",
+        f"- ASR for WER/WIL: Whisper tiny.en (faster-whisper); ground truth corpus WER "
+        f"{_fmt(s['ground_truth'].get('wer'), 1)} %, WIL {_fmt(s['ground_truth'].get('wil'), 1)} %",
+        "- intervals: 95 % percentile bootstrap over utterances (2,000 draws); one training seed per variant, so",
+        "  they cover the evaluation sample, not seed-to-seed variation", "",
+        "## Reconstruction quality (mean [95 % CI]; WER/WIL: corpus, with the per-utterance mean's CI)", "",
+    ]
+    head = ["variant", "kbps"] + [METRICS[m][0] for m in METRICS]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in s["variants"].items():
+        if "metrics" not in r:
+            lines.append(f"| {name} | (not scored) |")
+            continue
+        cells = [f"**{name}**", _fmt((r.get("bitrate") or math.nan) / 1000, 2)]
+        for m, (_, _, digits) in METRICS.items():
+            t = r["metrics"][m]
+            ci = (t["mean"], t["ci_low"], t["ci_high"])
+            if m in ("wer", "wil"):
+                cells.append(f"{_fmt(r['corpus'].get(m), digits)} ({_ci(ci, digits)})")
+            else:
+                cells.append(_ci(ci, digits))
+        lines.append("| " + " | ".join(cells) + " |")
+    ident = s["identity"]
+    lines.append("| identity (sanity) | – | " + " | ".join(_fmt(ident.get(m), METRICS[m][2]) for m in METRICS) + " |")
+    lines += ["", f"## Paired differences against `{s['reference']}` (variant − reference, same utterances)", "",
+              "Mean difference [95 % bootstrap CI]; **bold** = the interval excludes 0. Positive is better for",
+              "STOI/PESQ/ViSQOL/SI-SDR, negative for mel distance and WER/WIL. The harness's almost-stochastic-order",
+              f"test for every pair is in [{RESULTS_NAME}/compare_results.md]({RESULTS_NAME}/compare_results.md).", ""]
+    head = ["variant"] + [METRICS[m][0] for m in METRICS]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, per in s["paired_differences"].items():
+        cells = [name]
+        for m, (_, _, digits) in METRICS.items():
+            d = per.get(m)
+            if d is None:
+                cells.append("–")
+                continue
+            txt = _ci((d["mean"], d["ci_low"], d["ci_high"]), digits)
+            cells.append(f"**{txt}**" if d["significant"] else txt)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Training", "",
+              "| variant | last step | steps/s | train mel | best valid mel | D loss first → last | D left 2.0 at step "
+              "(≤ 10 % of budget?) | RVQ perplexity at the end (train batch) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, r in s["variants"].items():
+        t = r["training"]
+        left = t["d_left_initial_at_step"]
+        ok = t["d_left_within_10pct"]
+        left_txt = "–" if ok is None else f"{left if left is not None else 'never'} ({'yes' if ok else 'no'})"
+        ppl = " / ".join(f"{v:.1f}" for v in t["codebook_perplexity_last"].values()) or "–"
+        lines.append(f"| {name} | {t['last_step']} | {_fmt(t['steps_per_s'], 2)} | {_fmt(t['train_mel_last'], 3)} | "
+                     f"{_fmt(t['valid_mel_best'], 3)} | {_fmt(t['d_loss_first'], 2)} → {_fmt(t['d_loss_last'], 2)} | "
+                     f"{left_txt} | {ppl} |")
+    lines += ["", "## Codebook usage on the evaluation utterances", "",
+              "| variant | frames | codes used per codebook (of K) | perplexity per codebook | entropy bits/frame (sum) |",
+              "|---|---|---|---|---|"]
+    for name, r in s["variants"].items():
+        e = r.get("eval_codebooks") or {}
+        if not e:
+            lines.append(f"| {name} | – | – | – | – |")
+            continue
+        k = e["codebook_size"]
+        used = " / ".join(f"{round(u * k)}" for u in e["usage"])
+        lines.append(f"| {name} | {e['frames']} | {used} (K={k}) | "
+                     f"{' / '.join(f'{p:.1f}' for p in e['perplexity'])} | {sum(e['entropy_bits']):.1f} |")
+    lc = s.get("learning_curve") or {}
+    if lc.get("points"):
+        lines += ["", f"## Learning curve of `{lc['variant']}` (every kept checkpoint, same utterances, through compare)", "",
+                  "| step | STOI | PESQ | Mel dist | WER % (corpus) |", "|---|---|---|---|---|"]
+        for p in lc["points"]:
+            cells = [str(p["step"])] + [_ci((p[m]["mean"], p[m]["ci_low"], p[m]["ci_high"]), METRICS[m][2]) if m in p
+                                        else "–" for m in ("stoi", "pesq", "mel_distance")]
+            cells.append(_fmt(p.get("wer_corpus"), 1))
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Variants", ""]
+    for name, r in s["variants"].items():
+        lines.append(f"- `{name}` (`{r['config']}`): {r['description']}")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({RESULTS_NAME}/{p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(results, per_utt, labels, utt_ids, figdir: Path, steps: int, curve_points=()) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, r in results.items():
+        t = r["training"]
+        if t["valid_mel"]:
+            axes[0].plot(*zip(*t["valid_mel"]), marker="o", label=name)
+    axes[0].set(title="validation mel loss (held-out test-clean)", xlabel="step", ylabel="dmcodec_mel / config mel")
+    _curve_plot(axes[1], results, "d_curve", "discriminator loss (train)", steps)
+    _curve_plot(axes[2], results, "ppl_curve", "RVQ-1 perplexity (train batch)", steps)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = figdir / "training_curves.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+    metrics = [m for m in ("stoi", "pesq", "visqol", "mel_distance", "wer", "si_sdr")]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 4))
+    names = [n for n, r in results.items() if "metrics" in r]
+    for ax, m in zip(axes, metrics):
+        means = [results[n]["metrics"][m]["mean"] for n in names]
+        lo = [results[n]["metrics"][m]["mean"] - results[n]["metrics"][m]["ci_low"] for n in names]
+        hi = [results[n]["metrics"][m]["ci_high"] - results[n]["metrics"][m]["mean"] for n in names]
+        ax.errorbar(range(len(names)), means, yerr=[lo, hi], fmt="o", capsize=4)
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{METRICS[m][0]} ({'↑' if METRICS[m][1] else '↓'}), 95 % CI", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = figdir / "metrics_ci.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+    if curve_points:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        for ax, m in zip(axes, ("stoi", "mel_distance", "wer")):
+            pts = [q for q in curve_points if m in q]
+            x = [q["step"] for q in pts]
+            ax.errorbar(x, [q[m]["mean"] for q in pts],
+                        yerr=[[q[m]["mean"] - q[m]["ci_low"] for q in pts], [q[m]["ci_high"] - q[m]["mean"] for q in pts]],
+                        fmt="o-", capsize=3)
+            ax.set(title=f"{METRICS[m][0]} on held-out speech, 95 % CI", xlabel="training step")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        p = figdir / "learning_curve.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
+    return written
+
+
+def _curve_plot(ax, results, key: str, title: str, steps: int) -> None:
+    for name, r in results.items():
+        c = r["training"].get(key)
+        if c:
+            ax.plot(*zip(*c), label=name, lw=1)
+    if key == "d_curve":
+        ax.axhline(D_LOSS_INITIAL, color="k", lw=0.6, ls=":")
+        ax.axvline(0.1 * steps, color="r", lw=0.6, ls="--", label="10 % of budget")
+    ax.set(title=title, xlabel="step")

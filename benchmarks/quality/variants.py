@@ -1,0 +1,38 @@
+"""The variants of the small-scale quality benchmark: each one a packaged config in ``configs/quality/``.
+
+Every variant extends ``configs/quality/base.yaml`` (the same codec, data, crop, batch, seed and
+step budget) and changes one thing, so a difference between two rows is the effect of that one
+choice. The benchmark only sets paths, the step budget and the device on top of these files;
+``tokenizer-bench train quality/<variant>.yaml`` trains the same model by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    config: str  # packaged config name
+    description: str
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("no_distillation", "quality/no_distillation.yaml",
+            "no teachers: reconstruction + GAN only (the reference the distillation claim needs)"),
+    Variant("lm", "quality/lm.yaml",
+            "LM-guided ♣: MiniLM on RVQ-1 (λ_LM = 1), official log-mel loss"),
+    Variant("lm_sm", "quality/lm_sm.yaml",
+            "LM+SM ♠: MiniLM on RVQ-1, Whisper tiny.en encoder on RVQ-1:4, ½(L_LM + L_SM)"),
+    Variant("mel_eq5", "quality/mel_eq5.yaml",
+            "as lm, mel loss = eq. 5 read literally (L1 + L2 on linear 64-bin mels, 7 scales)"),
+    Variant("mel_audiocraft", "quality/mel_audiocraft.yaml",
+            "as lm, mel loss = audiocraft/EnCodec reading (L1 linear + α_i·L2 log mel, 7 scales)"),
+    Variant("init_torch_default", "quality/init_torch_default.yaml",
+            "as lm, PyTorch's default init for every network (the official code; collapses at this budget)"),
+)}
+
+DEFAULT_VARIANTS: tuple[str, ...] = (
+    "no_distillation", "lm", "lm_sm", "mel_eq5", "mel_audiocraft", "init_torch_default",
+)
