@@ -8,7 +8,7 @@ Component mappings are ``{name: <registered name>, <constructor argument>: value
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -140,6 +140,9 @@ class DemoCorpusConfig(BaseModel):
     model_config = Strict
     num_utterances: int = Field(default=60, ge=1)
     seed: int = 42
+    held_out_dir: str | None = Field(
+        default=None, description="Also synthesise held-out sentences here (the demo's evaluation set)")
+    held_out_utterances: int = Field(default=8, ge=1)
 
 
 class DataConfig(BaseModel):
@@ -278,6 +281,23 @@ class TrainerConfig(BaseModel):
         return self
 
 
+class EvaluationConfig(BaseModel):
+    """Score the exported tokenizer through the benchmark harness when training ends.
+
+    The same protocol as ``tokenizer-bench compare`` (its records, tables and report land in
+    ``out``), so a user sees what the codec does, not only that the loop ran.
+    """
+
+    model_config = Strict
+    data: list[str] = Field(description="Held-out LibriSpeech-style folders / JSONL manifests (not data.train)")
+    num_samples: int | None = Field(default=None, ge=1, description="Seeded draw of this many utterances")
+    seed: int = 42
+    metrics: list[str] = Field(default_factory=lambda: ["stoi", "wer", "bitrate"])
+    asr: str = "faster_whisper"
+    asr_options: dict[str, Any] = Field(default_factory=dict)
+    out: str | None = Field(default=None, description="Default: <output_dir>/evaluation")
+
+
 class TrainConfig(BaseModel):
     model_config = Strict
     name: str = "dm_codec"
@@ -289,6 +309,7 @@ class TrainConfig(BaseModel):
     losses: LossesConfig = Field(default_factory=LossesConfig)
     data: DataConfig
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig | None = None
 
     @model_validator(mode="after")
     def _teachers_for_distillation(self) -> "TrainConfig":

@@ -86,6 +86,18 @@ SENTENCES: tuple[str, ...] = (
     "A quiet voice answered from the other room.",
 )
 
+#: Held-out sentences (none of them in SENTENCES): what the demo's export is scored on.
+HELD_OUT_SENTENCES: tuple[str, ...] = (
+    "The postman left a parcel by the garden gate.",
+    "A warm breeze carried the smell of fresh hay.",
+    "Her brother fixed the broken chair with glue.",
+    "The lake was calm and the sky was clear.",
+    "We heard the church bells ring across the valley.",
+    "He wrote his name at the top of the page.",
+    "The cat slept all afternoon in the sunny window.",
+    "Three boys raced their bicycles down the lane.",
+)
+
 #: (voice, words per minute, pitch 0..100) per synthetic speaker.
 SPEAKERS: tuple[tuple[str, int, int], ...] = (
     ("en-us", 165, 50),
@@ -177,11 +189,14 @@ def build_demo_corpus(
     num_utterances: int = 60,
     sample_rate: int = 16000,
     seed: int = 42,
+    held_out: bool = False,
 ) -> Path:
     """Write the demo corpus to ``root`` (atomically: a temp folder renamed into place).
 
     Utterance ``i`` speaks ``SENTENCES[i % len]`` with speaker ``i % len(SPEAKERS)``; ``seed``
-    jitters each utterance's rate and pitch slightly so repeated sentences differ.
+    jitters each utterance's rate and pitch slightly so repeated sentences differ. ``held_out``
+    speaks :data:`HELD_OUT_SENTENCES` instead (same voices, sentences the training never hears,
+    chapter ``2`` so ids never collide with the training corpus): the demo's evaluation set.
     """
     import soundfile as sf
 
@@ -200,12 +215,13 @@ def build_demo_corpus(
         for i in range(num_utterances):
             spk = i % len(SPEAKERS)
             voice, rate, pitch = SPEAKERS[spk]
-            text = SENTENCES[i % len(SENTENCES)]
+            sentences = HELD_OUT_SENTENCES if held_out else SENTENCES
+            text = sentences[i % len(sentences)]
             rate_i = int(rate + rng.integers(-10, 11))
             pitch_i = int(np.clip(pitch + rng.integers(-8, 9), 0, 100))
             pcm, sr = synthesize(text, voice, rate_i, pitch_i)
             wav = resample(pcm, sr, sample_rate).numpy()
-            speaker, chapter = f"{9000 + spk}", "1"
+            speaker, chapter = f"{9000 + spk}", "2" if held_out else "1"
             uid = f"{speaker}-{chapter}-{i // len(SPEAKERS):04d}"
             folder = tmp / speaker / chapter
             folder.mkdir(parents=True, exist_ok=True)

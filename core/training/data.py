@@ -26,8 +26,21 @@ from ..errors import ConfigError, TokenizerBenchError
 from ..train_config import TrainConfig
 
 
+def _ensure_demo_held_out(cfg: TrainConfig, say: Callable[[str], None]) -> None:
+    demo = cfg.data.demo_corpus
+    if demo is None or demo.held_out_dir is None:
+        return
+    from ..data.demo_corpus import build_demo_corpus, demo_corpus_complete
+
+    if not demo_corpus_complete(demo.held_out_dir):
+        say(f"demo held-out set absent: synthesising {demo.held_out_utterances} utterances into {demo.held_out_dir}")
+        build_demo_corpus(demo.held_out_dir, num_utterances=demo.held_out_utterances,
+                          sample_rate=cfg.model.sample_rate, seed=demo.seed, held_out=True)
+
+
 def ensure_corpus(cfg: TrainConfig, say: Callable[[str], None] = print) -> None:
     """Create the training corpus when a config says how (demo synthesis or LibriSpeech download)."""
+    _ensure_demo_held_out(cfg, say)
     missing = [p for p in cfg.data.train if not Path(p).expanduser().exists()]
     if not missing:
         return

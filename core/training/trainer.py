@@ -806,12 +806,21 @@ def train(
     resume: bool = False,
     features: Callable[[str], dict] | None = None,
 ) -> dict[str, Any]:
-    """Load a config (name, path or object), train, export; returns :meth:`Trainer.fit`'s summary."""
+    """Load a config (name, path or object), train, export; returns :meth:`Trainer.fit`'s summary.
+
+    With an ``evaluation`` section the export is then scored through the benchmark harness on
+    held-out speech (main process only); its figures are the summary's ``evaluation``.
+    """
     from ..config import load_config
 
     cfg = config if isinstance(config, TrainConfig) else load_config(config, TrainConfig, overrides)
     trainer = Trainer(cfg, output_dir=output_dir, resume=resume, features=features)
-    return trainer.fit()
+    summary = trainer.fit()
+    if cfg.evaluation is not None and summary.get("export_dir") and trainer.is_main:
+        from .evaluation import evaluate_export
+
+        summary["evaluation"] = evaluate_export(cfg, summary["export_dir"], summary["run_dir"], say=trainer.say)
+    return summary
 
 
 def _maybe(**kwargs: Any) -> dict[str, Any]:
