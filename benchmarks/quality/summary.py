@@ -111,9 +111,11 @@ def training_facts(rows: list[dict[str, Any]], steps: int) -> dict[str, Any]:
     d_loss = curve(rows, "loss/discriminator")
     left = next((s for s, v in d_loss if v < D_LOSS_INITIAL - D_LOSS_LEFT), None)
     valid = curve(rows, "valid/mel")
+    # the trainer's window over the last batches when logged (one batch of 4 x 1 s has only 200 frames)
+    prefix = "codebook_window" if curve(rows, "codebook_window/layer0_perplexity") else "codebook"
     ppl = {}
     for i in range(64):
-        c = curve(rows, f"codebook/layer{i}_perplexity")
+        c = curve(rows, f"{prefix}/layer{i}_perplexity")
         if not c:
             break
         ppl[f"rvq{i + 1}"] = c[-1][1]
@@ -130,7 +132,8 @@ def training_facts(rows: list[dict[str, Any]], steps: int) -> dict[str, Any]:
         "codebook_perplexity_last": ppl,
         "steps_per_s": float(np.median([v for _, v in speed])) if speed else math.nan,
         "d_curve": d_loss,
-        "ppl_curve": curve(rows, "codebook/layer0_perplexity"),
+        "ppl_curve": curve(rows, f"{prefix}/layer0_perplexity"),
+        "codebook_source": prefix,
     }
 
 
@@ -325,7 +328,7 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Training", "",
               "| variant | last step | steps/s | train mel | best valid mel | D loss first → last | D left 2.0 at step "
-              "(≤ 10 % of budget?) | RVQ perplexity at the end (train batch) |",
+              "(≤ 10 % of budget?) | RVQ perplexity at the end (training window) |",
               "|---|---|---|---|---|---|---|---|"]
     for name, r in s["variants"].items():
         t = r["training"]
@@ -381,7 +384,7 @@ def _plots(results, per_utt, labels, utt_ids, figdir: Path, steps: int, curve_po
             axes[0].plot(*zip(*t["valid_mel"]), marker="o", label=name)
     axes[0].set(title="validation mel loss (held-out test-clean)", xlabel="step", ylabel="dmcodec_mel / config mel")
     _curve_plot(axes[1], results, "d_curve", "discriminator loss (train)", steps)
-    _curve_plot(axes[2], results, "ppl_curve", "RVQ-1 perplexity (train batch)", steps)
+    _curve_plot(axes[2], results, "ppl_curve", "RVQ-1 perplexity (training window)", steps)
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)

