@@ -51,6 +51,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=700, help="optimiser steps per variant (equal budget)")
     p.add_argument("--batch-size", type=int, default=None, help="override data.batch_size (default: the config's 4)")
     p.add_argument("--segment-seconds", type=float, default=None, help="override the crop (default: the config's 1 s)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra config override for every variant (repeatable), e.g. trainer.keep_last=20")
     p.add_argument("--seed", type=int, default=42, help="training seed and the evaluation draw's seed")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training and tokenizers in compare)")
     p.add_argument("--parallel", type=int, default=2, help="trainings run at the same time")
@@ -107,7 +109,7 @@ def _overrides(args: argparse.Namespace, variant: Variant, data: dict[str, Path]
         sets.append(f"data.batch_size={args.batch_size}")
     if args.segment_seconds:
         sets.append(f"data.segment_seconds={args.segment_seconds}")
-    return sets
+    return sets + list(args.sets)
 
 
 def _cli(*parts: str) -> list[str]:
@@ -242,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"steps": args.steps, "seed": args.seed, "device": args.device, "parallel": args.parallel,
                 "threads": args.threads, "num_eval": args.num_eval, "batch_size": args.batch_size,
                 "segment_seconds": args.segment_seconds, "data": {k: str(v) for k, v in data.items()},
+                "overrides": list(args.sets),
                 "variants": names}
     t0 = time.monotonic()
     if not args.render_only:
