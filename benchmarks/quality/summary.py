@@ -327,7 +327,11 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
             cells.append(f"**{txt}**" if d["significant"] else txt)
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Training", "",
-              "| variant | last step | steps/s | train mel | best valid mel | D loss first → last | D left 2.0 at step "
+              "Mel values are each variant's own configured mel loss (comparable between variants that share it:",
+              "all but `mel_eq5` and `mel_audiocraft`); the harness's mel distance above is the common scale. The",
+              f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = first logged mean (over the",
+              f"last `log_every` steps) below {D_LOSS_INITIAL - D_LOSS_LEFT}.", "",
+              "| variant | last step | steps/s | train mel (own loss) | best valid mel (own loss) | D loss first → last | D left 2.0 at step "
               "(≤ 10 % of budget?) | RVQ perplexity at the end (training window) |",
               "|---|---|---|---|---|---|---|---|"]
     for name, r in s["variants"].items():
@@ -382,7 +386,8 @@ def _plots(results, per_utt, labels, utt_ids, figdir: Path, steps: int, curve_po
         t = r["training"]
         if t["valid_mel"]:
             axes[0].plot(*zip(*t["valid_mel"]), marker="o", label=name)
-    axes[0].set(title="validation mel loss (held-out test-clean)", xlabel="step", ylabel="dmcodec_mel / config mel")
+    axes[0].set(title="validation loss: each variant's own mel loss\n(test-clean; not comparable across mel readings)",
+                xlabel="step")
     _curve_plot(axes[1], results, "d_curve", "discriminator loss (train)", steps)
     _curve_plot(axes[2], results, "ppl_curve", "RVQ-1 perplexity (training window)", steps)
     for ax in axes:
