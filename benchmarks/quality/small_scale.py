@@ -231,6 +231,19 @@ def score_checkpoints(args: argparse.Namespace, variant: Variant, data: dict[str
     return out
 
 
+def _record_time(work: Path, seconds: float, render_only: bool) -> list[float]:
+    """Wall seconds of every invocation that computed something for ``work`` (a resumed run adds up)."""
+    path = work / "invocations.json"
+    try:
+        times = [float(x) for x in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        times = []
+    if not render_only:
+        times.append(round(seconds, 1))
+        write_json_atomic(path, times)
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
@@ -256,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"error: --curve {args.curve!r} is not among the variants run ({', '.join(names)})")
             score_checkpoints(args, VARIANTS[args.curve], data)
     settings["curve"] = args.curve or None
-    written = render_results(args.work, variants, args.out, settings, wall_seconds=time.monotonic() - t0)
+    times = _record_time(args.work, time.monotonic() - t0, args.render_only)
+    settings["invocation_seconds"] = times
+    written = render_results(args.work, variants, args.out, settings, wall_seconds=sum(times))
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -234,8 +234,8 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
         results[v.name] = res
     gt = harness["rows"].get("Ground truth", {}).get("metrics", {})
     ident = next((r for k, r in harness["rows"].items() if k == "identity"), {})
-    reference = "no_distillation" if "no_distillation" in results else variants[0].name
-    diffs = _paired(per_utt, labels, utt_ids, reference)
+    references = {v.name: v.reference for v in variants if v.reference in labels}
+    diffs = _paired(per_utt, labels, utt_ids, references)
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / RESULTS_NAME
     figdir.mkdir(parents=True, exist_ok=True)
@@ -245,7 +245,7 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
     curve_points = learning_curve(work, settings["curve"]) if settings.get("curve") else []
     plots = _plots(results, per_utt, labels, utt_ids, figdir, steps, curve_points)
     written += plots
-    summary = {"settings": settings, "wall_seconds": wall_seconds, "reference": reference,
+    summary = {"settings": settings, "wall_seconds": wall_seconds, "references": references,
                "ground_truth": {m: gt.get(m, {}).get("corpus") for m in ("wer", "wil")},
                "identity": {m: ident.get("metrics", {}).get(m, {}).get("corpus" if m in ("wer", "wil") else "mean")
                             for m in METRICS},
@@ -258,11 +258,13 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
     return written
 
 
-def _paired(per_utt, labels, utt_ids, reference) -> dict[str, dict[str, dict[str, float]]]:
-    ref = per_utt.get(labels.get(reference) or "", {})
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for name, label in labels.items():
-        if name == reference or label not in per_utt:
+def _paired(per_utt, labels, utt_ids, references: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per variant with a scored reference: paired difference (variant − reference) per metric."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, reference in references.items():
+        label = labels.get(name)
+        ref = per_utt.get(labels.get(reference) or "", {})
+        if label not in per_utt or not ref:
             continue
         mine = per_utt[label]
         out[name] = {}
@@ -271,7 +273,7 @@ def _paired(per_utt, labels, utt_ids, reference) -> dict[str, dict[str, dict[str
             if not common:
                 continue
             mean, lo, hi = paired_difference_ci([mine[u][m] for u in common], [ref[u][m] for u in common])
-            out[name][m] = {"mean": mean, "ci_low": lo, "ci_high": hi, "n": len(common),
+            out[name][m] = {"mean": mean, "ci_low": lo, "ci_high": hi, "n": len(common), "reference": reference,
                             "significant": bool(lo > 0 or hi < 0)}
     return out
 
@@ -284,7 +286,8 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         "configs in `configs/quality/`, the same codec, data, crop, batch, seed and number of steps; scored",
         "by one `tokenizer-bench compare` run on held-out utterances the training never saw.", "",
         f"- steps {st['steps']} per variant, seed {st['seed']}, device {st['device']}, {st['parallel']} trainings at a "
-        f"time × {st['threads']} thread(s); wall time of this invocation {s['wall_seconds'] / 60:.1f} min",
+        f"time × {st['threads']} thread(s); wall time {s['wall_seconds'] / 60:.1f} min (all invocations that built these "
+        f"results: {', '.join(f'{x / 60:.1f}' for x in st.get('invocation_seconds', [])) or '–'} min)",
         f"- train: `{st['data']['train']}`; validation: `{st['data']['valid']}`; evaluation: "
         f"{len(s['utterances'])} utterances of `{st['data']['eval']}` (seeded draw, official transcripts)",
         f"- ASR for WER/WIL: Whisper tiny.en (faster-whisper); ground truth corpus WER "
@@ -310,14 +313,14 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     ident = s["identity"]
     lines.append("| identity (sanity) | – | " + " | ".join(_fmt(ident.get(m), METRICS[m][2]) for m in METRICS) + " |")
-    lines += ["", f"## Paired differences against `{s['reference']}` (variant − reference, same utterances)", "",
+    lines += ["", "## Paired differences: each variant against the one it changes (same utterances)", "",
               "Mean difference [95 % bootstrap CI]; **bold** = the interval excludes 0. Positive is better for",
               "STOI/PESQ/ViSQOL/SI-SDR, negative for mel distance and WER/WIL. The harness's almost-stochastic-order",
               f"test for every pair is in [{RESULTS_NAME}/compare_results.md]({RESULTS_NAME}/compare_results.md).", ""]
-    head = ["variant"] + [METRICS[m][0] for m in METRICS]
+    head = ["variant − reference"] + [METRICS[m][0] for m in METRICS]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, per in s["paired_differences"].items():
-        cells = [name]
+        cells = [f"{name} − {s['references'][name]}"]
         for m, (_, _, digits) in METRICS.items():
             d = per.get(m)
             if d is None:

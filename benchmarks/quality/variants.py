@@ -16,21 +16,23 @@ class Variant:
     name: str
     config: str  # packaged config name
     description: str
+    #: the variant this one changes one thing of: paired differences are taken against it
+    reference: str | None = None
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("no_distillation", "quality/no_distillation.yaml",
             "no teachers: reconstruction + GAN only (the reference the distillation claim needs)"),
     Variant("lm", "quality/lm.yaml",
-            "LM-guided ♣: MiniLM on RVQ-1 (λ_LM = 1), official log-mel loss"),
+            "LM-guided ♣: MiniLM on RVQ-1 (λ_LM = 1), official log-mel loss", "no_distillation"),
     Variant("lm_sm", "quality/lm_sm.yaml",
-            "LM+SM ♠: MiniLM on RVQ-1, Whisper tiny.en encoder on RVQ-1:4, ½(L_LM + L_SM)"),
+            "LM+SM ♠: MiniLM on RVQ-1, Whisper tiny.en encoder on RVQ-1:4, ½(L_LM + L_SM)", "no_distillation"),
     Variant("mel_eq5", "quality/mel_eq5.yaml",
-            "as lm, mel loss = eq. 5 read literally (L1 + L2 on linear 64-bin mels, 7 scales)"),
+            "as lm, mel loss = eq. 5 read literally (L1 + L2 on linear 64-bin mels, 7 scales)", "lm"),
     Variant("mel_audiocraft", "quality/mel_audiocraft.yaml",
-            "as lm, mel loss = audiocraft/EnCodec reading (L1 linear + α_i·L2 log mel, 7 scales)"),
+            "as lm, mel loss = audiocraft's recipe (L1 linear + L2 log mel, α 1, normalised, 7 scales)", "lm"),
     Variant("init_torch_default", "quality/init_torch_default.yaml",
-            "as lm, PyTorch's default init for every network (the official code; collapses at this budget)"),
+            "as lm, PyTorch's default init for every network (the official code; collapses at this budget)", "lm"),
 )}
 
 DEFAULT_VARIANTS: tuple[str, ...] = (
