@@ -190,17 +190,23 @@ def train_all(args: argparse.Namespace, variants: list[Variant], data: dict[str,
         raise SystemExit(f"error: training failed for {', '.join(failed)} (rerun to resume the others' results)")
 
 
+def _compare(args: argparse.Namespace, systems: str, data: dict[str, Path], out: Path, metrics: str,
+             *extra: str) -> None:
+    """``tokenizer-bench compare`` on the seeded evaluation draw (offline ASR); its records resume."""
+    cmd = _cli("compare", "--tokenizers", systems, "--data", str(data["eval"]), "--num-samples", str(args.num_eval),
+               "--seed", str(args.seed), "--metrics", metrics, "--asr", "faster_whisper",
+               "--device", args.device, "--workers", str(args.workers), *extra, "--out", str(out))
+    rc = subprocess.call(cmd, env=_env(args) | {"OMP_NUM_THREADS": "2"}, cwd=args.work)
+    if rc != 0:
+        raise SystemExit(f"error: tokenizer-bench compare into {out} failed (exit {rc})")
+
+
 def evaluate(args: argparse.Namespace, variants: list[Variant], data: dict[str, Path]) -> Path:
     """One ``tokenizer-bench compare`` over every export plus the identity sanity row (records resume)."""
     out = args.work / "compare"
     systems = ",".join(f"dm_codec:{args.work / v.name / v.name}" for v in variants) + ",identity"
-    cmd = _cli("compare", "--tokenizers", systems, "--data", str(data["eval"]), "--num-samples", str(args.num_eval),
-               "--seed", str(args.seed), "--metrics", EVAL_METRICS, "--asr", "faster_whisper",
-               "--device", args.device, "--workers", str(args.workers), "--out", str(out))
     print(f"compare: {len(variants)} variants + identity on {args.num_eval} utterances of {data['eval']}", flush=True)
-    rc = subprocess.call(cmd, env=_env(args) | {"OMP_NUM_THREADS": "2"}, cwd=args.work)
-    if rc != 0:
-        raise SystemExit(f"error: tokenizer-bench compare failed (exit {rc})")
+    _compare(args, systems, data, out, EVAL_METRICS)
     return out
 
 
@@ -220,14 +226,9 @@ def score_checkpoints(args: argparse.Namespace, variant: Variant, data: dict[str
                 raise SystemExit(f"error: exporting {run}/checkpoints/{name} failed (exit {rc})")
         exports.append(out)
     out = args.work / "compare_curve"
-    systems = ",".join(f"dm_codec:{e}" for e in exports)
-    cmd = _cli("compare", "--tokenizers", systems, "--data", str(data["eval"]), "--num-samples", str(args.num_eval),
-               "--seed", str(args.seed), "--metrics", CURVE_METRICS, "--asr", "faster_whisper",
-               "--device", args.device, "--workers", str(args.workers), "--aso-iterations", "100", "--no-plots",
-               "--out", str(out))
     print(f"learning curve: {len(exports)} checkpoints of {variant.name}", flush=True)
-    if subprocess.call(cmd, env=_env(args) | {"OMP_NUM_THREADS": "2"}, cwd=args.work) != 0:
-        raise SystemExit("error: tokenizer-bench compare of the checkpoints failed")
+    _compare(args, ",".join(f"dm_codec:{e}" for e in exports), data, out, CURVE_METRICS,
+             "--aso-iterations", "100", "--no-plots")
     return out
 
 

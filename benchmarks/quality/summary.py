@@ -243,7 +243,7 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
     shutil.copyfile(compare_dir / "results.md", figdir / "compare_results.md")
     written.append(figdir / "compare_results.md")
     curve_points = learning_curve(work, settings["curve"]) if settings.get("curve") else []
-    plots = _plots(results, per_utt, labels, utt_ids, figdir, steps, curve_points)
+    plots = _plots(results, figdir, steps, curve_points)
     written += plots
     summary = {"settings": settings, "wall_seconds": wall_seconds, "references": references,
                "ground_truth": {m: gt.get(m, {}).get("corpus") for m in ("wer", "wil")},
@@ -375,7 +375,7 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plots(results, per_utt, labels, utt_ids, figdir: Path, steps: int, curve_points=()) -> list[Path]:
+def _plots(results, figdir: Path, steps: int, curve_points=()) -> list[Path]:
     try:
         import matplotlib
 
@@ -397,43 +397,38 @@ def _plots(results, per_utt, labels, utt_ids, figdir: Path, steps: int, curve_po
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    p = figdir / "training_curves.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p)
-    metrics = [m for m in ("stoi", "pesq", "visqol", "mel_distance", "wer", "si_sdr")]
+    written.append(_save(plt, fig, figdir / "training_curves.png"))
+    metrics = ("stoi", "pesq", "visqol", "mel_distance", "wer", "si_sdr")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 4))
     names = [n for n, r in results.items() if "metrics" in r]
     for ax, m in zip(axes, metrics):
-        means = [results[n]["metrics"][m]["mean"] for n in names]
-        lo = [results[n]["metrics"][m]["mean"] - results[n]["metrics"][m]["ci_low"] for n in names]
-        hi = [results[n]["metrics"][m]["ci_high"] - results[n]["metrics"][m]["mean"] for n in names]
-        ax.errorbar(range(len(names)), means, yerr=[lo, hi], fmt="o", capsize=4)
+        _errorbars(ax, range(len(names)), [results[n]["metrics"][m] for n in names], fmt="o", capsize=4)
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
         ax.set_title(f"{METRICS[m][0]} ({'↑' if METRICS[m][1] else '↓'}), 95 % CI", fontsize=9)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    p = figdir / "metrics_ci.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p)
+    written.append(_save(plt, fig, figdir / "metrics_ci.png"))
     if curve_points:
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
         for ax, m in zip(axes, ("stoi", "mel_distance", "wer")):
             pts = [q for q in curve_points if m in q]
-            x = [q["step"] for q in pts]
-            ax.errorbar(x, [q[m]["mean"] for q in pts],
-                        yerr=[[q[m]["mean"] - q[m]["ci_low"] for q in pts], [q[m]["ci_high"] - q[m]["mean"] for q in pts]],
-                        fmt="o-", capsize=3)
+            _errorbars(ax, [q["step"] for q in pts], [q[m] for q in pts], fmt="o-", capsize=3)
             ax.set(title=f"{METRICS[m][0]} on held-out speech, 95 % CI", xlabel="training step")
-            ax.grid(alpha=0.3)
-        fig.tight_layout()
-        p = figdir / "learning_curve.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+        written.append(_save(plt, fig, figdir / "learning_curve.png"))
     return written
+
+
+def _errorbars(ax, x, stats: Sequence[dict[str, float]], **style: Any) -> None:
+    """Means with their (asymmetric) 95 % intervals from ``{"mean", "ci_low", "ci_high"}`` records."""
+    means = [t["mean"] for t in stats]
+    yerr = [[t["mean"] - t["ci_low"] for t in stats], [t["ci_high"] - t["mean"] for t in stats]]
+    ax.errorbar(list(x), means, yerr=yerr, **style)
+    ax.grid(alpha=0.3)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _curve_plot(ax, results, key: str, title: str, steps: int) -> None:
