@@ -44,6 +44,37 @@ class Tokenizer(ABC):
         n = self.num_codebooks if n_q is None else n_q
         return float(self.frame_rate) * n * math.log2(self.codebook_size)
 
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Entries of each codebook, in order (what a code of that row may index).
+
+        The default is :attr:`codebook_size` for every one of :attr:`num_codebooks`; a tokenizer
+        whose codebooks differ in size overrides this so :meth:`check_codes` can be exact.
+        """
+        return (int(self.codebook_size),) * int(self.num_codebooks)
+
+    def check_codes(self, codes: torch.Tensor) -> None:
+        """Reject codes :meth:`decode` cannot take, with a ``ValueError`` saying what is wrong.
+
+        Checked before decoding so a code file made by another tool (or damaged) gives one clear
+        message instead of an index error deep inside a quantizer: ``[B, Q, T]`` integers with
+        ``1 <= Q <= num_codebooks``, ``T >= 1`` and row ``q`` inside ``[0, codebook_sizes[q])``.
+        """
+        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+            raise ValueError(f"codes have dtype {str(codes.dtype).replace('torch.', '')}; expected integers "
+                             "(codebook indices)")
+        if codes.dim() != 3:
+            raise ValueError(f"codes have shape {list(codes.shape)}; expected [B, Q, T]")
+        if codes.numel() == 0:
+            raise ValueError(f"codes are empty (shape {list(codes.shape)})")
+        if codes.shape[1] > self.num_codebooks:
+            raise ValueError(f"codes have Q={codes.shape[1]} codebooks; the tokenizer has {self.num_codebooks}")
+        for q, size in enumerate(self.codebook_sizes[: codes.shape[1]]):
+            row = codes[:, q]
+            lo, hi = int(row.min()), int(row.max())
+            if lo < 0 or hi >= size:
+                raise ValueError(f"codebook {q} holds values in [{lo}, {hi}]; they must lie in [0, {size})")
+
     def check_n_q(self, n_q: int | None) -> int:
         """Validate ``n_q`` (None means all codebooks) and return the effective number."""
         if n_q is None:

@@ -7,22 +7,55 @@ Inputs of identical length are batched together; inputs of different lengths are
 into one batch, so an input's codes do not depend on what else was in the batch (the encoder's
 bidirectional LSTM would otherwise carry padding into every frame). Existing outputs are
 skipped, so an interrupted run resumes.
+
+Inputs are audio files, shell-style globs (quoted so the shell leaves them alone, ``**`` allowed),
+folders and JSONL manifests. One bad input (an unreadable audio file, a damaged code file) is
+reported in one line naming it and the run goes on with the rest; the exit code is 1 whenever an
+input failed (2 for a usage error before any work, as every command), so scripts notice. Multi-
+channel audio is mixed down to mono by averaging channels, as EnCodec's and DAC's command lines
+do, with one warning per run; resampling to the tokenizer's rate is announced once per source rate.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import typer
 
-from ..errors import AudioError, TokenizerBenchError
+from ..errors import AudioError, ConfigError, TokenizerBenchError
 from ..host_memory import reuse_freed_memory_on
 from ..io import atomic_path, write_json_atomic
 
 INDEX = "index.json"
+_GLOB_CHARS = frozenset("*?[")
+_MANIFEST_SUFFIXES = (".jsonl", ".json")
+#: Exceptions a tokenizer raises for an input it cannot take (too short, wrong shape...): they
+#: fail that input, not the run. Anything else is a bug and keeps its traceback.
+_INPUT_ERRORS = (TokenizerBenchError, ValueError, RuntimeError, IndexError)
+
+
+def _debug() -> bool:
+    """``--debug`` (anywhere on the command line) wants the traceback of the first bad input."""
+    return os.environ.get("TOKENIZER_BENCH_DEBUG") == "1"
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _progress(enabled: bool) -> Any:
+    """A progress bar on stderr, shown only on a terminal (stdout keeps just the summary)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), disable=not (enabled and sys.stderr.isatty()), transient=True)
 
 
 def parse_tokenizer_spec(spec: str) -> tuple[str, str | None]:
@@ -63,6 +96,83 @@ def _batches(items: list[tuple[Any, Any]], batch_size: int) -> list[list[tuple[A
     return out
 
 
+# --------------------------------------------------------------------------- inputs
+def resolve_inputs(inputs: list[str]) -> list[Any]:
+    """The utterances of ``inputs`` (audio files, globs, folders, manifests), sorted by id.
+
+    A single audio file's id is its name without extension. A glob is expanded (sorted, ``**``
+    recursive); of its matches, audio files, folders and manifests are used and other files (a
+    transcript beside the audio) ignored. A glob matching nothing usable, a missing path, a file
+    that is neither audio nor a manifest, and two inputs with the same id are
+    :class:`ConfigError` s naming the input, raised before any work.
+    """
+    from ..audio import AUDIO_EXTENSIONS
+    from ..data.corpus import Utterance, list_utterances
+
+    paths: list[Path] = []
+    for raw in inputs:
+        path = Path(raw).expanduser()
+        if not path.exists() and _GLOB_CHARS & set(raw):
+            matches = [Path(m) for m in sorted(glob.glob(str(path), recursive=True))]
+            usable = [m for m in matches if m.is_dir() or m.suffix.lower() in AUDIO_EXTENSIONS + _MANIFEST_SUFFIXES]
+            if not usable:
+                raise ConfigError(f"{raw!r}: the pattern matches no audio file, folder or manifest")
+            paths.extend(usable)
+        elif not path.exists():
+            raise ConfigError(f"{raw}: no such file or folder")
+        else:
+            paths.append(path)
+    seen: dict[str, Path] = {}
+    found = []
+    for path in paths:
+        if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+            utts = [Utterance(id=path.stem, path=path, text=None)]
+        elif path.is_file() and path.suffix.lower() not in _MANIFEST_SUFFIXES:
+            raise ConfigError(f"{path}: not an audio file ({', '.join(AUDIO_EXTENSIONS)}) nor a .jsonl manifest")
+        else:
+            utts = list_utterances([path])
+        for u in utts:
+            if u.id in seen and seen[u.id] != u.path:
+                raise ConfigError(f"two inputs have the id {u.id!r}: {seen[u.id]} and {u.path} "
+                                  "(codes are written as <id>.npy; encode them into separate --out folders)")
+            if u.id not in seen:
+                seen[u.id] = u.path
+                found.append(u)
+    return sorted(found, key=lambda u: u.id)
+
+
+@dataclass
+class AudioNotices:
+    """Announces, once per run, what ``encode`` did to inputs: downmixing and resampling."""
+
+    target_sr: int
+    notify: Callable[[str], None] = _stderr
+    downmixed: int = 0
+    resampled: int = 0
+    _rates: set[int] = field(default_factory=set)
+
+    def load(self, path: Path) -> Any:
+        """``[1, N]`` float32 at the target rate; :class:`AudioError` for an unusable file."""
+        from ..audio import load_audio, resample
+
+        wav, sr = load_audio(path, None, mono=False)
+        if wav.shape[0] > 1:
+            if not self.downmixed:
+                self.notify(f"warning: {path} has {wav.shape[0]} channels; multi-channel inputs are mixed down "
+                            "to mono by averaging the channels (said once per run)")
+            self.downmixed += 1
+            wav = wav.mean(dim=0, keepdim=True)
+        if sr != self.target_sr:
+            if sr not in self._rates:
+                self.notify(f"note: resampling inputs at {sr} Hz to the tokenizer's {self.target_sr} Hz "
+                            f"(first: {path}; said once per rate)")
+                self._rates.add(sr)
+            self.resampled += 1
+            wav = resample(wav, sr, self.target_sr)
+        return wav
+
+
+# --------------------------------------------------------------------------- encode
 def encode_files(
     inputs: list[str],
     tokenizer_spec: str,
@@ -72,24 +182,22 @@ def encode_files(
     device: str = "cpu",
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    notify: Callable[[str], None] = _stderr,
 ) -> dict[str, Any]:
+    """Encode every input; returns counts and ``failed`` (input id -> one-line reason)."""
     import torch
-    from rich.progress import Progress
-
     from ..api import load_tokenizer
-    from ..audio import load_audio
-    from ..data.corpus import list_utterances
 
+    utterances = resolve_inputs(inputs)
     name, ckpt = parse_tokenizer_spec(tokenizer_spec)
     tok = load_tokenizer(name, checkpoint=ckpt, **(options or {}))
     if hasattr(tok, "eval"):
         tok.eval()
     tok = tok.to(device) or tok
     n_q_eff = tok.check_n_q(n_q)
-    utterances = list_utterances(inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     index_path = out_dir / INDEX
-    index = json.loads(index_path.read_text()) if index_path.exists() else {"items": {}}
+    index = _read_index(index_path) if index_path.exists() else {"items": {}}
     header = {
         "tokenizer": name,
         "checkpoint": ckpt,
@@ -106,48 +214,134 @@ def encode_files(
                 f"{index_path}: written with {key}={index[key]!r}, now {header[key]!r}; use another --out directory"
             )
     index.update(header)
-    todo, failed = [], {}
+    notices = AudioNotices(int(tok.sample_rate), notify)
+    todo, failed, already = [], {}, 0
     for utt in utterances:
         if (out_dir / f"{utt.id}.npy").exists() and utt.id in index["items"]:
+            already += 1
             continue
         try:
-            wav, _ = load_audio(utt.path, tok.sample_rate)
+            wav = notices.load(utt.path)
         except AudioError as exc:
+            if _debug():
+                raise
             failed[utt.id] = str(exc)
             continue
         todo.append((utt, wav))
     dtype = _codes_dtype(tok.codebook_size)
-    with Progress(disable=not progress, transient=True) as bar:
+
+    def run(batch: list[tuple[Any, Any]]) -> tuple[Any, dict[str, Any]]:
+        wav = torch.stack([w for _, w in batch]).to(device)
+        with torch.inference_mode(), reuse_freed_memory_on(device):
+            return tok.encode_with_side(wav, n_q=n_q_eff)
+
+    encoded = 0
+    with _progress(progress) as bar:
         task = bar.add_task("encoding", total=len(todo))
         for batch in _batches(todo, max(1, batch_size)):
-            wav = torch.stack([w for _, w in batch]).to(device)
-            with torch.inference_mode(), reuse_freed_memory_on(device):
-                codes, side = tok.encode_with_side(wav, n_q=n_q_eff)
-            for i, (utt, w) in enumerate(batch):
-                if side:
-                    with atomic_path(out_dir / f"{utt.id}.side.npz") as tmp:
-                        with open(tmp, "wb") as fh:
-                            np.savez(fh, **{k: v[i].detach().float().cpu().numpy() for k, v in side.items()})
-                _save_npy(out_dir / f"{utt.id}.npy", codes[i].detach().cpu().numpy().astype(dtype))
-                index["items"][utt.id] = {"source": str(utt.path), "num_samples": int(w.shape[-1])}
+            try:
+                results = [(batch, run(batch))]
+            except _INPUT_ERRORS:
+                if _debug() and len(batch) == 1:
+                    raise
+                results = []
+                for item in batch:  # find which input the tokenizer refused; the others still count
+                    try:
+                        results.append(([item], run([item])))
+                    except _INPUT_ERRORS as exc:
+                        if _debug():
+                            raise
+                        failed[item[0].id] = f"{item[0].path}: the tokenizer refused it ({type(exc).__name__}: {exc})"
+            for part, (codes, side) in results:
+                for i, (utt, w) in enumerate(part):
+                    if side:
+                        with atomic_path(out_dir / f"{utt.id}.side.npz") as tmp:
+                            with open(tmp, "wb") as fh:
+                                np.savez(fh, **{k: v[i].detach().float().cpu().numpy() for k, v in side.items()})
+                    _save_npy(out_dir / f"{utt.id}.npy", codes[i].detach().cpu().numpy().astype(dtype))
+                    index["items"][utt.id] = {"source": str(utt.path), "num_samples": int(w.shape[-1])}
+                    encoded += 1
             write_json_atomic(index_path, index)
             bar.advance(task, len(batch))
     write_json_atomic(index_path, index)
-    return {"encoded": len(todo), "skipped_existing": len(utterances) - len(todo) - len(failed), "failed": failed}
+    return {"encoded": encoded, "total": len(utterances),
+            "skipped_existing": already,
+            "failed": failed, "downmixed": notices.downmixed, "resampled": notices.resampled}
+
+
+# --------------------------------------------------------------------------- decode
+def _read_index(path: Path) -> dict[str, Any]:
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TokenizerBenchError(f"{path}: not a readable index ({exc})") from None
+    if not isinstance(index, dict) or not isinstance(index.get("items"), dict):
+        raise TokenizerBenchError(f"{path}: not an index written by 'tokenizer-bench encode' (no 'items' mapping)")
+    return index
+
+
+def read_codes(path: Path, tokenizer: Any) -> np.ndarray:
+    """The codes of one file as int64 ``[B, Q, T]``, or a :class:`TokenizerBenchError` naming the
+    file and the one thing wrong with it (unreadable, not integers, empty, shape, range)."""
+    import torch
+
+    if not path.is_file():
+        raise TokenizerBenchError(f"{path}: missing (listed in {INDEX} but not on disk)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise TokenizerBenchError(f"{path}: not a readable .npy array (truncated or corrupt: {exc})") from None
+    if not isinstance(arr, np.ndarray):  # np.load returns an NpzFile for a .npz archive
+        arr.close()
+        raise TokenizerBenchError(f"{path}: an .npz archive, not a .npy array of codes")
+    if not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_):
+        raise TokenizerBenchError(f"{path}: codes have dtype {arr.dtype}; expected integers (codebook indices)")
+    if arr.size == 0:
+        raise TokenizerBenchError(f"{path}: empty array (shape {list(arr.shape)})")
+    if arr.ndim not in (2, 3):
+        raise TokenizerBenchError(f"{path}: shape {list(arr.shape)} is neither [Q, T] nor [B, Q, T]")
+    codes = torch.from_numpy(arr.astype(np.int64))
+    codes = codes[None] if codes.dim() == 2 else codes
+    try:
+        tokenizer.check_codes(codes)
+    except ValueError as exc:
+        raise TokenizerBenchError(f"{path}: {exc}") from None
+    return codes
+
+
+def _read_side(path: Path, keys: tuple[str, ...], batch: int) -> dict[str, Any] | None:
+    import torch
+
+    if not path.is_file():
+        if keys:
+            raise TokenizerBenchError(f"{path}: missing; this tokenizer decodes with side information "
+                                      f"({', '.join(keys)}) that 'encode' writes there")
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            side = {k: torch.from_numpy(np.asarray(z[k], np.float32)) for k in z.files}
+    except Exception as exc:  # zipfile/numpy raise many types for a damaged archive
+        raise TokenizerBenchError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in keys if k not in side]
+    if missing:
+        raise TokenizerBenchError(f"{path}: lacks {', '.join(missing)}")
+    return {k: (v[None] if batch == 1 else v) for k, v in side.items()}
 
 
 def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = None, device: str = "cpu",
                  options: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
-    import torch
-    from rich.progress import Progress
+    """Decode every listed code file; returns counts and ``failed`` (id -> one-line reason).
 
+    A ``[B, Q, T]`` file with ``B > 1`` becomes ``<id>-<b>.wav`` per batch row.
+    """
+    import torch
     from ..api import load_tokenizer
     from ..audio import save_audio
 
     index_path = codes_dir / INDEX
     if not index_path.exists():
         raise TokenizerBenchError(f"{index_path}: missing; is {codes_dir} the output of 'tokenizer-bench encode'?")
-    index = json.loads(index_path.read_text())
+    index = _read_index(index_path)
     if tokenizer_spec:
         name, ckpt = parse_tokenizer_spec(tokenizer_spec)
     else:
@@ -156,34 +350,65 @@ def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = No
     if hasattr(tok, "eval"):
         tok.eval()
     tok = tok.to(device) or tok
-    written = 0
-    with Progress(disable=not progress, transient=True) as bar:
+    written, skipped, failed = 0, 0, {}
+    with _progress(progress) as bar:
         task = bar.add_task("decoding", total=len(index["items"]))
         for utt_id, meta in index["items"].items():
-            target = out_dir / f"{utt_id}.wav"
-            if not target.exists():
-                codes = torch.from_numpy(np.load(codes_dir / f"{utt_id}.npy").astype(np.int64))[None].to(device)
-                side = None
-                side_path = codes_dir / f"{utt_id}.side.npz"
-                if side_path.exists():
-                    with np.load(side_path) as z:
-                        side = {k: torch.from_numpy(z[k])[None].to(device) for k in z.files}
-                with torch.inference_mode(), reuse_freed_memory_on(device):
-                    wav = tok.decode(codes, side=side)
-                save_audio(target, wav[0, :, : meta["num_samples"]], tok.sample_rate)
-                written += 1
             bar.advance(task)
-    return {"decoded": written, "total": len(index["items"])}
+            if (out_dir / f"{utt_id}.wav").exists():
+                skipped += 1
+                continue
+            try:
+                codes = read_codes(codes_dir / f"{utt_id}.npy", tok)
+                side = _read_side(codes_dir / f"{utt_id}.side.npz", tuple(tok.side_info_keys), codes.shape[0])
+                with torch.inference_mode(), reuse_freed_memory_on(device):
+                    try:
+                        wav = tok.decode(codes.to(device),
+                                         side={k: v.to(device) for k, v in side.items()} if side else None)
+                    except _INPUT_ERRORS as exc:
+                        raise TokenizerBenchError(f"{codes_dir / f'{utt_id}.npy'}: the tokenizer refused the codes "
+                                                  f"({type(exc).__name__}: {exc})") from exc
+            except TokenizerBenchError as exc:
+                if _debug():
+                    raise
+                failed[utt_id] = str(exc)
+                continue
+            n = meta.get("num_samples") if isinstance(meta, dict) else None
+            for b in range(wav.shape[0]):
+                target = out_dir / (f"{utt_id}.wav" if wav.shape[0] == 1 else f"{utt_id}-{b}.wav")
+                save_audio(target, wav[b, :, :n] if n else wav[b], tok.sample_rate)
+            written += 1
+    return {"decoded": written, "skipped_existing": skipped, "total": len(index["items"]), "failed": failed}
+
+
+# --------------------------------------------------------------------------- commands
+def summary_line(verb: str, summary: dict[str, Any], out: Path) -> str:
+    """``encoded 3 of 4; 1 failed: bad -> codes`` (already-done inputs counted as done)."""
+    done = summary.get("encoded", summary.get("decoded", 0)) + summary["skipped_existing"]
+    failed = summary["failed"]
+    text = f"{verb} {done} of {summary['total']}"
+    if summary["skipped_existing"]:
+        text += f" ({summary['skipped_existing']} already done)"
+    if failed:
+        text += f"; {len(failed)} failed: {', '.join(failed)}"
+    return f"{text} -> {out}"
+
+
+def _finish(verb: str, summary: dict[str, Any], out: Path) -> None:
+    for reason in summary["failed"].values():
+        _stderr(f"failed: {reason}")
+    typer.echo(summary_line(verb, summary, out))
+    if summary["failed"]:
+        raise typer.Exit(code=1)
 
 
 def add_commands(app: typer.Typer) -> None:
-    from rich.console import Console
-
-    console = Console()
-
     @app.command("encode")
     def encode_command(
-        inputs: list[str] = typer.Argument(..., help="Audio files, folders (LibriSpeech or plain) or JSONL manifests."),
+        inputs: list[str] = typer.Argument(
+            ..., help="Audio files, globs (quote them: 'in/**/*.wav'), folders (LibriSpeech or plain) or JSONL "
+                      "manifests. Multi-channel audio is mixed down to mono (averaged, one warning); other "
+                      "sample rates are resampled to the tokenizer's (announced once)."),
         tokenizer: str = typer.Option(..., "--tokenizer", "-t", help="name or name:checkpoint"),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder for <id>.npy codes."),
         n_q: int = typer.Option(None, "--n-q", help="Codebooks to keep (lower bitrate)."),
@@ -191,12 +416,12 @@ def add_commands(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device"),
         option: list[str] = typer.Option([], "--option", help="Tokenizer option KEY=VALUE (repeatable)."),
     ) -> None:
-        """Encode audio to discrete codes with any registered tokenizer."""
+        """Encode audio to discrete codes with any registered tokenizer.
+
+        A bad input is reported in one line and skipped; the exit code is 1 when any input failed.
+        """
         summary = encode_files(inputs, tokenizer, out, n_q, batch_size, device, parse_options(option))
-        console.print(f"encoded {summary['encoded']}, already done {summary['skipped_existing']}, "
-                      f"failed {len(summary['failed'])} -> {out}")
-        for utt_id, reason in summary["failed"].items():
-            console.print(f"  [yellow]skipped[/] {utt_id}: {reason}")
+        _finish("encoded", summary, out)
 
     @app.command("decode")
     def decode_command(
@@ -206,6 +431,11 @@ def add_commands(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device"),
         option: list[str] = typer.Option([], "--option", help="Tokenizer option KEY=VALUE (repeatable)."),
     ) -> None:
-        """Decode codes written by 'encode' back to 16-bit WAV at the tokenizer's rate."""
+        """Decode codes written by 'encode' back to 16-bit WAV at the tokenizer's rate.
+
+        Each code file must be an integer .npy of shape [Q, T] or [B, Q, T] with Q at most the
+        tokenizer's codebooks and values inside the codebook; a bad file is reported in one line
+        and skipped, and the exit code is 1 when any file failed.
+        """
         summary = decode_files(codes_dir, out, tokenizer, device, parse_options(option))
-        console.print(f"decoded {summary['decoded']} of {summary['total']} -> {out}")
+        _finish("decoded", summary, out)
