@@ -50,9 +50,9 @@ def test_rerun_skips_existing_and_reports_bad_files(tmp_path, runner):
     codes = tmp_path / "codes"
     args = ["encode", str(tmp_path / "in"), "--tokenizer", "identity", "--out", str(codes)]
     first = runner.invoke(app, args)
-    assert first.exit_code == 0, first.output
-    assert "encoded 1" in first.output and "failed 1" in first.output and "bad.wav" in first.output
+    assert first.exit_code == 1, first.output  # an input failed
+    assert "encoded 1 of 2; 1 failed: bad" in first.output and "bad.wav" in first.output
     mtime = (codes / "good.npy").stat().st_mtime_ns
     second = runner.invoke(app, args)
-    assert "encoded 0, already done 1" in second.output
+    assert "encoded 1 of 2 (1 already done); 1 failed: bad" in second.output
     assert (codes / "good.npy").stat().st_mtime_ns == mtime
