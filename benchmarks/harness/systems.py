@@ -10,8 +10,10 @@ Syntax (decided here, documented in docs/benchmark.md):
   checkpoint path is long or contains commas; giving a checkpoint both ways is an error.
 
 Baselines are ordinary registered tokenizers; the flag only orders the table (baselines first,
-like the paper). The same tokenizer may appear twice with different checkpoints; rows are then
-labelled ``name (checkpoint folder name)``.
+like the paper). The same tokenizer may appear twice with different checkpoints. Row labels are
+unique without renaming folders (two trained runs' ``runs/a/tokenizer`` and ``runs/b/tokenizer``
+become ``dm_codec (a)`` and ``dm_codec (b)``), and ``name[:checkpoint]@label`` sets one explicitly;
+the rules are in :mod:`.labels`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any, Sequence
 
 from tokenizer_bench.core.errors import ConfigError
 
+from .labels import row_labels, split_label
+
 #: Rows that are sanity checks, not competitors: shown but never ranked (bold/underline).
 SANITY_TOKENIZERS = frozenset({"identity"})
 GROUND_TRUTH_LABEL = "Ground truth"
@@ -35,6 +39,7 @@ class SystemSpec:
     name: str
     checkpoint: str | None = None
     baseline: bool = False
+    label: str | None = None  # explicit row label: name[:checkpoint]@label
 
 
 @dataclass
@@ -53,11 +58,12 @@ class LoadedSystem:
 
 
 def _split(item: str) -> SystemSpec:
-    name, sep, ckpt = item.strip().partition(":")
+    text, label = split_label(item.strip())
+    name, sep, ckpt = text.partition(":")
     name = name.strip()
     if not name:
-        raise ConfigError(f"empty tokenizer name in {item!r} (expected name[:checkpoint])")
-    return SystemSpec(name=name, checkpoint=ckpt.strip() or None if sep else None)
+        raise ConfigError(f"empty tokenizer name in {item!r} (expected name[:checkpoint][@label])")
+    return SystemSpec(name=name, checkpoint=ckpt.strip() or None if sep else None, label=label)
 
 
 def parse_systems(tokenizers: str | None, baselines: str | None,
@@ -82,8 +88,8 @@ def parse_systems(tokenizers: str | None, baselines: str | None,
         if s.name in extra:
             if s.checkpoint is not None:
                 raise ConfigError(f"baseline {s.name!r} has a checkpoint both inline and in --baseline-checkpoint")
-            s = SystemSpec(s.name, extra[s.name])
-        resolved.append(SystemSpec(s.name, s.checkpoint, baseline=True))
+            s = SystemSpec(s.name, extra[s.name], label=s.label)
+        resolved.append(SystemSpec(s.name, s.checkpoint, baseline=True, label=s.label))
     specs = resolved + toks
     if not specs:
         raise ConfigError("nothing to compare: pass --tokenizers and/or --baselines")
@@ -97,18 +103,8 @@ def parse_systems(tokenizers: str | None, baselines: str | None,
 
 
 def labels_for(specs: Sequence[SystemSpec]) -> list[str]:
-    counts: dict[str, int] = {}
-    for s in specs:
-        counts[s.name] = counts.get(s.name, 0) + 1
-    out = []
-    for s in specs:
-        if counts[s.name] > 1 and s.checkpoint:
-            out.append(f"{s.name} ({Path(s.checkpoint).name or s.checkpoint})")
-        else:
-            out.append(s.name)
-    if len(set(out)) != len(out):
-        raise ConfigError(f"two systems would share a row label: {out}; use distinct checkpoint folder names")
-    return out
+    """Unique row labels (explicit ``@label`` or derived from the checkpoint paths; see :mod:`.labels`)."""
+    return row_labels(specs, reserved=(GROUND_TRUTH_LABEL,))
 
 
 def checkpoint_fingerprint(checkpoint: str | None) -> Any:
