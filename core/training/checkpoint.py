@@ -10,6 +10,13 @@ Layout of ``<run>/checkpoints/step_<NNNNNNNN>/``:
 A checkpoint is written into a hidden temporary folder and renamed into place only when every
 file is on disk, so a crash (even SIGKILL) never leaves a checkpoint that looks complete and is
 not. :func:`latest_checkpoint` ignores anything else. ``keep_last`` bounds disk use.
+
+A complete checkpoint can still be unreadable later (a copy of the run truncated by a full disk,
+a file deleted by hand). :func:`newest_readable_checkpoint` is what ``--resume`` uses: it reads the
+newest checkpoint and every file it needs, and falls back to older ones, returning what it skipped
+and why so the trainer can say so. The skipped ones are renamed aside (``.step_N.unreadable``),
+never deleted: otherwise ``keep_last`` would keep the broken newer step and prune the checkpoints
+the resumed run writes before reaching it.
 """
 
 from __future__ import annotations
@@ -153,6 +160,62 @@ def load_trainer_state(ckpt: str | Path, map_location: str | torch.device = "cpu
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from exc
+
+
+#: What ``Trainer.load_checkpoint`` reads from every ``trainer.pt``.
+REQUIRED_KEYS = ("generator", "optim_g", "scheduler_g", "step", "epoch", "batch_in_epoch")
+
+
+def read_checkpoint(ckpt: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """``trainer.pt`` of ``ckpt`` after checking that everything a resume reads is there and loads:
+    the required keys and the RNG file of every process that wrote it. A :class:`CheckpointError`
+    names the file and the problem otherwise."""
+    state = load_trainer_state(ckpt, map_location)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{Path(ckpt) / TRAINER_FILE}: holds a {type(state).__name__}, not a trainer state")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{Path(ckpt) / TRAINER_FILE}: lacks {', '.join(missing)}")
+    for rank in range(int(state.get("world_size", 1))):
+        if load_rng(ckpt, rank) is None:
+            raise CheckpointError(f"{Path(ckpt) / f'rng_rank{rank}.pt'}: missing (written by {state.get('world_size', 1)} "
+                                  "process(es), each saves one)")
+    return state
+
+
+def newest_readable_checkpoint(
+    run_dir: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[Path | None, dict[str, Any] | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of ``run_dir`` that :func:`read_checkpoint` accepts, its state, and the
+    newer ones skipped with the reason (newest first). ``(None, None, skipped)`` when none is readable;
+    ``skipped`` is then empty only if the run has no checkpoint at all. Folders named like a checkpoint
+    but without ``trainer.pt`` (a file deleted by hand) count as skipped too."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    found = []
+    if root.is_dir():
+        for p in root.iterdir():
+            m = _NAME.match(p.name)
+            if m and p.is_dir():
+                found.append((int(m.group(1)), p))
+    skipped: list[tuple[Path, str]] = []
+    for _, path in sorted(found, reverse=True):
+        try:
+            return path, read_checkpoint(path, map_location), skipped
+        except CheckpointError as exc:
+            skipped.append((path, str(exc)))
+    return None, None, skipped
+
+
+def set_aside(ckpt: Path) -> Path:
+    """Rename an unreadable checkpoint to a hidden ``.step_N.unreadable[-k]`` beside it (kept for
+    inspection; invisible to listing and pruning)."""
+    target = ckpt.with_name(f".{ckpt.name}.unreadable")
+    k = 0
+    while target.exists():
+        k += 1
+        target = ckpt.with_name(f".{ckpt.name}.unreadable-{k}")
+    os.replace(ckpt, target)
+    return target
 
 
 def load_rng(ckpt: str | Path, rank: int) -> dict[str, Any] | None:

@@ -226,11 +226,17 @@ class Trainer:
         self.best_valid: dict[str, Any] | None = None
         self.last_valid_step: int | None = None
         if resume:
-            found = ckpt.latest_checkpoint(self.run_dir)
+            found, state, skipped = ckpt.newest_readable_checkpoint(self.run_dir)
+            if found is None and skipped:
+                raise CheckpointError(f"--resume: no readable checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR}: "
+                                      + "; ".join(why for _, why in skipped))
             if found is None:
                 self.say(f"--resume: no checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR}; starting from step 0")
             else:
-                self.load_checkpoint(found)
+                for path, why in skipped:
+                    aside = ckpt.set_aside(path) if self.is_main else path
+                    self.say(f"--resume: skipped {path.name}, it is unreadable ({why}); moved to {aside.name}")
+                self.load_checkpoint(found, state)
         if self.is_main:
             write_text_atomic(self.run_dir / CONFIG_FILE, dump_config(cfg))
             self._prune_best()  # a fresh run, or files of steps past the checkpoint we resume from
@@ -324,8 +330,9 @@ class Trainer:
             return h.state_dict()
         return h.state_dict(reduce=lambda t: acc.reduce(t, reduction="sum"))
 
-    def load_checkpoint(self, path: Path) -> None:
-        state = ckpt.load_trainer_state(path)
+    def load_checkpoint(self, path: Path, state: dict[str, Any] | None = None) -> None:
+        """Restore everything from ``path``; ``state``: its ``trainer.pt`` when already read."""
+        state = ckpt.load_trainer_state(path) if state is None else state
         g = self.generator_raw
         ckpt.load_module_state(g.generator, state["generator"], "generator", path)
         if g.distillation is not None:
