@@ -113,6 +113,19 @@ class Tokenizer(ABC):
     def from_pretrained(cls, directory: str | Path, **options) -> "Tokenizer":
         """Load what :meth:`save_pretrained` wrote (or the tokenizer's official layout)."""
 
+    def push_to_hub(self, repo_id: str, *, private: bool = False, branch: str | None = None,
+                    compare_results: str | Path | None = None, commit_message: str | None = None,
+                    token: str | None = None) -> str:
+        """Upload :meth:`save_pretrained`'s files and a generated model card to the hub repo ``repo_id``.
+
+        As in the Hugging Face libraries; ``load_tokenizer(self.name, repo_id)`` loads it back (for
+        tokenizers whose factory accepts hub ids). Returns the commit URL. See docs/hub.md.
+        """
+        from .publish import push_tokenizer
+
+        return push_tokenizer(self, repo_id, private=private, branch=branch, compare_results=compare_results,
+                              commit_message=commit_message, token=token)
+
     # Tokenizers are usually torch modules too; these defaults keep wrappers simple.
     def to(self, device: torch.device | str):  # type: ignore[override]
         return self

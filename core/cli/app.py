@@ -41,10 +41,17 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Show the version."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Use only the Hugging Face cache, never download (as HF_HUB_OFFLINE=1)."
+    ),
 ) -> None:
     """tokenizer-bench command line."""
     if debug:
         os.environ["TOKENIZER_BENCH_DEBUG"] = "1"
+    if offline:
+        from ..hub import set_offline
+
+        set_offline()
 
 
 @app.command("plugins")

@@ -13,6 +13,7 @@ from ..hookspecs import hookimpl
 # Modules defining ``add_commands(app)``; each imports its heavy dependencies lazily.
 COMMAND_MODULES = (
     "tokenizer_bench.core.cli.codec",
+    "tokenizer_bench.core.cli.push",
     "tokenizer_bench.core.training.cli",
     "tokenizer_bench.core.teacher_cache_cli",
     "tokenizer_bench.benchmarks.harness.cli",

@@ -19,6 +19,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
+from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import MissingDependencyError
 
 
@@ -32,28 +33,35 @@ def require_packages(backend: str, *modules: str) -> None:
 
 
 def load_hf(backend: str, model: str | Path, local_files_only: bool, loader: Callable[..., Any],
-            what: str, example: str) -> Any:
-    """Call ``loader(model, local_files_only=...)``; turn "not found" into a clear user error.
+            what: str, example: str, revision: str | None = None) -> Any:
+    """Call ``loader(model, ...)``; turn "not found" into a clear user error.
 
-    ``model`` is a local folder (``save_pretrained`` layout) or a Hugging Face hub id. We never
-    substitute another model: if this one cannot be had, the run stops and says how to get it.
+    ``model`` is a local folder (``save_pretrained`` layout) or a Hugging Face hub id. A hub id goes
+    through :mod:`core.hub`: downloaded into the Hugging Face cache on first use, cache only when
+    ``local_files_only``, ``HF_HUB_OFFLINE=1``/``--offline`` or the hub is unreachable (fast). We
+    never substitute another model: if this one cannot be had, the run stops and says how to get it.
     """
     path = Path(str(model)).expanduser()
     looks_local = path.is_absolute() or str(model).startswith((".", "~")) or path.exists()
     if looks_local and not path.is_dir():
         raise MissingDependencyError(f"ASR backend {backend!r}: model folder {str(path)!r} does not exist")
     source = str(path) if looks_local else str(model)
-    try:
-        return loader(source, local_files_only=local_files_only or looks_local)
-    except (OSError, ValueError) as exc:
-        if looks_local:
+    hint = (f"or pass a local folder with --asr-option model=DIR, or choose an offline backend, e.g. {example}")
+    if looks_local:
+        try:
+            return loader(source, local_files_only=True)
+        except (OSError, ValueError) as exc:
             raise MissingDependencyError(
                 f"ASR backend {backend!r}: cannot load {what} from {source!r} ({exc}). "
                 "Pass a folder written by save_pretrained."
             ) from exc
-        raise MissingDependencyError(
-            f"ASR backend {backend!r}: {what} {source!r} is not available locally and could not be downloaded "
-            f"({type(exc).__name__}). Download it where the hub is reachable "
-            f"(`huggingface-cli download {source} --local-dir DIR`) and pass the folder with "
-            f"--asr-option model=DIR, or choose an offline backend, e.g. {example}."
-        ) from exc
+    if local_files_only:
+        try:
+            return loader(source, revision=revision, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise hub.HubUnavailableError(
+                f"ASR backend {backend!r}: {what} {source!r} is not available locally (local_files_only=true). "
+                f"Download it where the hub is reachable (`{hub.download_command(source, revision=revision)}`), "
+                f"{hint}."
+            ) from exc
+    return hub.from_pretrained(loader, source, revision=revision, what=f"ASR backend {backend!r} ({what})", hint=hint)

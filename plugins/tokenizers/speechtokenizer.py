@@ -7,9 +7,10 @@ weights come from:
 * ``checkpoint`` = a local directory in the official layout (``config.json`` +
   ``SpeechTokenizer.pt``; a directory holding the ``<variant>/`` sub-folder also works) or one
   written by ``save_pretrained``;
-* ``checkpoint`` = a Hugging Face repo id (default ``fnlp/SpeechTokenizer``), resolved from the
-  local Hugging Face cache only — nothing is downloaded. When the files are absent a
-  :class:`MissingDependencyError` says which files to fetch and where to put them;
+* ``checkpoint`` = a Hugging Face repo id (default ``fnlp/SpeechTokenizer``): the two files of its
+  ``<variant>/`` folder are downloaded into the Hugging Face cache on first use (``revision`` pins a
+  commit; ``HF_HUB_OFFLINE=1`` or ``--offline``: cache only). When they cannot be had a
+  :class:`MissingDependencyError` names the files and the ``hf download`` command;
 * ``random_init=True``: an untrained model from the official architecture keys (stand-in for tests).
 """
 
@@ -18,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tokenizer_bench.core.errors import CheckpointError, ConfigError, MissingDependencyError
+from tokenizer_bench.core import hub
+from tokenizer_bench.core.errors import CheckpointError, ConfigError
 
 from .dm_codec import CONFIG_NAME, DMCodecTokenizer
 
@@ -39,29 +41,15 @@ def _looks_like_repo_id(text: str) -> bool:
     return len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and "\\" not in text
 
 
-def resolve_from_hf_cache(repo_id: str, variant: str, weights_file: str, cache_dir: str | Path | None = None,
-                          revision: str | None = None) -> Path:
-    """The cached ``<variant>/`` folder of ``repo_id`` holding config.json and the weights (no network)."""
+def resolve_from_hub(repo_id: str, variant: str, weights_file: str, cache_dir: str | Path | None = None,
+                     revision: str | None = None) -> Path:
+    """The ``<variant>/`` folder of ``repo_id`` holding config.json and the weights, via :mod:`core.hub`
+    (downloaded into the Hugging Face cache on first use; cache only when offline)."""
     wanted = [f"{variant}/{CONFIG_NAME}", f"{variant}/{weights_file}"]
-    how = (f"Download {' and '.join(wanted)} from https://huggingface.co/{repo_id} (e.g. `huggingface-cli download "
-           f"{repo_id} {' '.join(wanted)} --local-dir DIR`) and pass checkpoint=DIR/{variant}, or put them in the "
-           "Hugging Face cache (HF_HUB_CACHE) on a machine with internet access.")
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError as exc:
-        raise MissingDependencyError(f"resolving the hub id {repo_id!r} needs the huggingface_hub package "
-                                     f"(pip install huggingface_hub). {how}") from exc
-    found = []
-    for filename in wanted:
-        path = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache_dir) if cache_dir else None,
-                                      revision=revision)
-        found.append(path if isinstance(path, str) else None)
-    if any(p is None for p in found):
-        absent = [f for f, p in zip(wanted, found) if p is None]
-        raise MissingDependencyError(f"SpeechTokenizer weights not available offline: {', '.join(absent)} of "
-                                     f"{repo_id!r} are not in the Hugging Face cache. {how}")
-    folder = Path(found[0]).parent
-    if Path(found[1]).parent != folder:
+    found = hub.fetch_files(repo_id, wanted, revision=revision, cache=cache_dir, what="SpeechTokenizer weights",
+                            hint=f"or pass checkpoint=DIR/{variant} (a folder holding {' and '.join(wanted)})")
+    folder = found[0].parent
+    if found[1].parent != folder:
         raise CheckpointError(f"{repo_id}: cached {wanted[0]} and {wanted[1]} are in different snapshots; "
                               "re-download both")
     return folder
@@ -80,7 +68,7 @@ def build_speechtokenizer(
     seed: int | None = None,
     **architecture: Any,
 ) -> SpeechTokenizerTokenizer:
-    """SpeechTokenizer from a local directory, the HF cache (``checkpoint`` = repo id), or random init.
+    """SpeechTokenizer from a local directory, the hub (``checkpoint`` = repo id), or random init.
 
     ``n_q``: with a checkpoint, how many of its codebooks to use by default; with
     ``random_init``, the RVQ depth (an official architecture key, like the other ``architecture``
@@ -102,11 +90,7 @@ def build_speechtokenizer(
             local = local / variant
         folder = local
     elif _looks_like_repo_id(str(checkpoint)):
-        try:
-            folder = resolve_from_hf_cache(str(checkpoint), variant, weights_file or OFFICIAL_WEIGHTS, cache_dir,
-                                           revision)
-        except MissingDependencyError as exc:
-            raise MissingDependencyError(f"{exc} ({str(checkpoint)!r} is not a local directory either.)") from None
+        folder = resolve_from_hub(str(checkpoint), variant, weights_file or OFFICIAL_WEIGHTS, cache_dir, revision)
         weights_file = weights_file or OFFICIAL_WEIGHTS
     else:
         raise CheckpointError(f"{checkpoint}: not a directory and not a Hugging Face repo id (owner/name)")

@@ -64,7 +64,7 @@ def test_hf_whisper_missing_models_say_what_to_do(tmp_path):
     reg = get_registry("asr_backends")
     with pytest.raises(MissingDependencyError, match="does not exist"):
         reg.build("hf_whisper", model=str(tmp_path / "nope"))
-    with pytest.raises(MissingDependencyError, match="huggingface-cli download openai/whisper-medium"):
+    with pytest.raises(MissingDependencyError, match="hf download openai/whisper-medium"):
         reg.build("hf_whisper", local_files_only=True)  # the paper's default, not in the local cache
 
 

@@ -88,10 +88,11 @@ def test_long_text_is_encoded_in_chunks(bert_dir):
     assert out.special.sum() >= 4  # at least two chunks, each with [CLS] and [SEP]
 
 
-def test_hub_id_not_cached_is_missing_dependency():
+def test_hub_id_not_cached_is_missing_dependency(monkeypatch):
     from tokenizer_bench.plugins.teachers.lm import HFTextEncoder
 
-    with pytest.raises(MissingDependencyError, match="huggingface-cli download"):
+    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")  # cache only, whatever the network (tests/core/test_hub.py: online)
+    with pytest.raises(MissingDependencyError, match="hf download no-such-org/no-such-bert-model"):
         HFTextEncoder("no-such-org/no-such-bert-model", device="cpu")
 
 

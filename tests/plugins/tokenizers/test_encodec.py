@@ -86,8 +86,9 @@ def test_resample_matches_analytic_sine():
     assert back.shape == x.shape
 
 
-def test_missing_checkpoint_says_what_to_download(tmp_path):
-    with pytest.raises(MissingDependencyError, match="huggingface-cli download facebook/encodec_24khz"):
+def test_missing_checkpoint_says_what_to_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")  # cache only, whatever the network (tests/core/test_hub.py: online)
+    with pytest.raises(MissingDependencyError, match="hf download nobody/not-cached-encodec"):
         load_tokenizer("encodec", checkpoint="nobody/not-cached-encodec")
     with pytest.raises(CheckpointError, match="config.json"):
         load_tokenizer("encodec", checkpoint=tmp_path)

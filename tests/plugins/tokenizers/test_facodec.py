@@ -282,8 +282,9 @@ def test_decode_needs_timbre():
         tok.decode(codes, {"timbre": torch.zeros(2, 8)})  # wrong batch
 
 
-def test_checkpoint_errors(tmp_path):
-    with pytest.raises(MissingDependencyError, match="huggingface-cli download amphion/naturalspeech3_facodec"):
+def test_checkpoint_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")  # cache only, whatever the network (tests/core/test_hub.py: online)
+    with pytest.raises(MissingDependencyError, match="hf download nobody/not-cached-facodec ns3_facodec_encoder.bin"):
         load_tokenizer("facodec", checkpoint="nobody/not-cached-facodec")
     with pytest.raises(CheckpointError, match="ns3_facodec_encoder.bin"):
         load_tokenizer("facodec", checkpoint=tmp_path)

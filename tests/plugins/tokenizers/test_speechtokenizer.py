@@ -70,7 +70,8 @@ def test_hub_id_resolves_from_cache_only(tiny, wav, tmp_path):
     assert torch.equal(tok.encode(wav), tiny.encode(wav))
 
 
-def test_missing_weights_say_what_to_download(tmp_path):
+def test_missing_weights_say_what_to_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")  # cache only, whatever the network (tests/core/test_hub.py: online)
     with pytest.raises(MissingDependencyError) as err:
         load_tokenizer("speechtokenizer", cache_dir=tmp_path / "empty-cache")  # default: fnlp/SpeechTokenizer
     msg = str(err.value)
