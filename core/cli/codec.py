@@ -245,13 +245,13 @@ def encode_files(
                 if _debug() and len(batch) == 1:
                     raise
                 results = []
-                for item in batch:  # find which input the tokenizer refused; the others still count
+                for item in batch:  # find the input the tokenizer failed on; the others still count
                     try:
                         results.append(([item], run([item])))
                     except _INPUT_ERRORS as exc:
                         if _debug():
                             raise
-                        failed[item[0].id] = f"{item[0].path}: the tokenizer refused it ({type(exc).__name__}: {exc})"
+                        failed[item[0].id] = f"{item[0].path}: encoding failed ({type(exc).__name__}: {exc})"
             for part, (codes, side) in results:
                 for i, (utt, w) in enumerate(part):
                     if side:
@@ -366,7 +366,7 @@ def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = No
                         wav = tok.decode(codes.to(device),
                                          side={k: v.to(device) for k, v in side.items()} if side else None)
                     except _INPUT_ERRORS as exc:
-                        raise TokenizerBenchError(f"{codes_dir / f'{utt_id}.npy'}: the tokenizer refused the codes "
+                        raise TokenizerBenchError(f"{codes_dir / f'{utt_id}.npy'}: decoding failed "
                                                   f"({type(exc).__name__}: {exc})") from exc
             except TokenizerBenchError as exc:
                 if _debug():

@@ -56,3 +56,26 @@ def test_rerun_skips_existing_and_reports_bad_files(tmp_path, runner):
     second = runner.invoke(app, args)
     assert "encoded 1 of 2 (1 already done); 1 failed: bad" in second.output
     assert (codes / "good.npy").stat().st_mtime_ns == mtime
+
+
+def test_an_input_the_tokenizer_fails_on_is_reported_and_its_batch_mates_still_encoded(tmp_path, monkeypatch):
+    """Two inputs of equal length share a batch; the tokenizer raises on one: that one fails,
+    the other is encoded on its own."""
+    from tokenizer_bench.core import api
+    from tokenizer_bench.core.cli.codec import encode_files
+    from tokenizer_bench.plugins.tokenizers.identity import IdentityTokenizer
+
+    class Picky(IdentityTokenizer):
+        def encode(self, wav, n_q=None):
+            if float(wav.abs().max()) > 0.9:
+                raise ValueError("too loud")
+            return super().encode(wav, n_q)
+
+    monkeypatch.setattr(api, "load_tokenizer", lambda *a, **k: Picky())
+    quiet = np.array([100, -200, 300, 0]) / 32768
+    write_wav(tmp_path / "in" / "quiet.wav", quiet)
+    write_wav(tmp_path / "in" / "loud.wav", np.array([30000, 0, 0, 0]) / 32768)
+    summary = encode_files([str(tmp_path / "in")], "identity", tmp_path / "codes", batch_size=8, progress=False)
+    assert summary["encoded"] == 1 and list(summary["failed"]) == ["loud"]
+    assert "loud.wav: encoding failed (ValueError: too loud)" in summary["failed"]["loud"]
+    assert np.load(tmp_path / "codes" / "quiet.npy").tolist() == [[32868, 32568, 33068, 32768]]
