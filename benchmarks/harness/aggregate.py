@@ -6,6 +6,13 @@ the per-utterance mean, sample standard deviation (ddof = 1) and median, and for
 metrics (WER/WIL) the score over all scored sentences concatenated. The *primary* value (the one
 the Table-1-style table shows) is the corpus score where one exists, else the mean, matching the
 paper: Table 1 gives corpus-level WER/WIL and mean ViSQOL/STOI, Table 2 per-sentence mean +- std.
+
+Comparable rows (``mode="common"``, the default): per metric, every row's figures are computed
+over the same utterances, those that *every* row the metric applies to scored (the ground truth
+only for transcript metrics). A failure of one system therefore removes that utterance from every
+row of the metric instead of silently making that row's average easier; the failure itself is
+still listed and counted per system. ``mode="per-row"`` keeps each row's own scored set (the
+harness's behaviour before comparable rows; rows may then average different utterances).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
 NOT_COMPUTED = "not computed (run interrupted before this utterance)"
+NOT_COMMON = "scored here, but not by every row (comparable rows)"
+AGGREGATION_MODES = ("common", "per-row")
 
 
 def system_rows(run: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -39,13 +48,22 @@ def _short_reason(text: str) -> str:
 
 
 def aggregate(run: Mapping[str, Any], records: Mapping[tuple[str, str], dict], utt_ids: Sequence[str],
-              corpus_scorers: Mapping[str, Callable[[list[str], list[str]], float]] | None = None) -> dict[str, Any]:
-    """Aggregates for every row and metric, plus per-utterance score maps for significance/plots."""
+              corpus_scorers: Mapping[str, Callable[[list[str], list[str]], float]] | None = None,
+              mode: str = "common") -> dict[str, Any]:
+    """Aggregates for every row and metric, plus per-utterance score maps for significance/plots.
+
+    ``mode``: ``common`` (comparable rows, see module docstring) or ``per-row``. The result's
+    ``aggregation`` entry says which, with the number of utterances per metric and of failures.
+    """
+    if mode not in AGGREGATION_MODES:
+        raise ValueError(f"unknown aggregation {mode!r}; choose one of {', '.join(AGGREGATION_MODES)}")
     corpus_scorers = corpus_scorers or {}
     metrics = run["metrics"]
     out_rows: dict[str, Any] = {}
     scores: dict[str, dict[str, dict[str, float]]] = {m: {} for m in metrics}
-    for row in system_rows(run):
+    rows = system_rows(run)
+    common = _common_sets(metrics, rows, records, utt_ids) if mode == "common" else {}
+    for row in rows:
         recs = {u: records.get((row["key"], u)) for u in utt_ids}
         failures = {u: r["error"] for u, r in recs.items() if r is not None and r.get("status") == "failed"}
         missing = [u for u, r in recs.items() if r is None]
@@ -66,6 +84,9 @@ def aggregate(run: Mapping[str, Any], records: Mapping[tuple[str, str], dict], u
                 elif r.get("status") == "failed":
                     excluded[u] = f"failed: {r.get('error')}"
                 elif name in r.get("metrics", {}):
+                    if mode == "common" and u not in common[name]:
+                        excluded[u] = NOT_COMMON
+                        continue
                     values[u] = float(r["metrics"][name])
                 else:
                     excluded[u] = r.get("metric_errors", {}).get(name, "metric not computed")
@@ -93,7 +114,45 @@ def aggregate(run: Mapping[str, Any], records: Mapping[tuple[str, str], dict], u
             row_out["metrics"][name] = entry
             scores[name][row["label"]] = values
         out_rows[row["label"]] = row_out
-    return {"rows": out_rows, "scores": scores}
+    return {"rows": out_rows, "scores": scores, "aggregation": aggregation_summary(mode, metrics, out_rows, len(utt_ids))}
+
+
+def _scored(rec: dict | None, name: str) -> bool:
+    return rec is not None and rec.get("status") != "failed" and name in rec.get("metrics", {})
+
+
+def _common_sets(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
+                 records: Mapping[tuple[str, str], dict], utt_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Per metric, the utterances every row the metric applies to has a value for."""
+    out = {}
+    for name, meta in metrics.items():
+        keep = set(utt_ids)
+        for row in rows:
+            if applicable(meta, row):
+                keep = {u for u in keep if _scored(records.get((row["key"], u)), name)}
+        out[name] = keep
+    return out
+
+
+def aggregation_summary(mode: str, metrics: Mapping[str, Any], rows: Mapping[str, Any], n_utts: int) -> dict[str, Any]:
+    """What every table says about its utterance sets (``statement``), with the counts behind it."""
+    n_failed = sum(r["n_failed"] for r in rows.values())
+    n_by_metric: dict[str, int | None] = {}
+    for name in metrics:
+        ns = {r["metrics"][name]["n"] for r in rows.values() if name in r["metrics"]}
+        n_by_metric[name] = ns.pop() if len(ns) == 1 else None
+    fail_txt = f"{n_failed} failure(s) listed under Exclusions"
+    if mode == "common":
+        distinct = {v for v in n_by_metric.values() if v is not None}
+        if len(distinct) == 1:
+            head = f"aggregated over the {distinct.pop()} of {n_utts} utterances all systems scored"
+        else:
+            per = ", ".join(f"{metrics[n].get('display', n)} {v}" for n, v in n_by_metric.items() if v is not None)
+            head = f"aggregated per metric over the utterances all systems scored ({per}; of {n_utts})"
+    else:
+        head = f"aggregated per row over the utterances that row scored (rows may differ; of {n_utts})"
+    return {"mode": mode, "n_utterances": n_utts, "n_by_metric": n_by_metric, "n_failed": n_failed,
+            "statement": f"{head}; {fail_txt}"}
 
 
 def _reason_class(reason: str) -> str:

@@ -9,7 +9,7 @@ import typer
 
 
 def add_commands(app: typer.Typer) -> None:
-    """Add the ``compare`` command to ``app``."""
+    """Add the ``compare`` and ``compare-merge`` commands to ``app``."""
 
     @app.command("compare")
     def compare(
@@ -23,16 +23,33 @@ def add_commands(app: typer.Typer) -> None:
             [], "--data", help="LibriSpeech folder, JSONL manifest (path, text optional) or audio folder (repeatable)."),
         num_samples: Optional[int] = typer.Option(
             None, "--num-samples", help="Draw this many utterances (paper: 300); all when omitted."),
-        seed: int = typer.Option(42, "--seed", help="Seed of the utterance draw and of the significance bootstrap."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the utterance draw and of the significance bootstrap (default 42)."),
         metrics: Optional[str] = typer.Option(
             None, "--metrics", help="Comma-separated metrics; omitted = every metric whose dependencies are installed."),
-        asr: str = typer.Option(
-            "hf_whisper", "--asr", help="ASR backend for WER/WIL: hf_whisper (paper: whisper-medium), faster_whisper (offline tiny.en), hf_ctc."),
+        asr: Optional[str] = typer.Option(
+            None, "--asr", help="(default hf_whisper) ""ASR backend for WER/WIL: hf_whisper (paper: whisper-medium), faster_whisper (offline tiny.en), hf_ctc."),
         asr_option: List[str] = typer.Option(
             [], "--asr-option", help="KEY=VALUE option of the ASR backend (repeatable), e.g. model=/models/whisper-medium."),
         out: Path = typer.Option(..., "--out", help="Output folder (records, tables, plots, report.html)."),
         save_audio: bool = typer.Option(False, "--save-audio", help="Keep every reconstruction as 16-bit WAV under OUT/audio."),
-        n_q: Optional[int] = typer.Option(None, "--n-q", help="Codebooks to use for every tokenizer (default: all)."),
+        n_q: Optional[str] = typer.Option(
+            None, "--n-q", help="Codebooks per tokenizer (default: all); a list (1,2,4,8) evaluates every depth a tokenizer has: "
+            "tables per depth and a rate-quality plot."),
+        aggregate: Optional[str] = typer.Option(
+            None, "--aggregate", help="common (default: every row over the utterances all rows scored) or per-row."),
+        correction: Optional[str] = typer.Option(
+            None, "--correction", help="Multiple-comparison correction of the ASO tables: none (default, the paper), bonferroni, holm."),
+        preset: Optional[str] = typer.Option(
+            None, "--preset", help="Published protocol (configs/presets/compare.yaml): dmcodec, xcodec2. Explicit options override it."),
+        allow_stand_ins: bool = typer.Option(
+            False, "--allow-stand-ins", help="With --preset: use its offline stand-ins for models that are not available (recorded)."),
+        shard: Optional[str] = typer.Option(
+            None, "--shard", help="I/N: evaluate only the I-th (0-based) of N disjoint utterance subsets; join with compare-merge."),
+        merge: List[Path] = typer.Option(
+            [], "--merge", help="Shard folder to merge into --out (repeatable; same as compare-merge DIR... --out OUT)."),
+        consistency: bool = typer.Option(
+            False, "--consistency", help="Also check batched vs single and chunked vs whole encoding per row."),
+        consistency_chunk: float = typer.Option(1.0, "--consistency-chunk", help="Chunk length (s) of the chunked-encoding check."),
         device: str = typer.Option("cpu", "--device", help="Device for the tokenizers (cpu, cuda, cuda:1)."),
         workers: int = typer.Option(1, "--workers", help="Processes for the audio metrics (ViSQOL is the slow one)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Utterances per ASR batch."),
@@ -56,25 +73,60 @@ def add_commands(app: typer.Typer) -> None:
 
         # not a terminal (CI logs, pipes): rich would wrap the wide table at 80 columns
         console = Console() if sys.stdout.isatty() else Console(width=200)
+        if merge:
+            from .shards import merge_runs
+
+            merge_runs(merge, out)
+            render_outputs(out, console=console, plots=not no_plots, aggregation=aggregate, correction=correction)
+            console.print(f"merged {len(merge)} shard(s) into {out}")
+            return
         if render_only:
-            written = render_outputs(out, console=console, plots=not no_plots)
+            written = render_outputs(out, console=console, plots=not no_plots, aggregation=aggregate, correction=correction)
             console.print(f"re-rendered {len(written)} outputs in {out}")
             return
         if not data:
             raise ConfigError("--data is required (a LibriSpeech folder or a JSONL manifest)")
         if workers < 1 or batch_size < 1:
             raise ConfigError("--workers and --batch-size must be at least 1")
+        explicit = {
+            "num_samples": num_samples, "seed": seed, "asr": asr,
+            "asr_options": parse_options(asr_option, "--asr-option") if asr_option else None,
+            "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics is not None else None,
+            "aggregation": aggregate, "correction": correction,
+        }
+        preset_record = None
+        if preset is not None:
+            from .presets import resolve_preset
+
+            resolved = resolve_preset(preset, explicit, allow_stand_ins=allow_stand_ins)
+            values, preset_record = resolved.values, resolved.record
+            for what, note in resolved.stand_ins.items():
+                console.print(f"[yellow]preset {preset}: stand-in for {what}:[/yellow] {note}")
+        elif allow_stand_ins:
+            raise ConfigError("--allow-stand-ins only applies with --preset")
+        else:
+            values = dict(explicit)
+        defaults = {"seed": 42, "asr": "hf_whisper", "asr_options": {}, "aggregation": "common", "correction": "none",
+                    "metric_options": {}}
+        values = {k: (v if v is not None else defaults.get(k)) for k, v in {**defaults, **values}.items()}
         cfg = CompareConfig(
             systems=parse_systems(tokenizers, baselines, baseline_checkpoint),
             data=[str(d) for d in data],
             out=out,
-            num_samples=num_samples,
-            seed=seed,
-            metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics is not None else None,
-            asr=asr,
-            asr_options=parse_options(asr_option, "--asr-option"),
+            num_samples=values["num_samples"],
+            seed=values["seed"],
+            metrics=values["metrics"],
+            metric_options=values["metric_options"],
+            asr=values["asr"],
+            asr_options=values["asr_options"],
             save_audio=save_audio,
-            n_q=n_q,
+            n_q=_depths_arg(n_q),
+            aggregation=values["aggregation"],
+            correction=values["correction"],
+            shard=shard,
+            consistency=consistency,
+            consistency_chunk_s=consistency_chunk,
+            preset=preset_record,
             device=device,
             workers=workers,
             batch_size=batch_size,
@@ -95,3 +147,32 @@ def add_commands(app: typer.Typer) -> None:
         render_outputs(out, console=console, plots=not no_plots)
         c = result["counts"]
         console.print(f"{c['computed']} record(s) computed, {c['reused']} reused; outputs in {out}")
+
+    @app.command("compare-merge")
+    def compare_merge(
+        shards: List[Path] = typer.Argument(..., help="Shard folders written by compare --shard I/N (all N of them)."),
+        out: Path = typer.Option(..., "--out", help="Folder of the merged run (records, tables, report)."),
+        no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures."),
+    ) -> None:
+        """Merge the shards of one comparison into a single run folder and render it (same tables as one process)."""
+        from rich.console import Console
+
+        import sys
+
+        from .report import render_outputs
+        from .shards import merge_runs
+
+        console = Console() if sys.stdout.isatty() else Console(width=200)
+        merge_runs(shards, out)
+        render_outputs(out, console=console, plots=not no_plots)
+        console.print(f"merged {len(shards)} shard(s) into {out}")
+
+
+def _depths_arg(value: str | None) -> int | list[int] | None:
+    """``--n-q 8`` stays one depth (an error where a tokenizer lacks it); ``1,2,4`` is a sweep."""
+    from .systems import parse_depths
+
+    if value is None:
+        return None
+    depths = parse_depths(value)
+    return depths[0] if "," not in value else depths

@@ -3,7 +3,9 @@
 - ``<metric>.png`` per metric: the per-utterance distribution of every system (box plot) and its
   quantile function (inverse CDF, the curves ASO compares: a curve lying above another over all
   quantile levels is stochastic dominance);
-- ``bitrate_vs_quality.png``: each system's bitrate against its Table-1 value per quality metric.
+- ``bitrate_vs_quality.png``: each system's bitrate against its Table-1 value per quality metric;
+- ``rate_quality.png`` (with an ``--n-q`` list): per quality metric, the Table-1 value against the
+  bitrate of each depth, one line per tokenizer (the rate-quality curves codec papers show).
 
 The figures are drawn on ``matplotlib.figure.Figure`` with an Agg canvas, never through pyplot,
 so rendering never touches (or is affected by) a global backend in the calling process.
@@ -97,7 +99,52 @@ def bitrate_figure(aggregates: Mapping[str, Any], metrics: Mapping[str, Mapping[
     return _save(fig, path)
 
 
-def make_plots(out_dir: Path, aggregates: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> list[Path]:
+def rate_quality_figure(run: Mapping[str, Any], aggregates: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
+                        path: Path) -> Path | None:
+    """Quality against bitrate over the ``--n-q`` depths, one line (marker per depth) per tokenizer."""
+    from matplotlib.figure import Figure
+
+    depths = run.get("depths") or [None]
+    if len(depths) < 2:
+        return None
+    lines: dict[str, list[tuple[float, int, str]]] = {}
+    for s in run["systems"]:
+        base = s["label"].rsplit(" @ n_q=", 1)[0]
+        lines.setdefault(base, []).append((s["info"]["bitrate"] / 1000.0, s.get("depth"), s["label"]))
+    quality = [n for n, m in metrics.items() if m["kind"] in ("audio", "text") and m.get("ranked", True)]
+    if not quality:
+        return None
+    cols = min(3, len(quality))
+    nrows = int(np.ceil(len(quality) / cols))
+    fig = Figure(figsize=(4.4 * cols, 3.7 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, cols)).reshape(-1)
+    for ax, name in zip(axes, quality):
+        meta = metrics[name]
+        for i, (base, pts) in enumerate(lines.items()):
+            xy = []
+            for kbps, depth, label in sorted(pts):
+                entry = aggregates["rows"].get(label, {}).get("metrics", {}).get(name)
+                if entry and entry.get("value") is not None:
+                    xy.append((kbps, entry["value"] * meta.get("display_scale", 1.0), depth))
+            if not xy:
+                continue
+            ax.plot([p[0] for p in xy], [p[1] for p in xy], marker="o", color=f"C{i % 10}", label=base)
+            for x, y, d in xy:
+                ax.annotate(f"{d}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("bitrate [kbps] (labels: n_q)")
+        ax.set_title(_title(meta), fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[len(quality):]:
+        ax.set_visible(False)
+    fig.suptitle("rate-quality: each tokenizer at n_q = " + ", ".join(map(str, depths)))
+    fig.subplots_adjust(hspace=0.5, wspace=0.3, bottom=0.16 if nrows == 1 else 0.1)
+    return _save(fig, path)
+
+
+def make_plots(out_dir: Path, aggregates: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
+               run: Mapping[str, Any] | None = None) -> list[Path]:
     """Write every figure under ``out_dir`` (created); returns the written paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     # one colour per system across every figure (matplotlib's default cycle, in table order)
@@ -112,4 +159,8 @@ def make_plots(out_dir: Path, aggregates: Mapping[str, Any], metrics: Mapping[st
     p = bitrate_figure(aggregates, metrics, out_dir / "bitrate_vs_quality.png", colors)
     if p is not None:
         written.append(p)
+    if run is not None:
+        p = rate_quality_figure(run, aggregates, metrics, out_dir / "rate_quality.png")
+        if p is not None:
+            written.insert(0, p)  # the headline figure of a depth sweep comes first in the report
     return written

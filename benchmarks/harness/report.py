@@ -28,7 +28,8 @@ from typing import Any, Mapping
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.io import write_json_atomic, write_text_atomic
 
-from .aggregate import aggregate, applicable, ranking, system_rows
+from .aggregate import NOT_COMMON, aggregate, applicable, ranking, system_rows
+from .consistency import load_consistency
 from .dataset import read_utterance_list
 from .records import RECORDS_NAME, RecordStore
 from .significance import pairwise_aso
@@ -67,19 +68,44 @@ def corpus_scorers(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def significance(run: Mapping[str, Any], agg: Mapping[str, Any]) -> dict[str, Any]:
+def depth_groups(run: Mapping[str, Any]) -> list[tuple[int | None, list[str]]]:
+    """``[(depth, labels)]``: one group per ``--n-q`` depth (a single group without a depth list)."""
+    depths = run.get("depths") or [None]
+    if len(depths) == 1:
+        return [(depths[0], [s["label"] for s in run["systems"]])]
+    return [(d, [s["label"] for s in run["systems"] if s.get("depth") == d]) for d in depths]
+
+
+def significance(run: Mapping[str, Any], agg: Mapping[str, Any], correction: str | None = None) -> dict[str, Any]:
+    """ASO matrices per metric (and per depth with an ``--n-q`` list), corrected within each matrix.
+
+    Keys are the metric name, or ``metric@n_q=D`` per depth; each value is ``{"metric", "depth",
+    "correction", "matrix"}`` (``matrix[A][B]`` = A better than B, see :mod:`.significance`).
+    """
     sig = run.get("significance", {})
+    correction = correction or sig.get("correction", "none")
     out = {}
-    competitors = {r["label"] for r in system_rows(run) if not r["ground_truth"]}
-    for name, meta in run["metrics"].items():
-        if meta["kind"] == "system":
-            continue
-        scores = {k: v for k, v in agg["scores"].get(name, {}).items() if k in competitors}
-        if len(scores) < 2:
-            continue
-        out[name] = pairwise_aso(scores, meta["higher_is_better"], confidence=sig.get("confidence", 0.95),
-                                 iterations=sig.get("iterations", 1000), seed=sig.get("seed", 42))
+    groups = depth_groups(run)
+    for depth, labels in groups:
+        for name, meta in run["metrics"].items():
+            if meta["kind"] == "system":
+                continue
+            scores = {k: v for k, v in agg["scores"].get(name, {}).items() if k in labels}
+            if len(scores) < 2:
+                continue
+            mat = pairwise_aso(scores, meta["higher_is_better"], confidence=sig.get("confidence", 0.95),
+                               iterations=sig.get("iterations", 1000), seed=sig.get("seed", 42), correction=correction)
+            key = name if len(groups) == 1 else f"{name}@n_q={depth}"
+            out[key] = {"metric": name, "depth": depth, "correction": correction, "matrix": mat}
     return out
+
+
+def correction_text(run: Mapping[str, Any], correction: str) -> str:
+    conf = run.get("significance", {}).get("confidence", 0.95)
+    alpha = round(1 - conf, 6)
+    return {"none": f"no multiple-comparison correction (as the paper): each pair at α = {alpha}",
+            "bonferroni": f"Bonferroni-corrected over the pairs of each metric (α = {alpha} / pairs)",
+            "holm": f"Holm step-down over the pairs of each metric (α = {alpha})"}[correction]
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -97,10 +123,12 @@ def header(meta: Mapping[str, Any]) -> str:
     return f"{meta['display']}{unit}{(' ' + arrow) if arrow else ''}"
 
 
-def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows of Table 1 with per-cell text, rank (1 best, 2 second, None) and exclusion count."""
+def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any], labels: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of Table 1 with per-cell text, rank (1 best, 2 second, None) and exclusion count.
+
+    ``labels``: only these system rows (plus the ground truth), ranked among themselves (one depth)."""
     metrics = run["metrics"]
-    rows = system_rows(run)
+    rows = [r for r in system_rows(run) if labels is None or r["ground_truth"] or r["label"] in labels]
     ranks: dict[str, dict[str, int]] = {}
     for name, meta in metrics.items():
         if not meta.get("ranked", True):
@@ -119,7 +147,7 @@ def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[dict[st
                 continue
             rank = ranks.get(name, {}).get(r["label"]) if r["ranked"] else None
             cells[name] = {"text": fmt(name, meta, entry["value"]), "rank": rank if rank in (1, 2) else None,
-                           "value": entry["value"], "excluded": entry["excluded"], "n": entry["n"]}
+                           "value": entry["value"], "excluded": a["n_utterances"] - entry["n"], "n": entry["n"]}
         out.append({"label": r["label"], "ground_truth": r["ground_truth"], "ranked": r["ranked"],
                     "n_failed": a["n_failed"], "n_missing": a["n_missing"], "cells": cells})
     return out
@@ -162,30 +190,47 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str, Any]) -> str:
+def _table1_sections(run: Mapping[str, Any]) -> list[tuple[str, str, list[str] | None]]:
+    """(title, html id, labels) of each Table 1: one, or one per ``--n-q`` depth."""
+    groups = depth_groups(run)
+    if len(groups) == 1:
+        return [("Table 1 — corpus-level WER/WIL, mean of the other metrics", "table1", None)]
+    return [(f"Table 1 at n_q = {d} — corpus-level WER/WIL, mean of the other metrics", f"table1-nq{d}", labels)
+            for d, labels in groups]
+
+
+def _skipped_lines(run: Mapping[str, Any]) -> list[str]:
+    return [f"- n_q = {s['n_q']}: {s['label']} skipped ({s['reason']})" for s in run.get("skipped_depths") or []]
+
+
+def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str, Any],
+                    consistency: list[dict] | None = None) -> str:
     metrics = run["metrics"]
-    t1 = table1_cells(run, agg)
     parts = [f"# Tokenizer comparison ({run['num_utterances']} utterances)", ""]
-    parts.append(_summary_lines(run, md=True))
-    parts += ["", "## Table 1 — corpus-level WER/WIL, mean of the other metrics", ""]
+    parts.append(_summary_lines(run, md=True, agg=agg, sig=sig))
     head = ["System"] + [header(m) for m in metrics.values()]
-    parts.append(_md_table(head, [[_md_escape(r["label"])] + [_decorate(r["cells"][n], "md") for n in metrics] for r in t1]))
+    for title, _, labels in _table1_sections(run):
+        t1 = table1_cells(run, agg, labels)
+        parts += ["", f"## {title}", "", f"_{agg['aggregation']['statement']}._", ""]
+        parts.append(_md_table(head, [[_md_escape(r["label"])] + [_decorate(r["cells"][n], "md") for n in metrics]
+                                      for r in t1]))
+    if run.get("skipped_depths"):
+        parts += ["", "Depths a tokenizer does not have:", ""] + _skipped_lines(run)
     parts += ["", "Best in **bold**, second <u>underlined</u> (ranked systems only; ground truth and sanity rows such as "
               "`identity` are not ranked). `(n=K)`: only K utterances scored, see Exclusions.", ""]
-    parts += ["## Table 2 — per-utterance mean ± std", ""]
+    parts += ["## Table 2 — per-utterance mean ± std", "", f"_{agg['aggregation']['statement']}._", ""]
     rows = []
     for r in system_rows(run):
         a = agg["rows"][r["label"]]
         rows.append([_md_escape(r["label"])] + [mean_std(n, m, a["metrics"].get(n)) for n, m in metrics.items()])
     parts.append(_md_table(head, rows))
     parts += ["", "## Significance — almost stochastic order (ε_min of row better than column)", "",
-              "ε_min ≤ 0.5: the row system is significantly better than the column system; ε_min = 0: it dominates. "
-              f"Confidence {run.get('significance', {}).get('confidence', 0.95)} (Bonferroni-corrected over the pairs of each "
-              f"metric), {run.get('significance', {}).get('iterations', 1000)} bootstrap iterations, seed "
-              f"{run.get('significance', {}).get('seed', 42)}; utterances scored by both systems.", ""]
-    for name, mat in sig.items():
+              _significance_note(run, sig), ""]
+    for key, entry in sig.items():
+        mat = entry["matrix"]
         labels = list(mat)
-        parts += [f"### {header(metrics[name])}", ""]
+        depth = f" at n_q = {entry['depth']}" if "@" in key else ""
+        parts += [f"### {header(metrics[entry['metric']])}{depth}", ""]
         body = []
         for a in labels:
             line = [_md_escape(a)]
@@ -195,9 +240,13 @@ def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping
                     continue
                 t = eps_text(mat[a].get(b))
                 c = mat[a].get(b) or {}
-                line.append(f"**{t}**" if c.get("eps_min") is not None and c["eps_min"] <= 0.5 else t)
+                line.append(f"**{t}**" if c.get("significant") else t)
             body.append(line)
         parts += [_md_table(["ε_min (row vs column)"] + [_md_escape(x) for x in labels], body), ""]
+    if consistency:
+        parts += ["## Consistency checks", "", CONSISTENCY_NOTE, ""]
+        parts.append(_md_table(CONSISTENCY_HEAD, [[_md_escape(x) for x in row] for row in consistency_rows(consistency)]))
+        parts.append("")
     parts += ["## Exclusions", ""]
     parts += _exclusion_lines(run, agg)
     if run.get("disabled_metrics"):
@@ -206,7 +255,17 @@ def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping
     return "\n".join(parts) + "\n"
 
 
-def _summary_lines(run: Mapping[str, Any], md: bool) -> str:
+def _significance_note(run: Mapping[str, Any], sig: Mapping[str, Any]) -> str:
+    s = run.get("significance", {})
+    correction = next(iter(sig.values()))["correction"] if sig else s.get("correction", "none")
+    return ("ε_min ≤ 0.5: the row system is significantly better than the column system; ε_min = 0: it dominates. "
+            f"Confidence {s.get('confidence', 0.95)}, {correction_text(run, correction)}; bold = significant after "
+            f"this correction. {s.get('iterations', 1000)} bootstrap iterations, seed {s.get('seed', 42)}; utterances "
+            "scored by both systems.")
+
+
+def _summary_lines(run: Mapping[str, Any], md: bool, agg: Mapping[str, Any] | None = None,
+                   sig: Mapping[str, Any] | None = None) -> str:
     cfg = run.get("config", {})
     asr = run.get("asr")
     asr_txt = f"{asr.get('backend')} ({asr.get('model')}, {asr.get('decoding')})" if asr else "none (no transcript metric)"
@@ -214,9 +273,69 @@ def _summary_lines(run: Mapping[str, Any], md: bool) -> str:
         f"Data: {', '.join(map(str, cfg.get('data', [])))}; {run['num_utterances']} utterances "
         f"(num_samples={cfg.get('num_samples')}, seed={cfg.get('seed')}; list in utterances.jsonl)",
         f"ASR for WER/WIL: {asr_txt}; text normalised with Whisper's EnglishTextNormalizer",
-        f"n_q: {cfg.get('n_q') or 'all codebooks'}; device: {cfg.get('device')}",
+        f"n_q: {_depth_text(run)}; device: {cfg.get('device')}",
     ]
+    preset = run.get("preset")
+    if preset:
+        line = f"Preset: {preset['name']} — {preset.get('source', '')}"
+        if preset.get("stand_ins"):
+            line += ("; OFFLINE STAND-INS used (--allow-stand-ins): "
+                     + ", ".join(f"{k} → {v}" for k, v in preset["stand_ins"].items()))
+        items.insert(0, line)
+    if agg is not None:
+        items.append(f"Aggregation: {agg['aggregation']['statement']} (--aggregate {agg['aggregation']['mode']})")
+    if sig is not None:
+        corr = next(iter(sig.values()))["correction"] if sig else run.get("significance", {}).get("correction", "none")
+        items.append(f"Significance: almost stochastic order, {correction_text(run, corr)}")
+    if run.get("merged_from"):
+        items.append(f"Merged from {len(run['merged_from'])} shards: {', '.join(run['merged_from'])}")
+    elif run.get("shard"):
+        sh = run["shard"]
+        items.append(f"Shard {sh['index']}/{sh['count']}: {run['num_utterances']} of {sh['total']} utterances "
+                     "(merge the shards with compare --merge)")
     return "\n".join(f"- {i}" for i in items) if md else "; ".join(items)
+
+
+def _depth_text(run: Mapping[str, Any]) -> str:
+    depths = run.get("depths")
+    if depths and len(depths) > 1:
+        return "depths " + ", ".join(map(str, depths)) + " (one row per tokenizer and depth)"
+    n_q = run.get("config", {}).get("n_q")
+    return str(n_q) if n_q else "all codebooks"
+
+
+CONSISTENCY_HEAD = ["System", "batched vs single: codes differ", "max |Δwave|", "chunked vs whole: codes differ",
+                    "max |Δwave|", "setting"]
+CONSISTENCY_NOTE = ("Per row, on the first utterances of the sample: batched vs one-at-a-time encoding (cropped to a "
+                    "common length, no padding) and chunked vs whole encoding of their concatenation (chunks decoded "
+                    "separately). 'codes differ' is the fraction of differing codes (0 = identical); max |Δwave| the "
+                    "largest absolute difference of the decoded waveforms.")
+
+
+def _frac(entry: Mapping[str, Any]) -> str:
+    if entry.get("error"):
+        return f"error: {entry['error']}"
+    f = entry.get("codes_differ_fraction")
+    if f is None:
+        return entry.get("note", DASH)
+    text = "identical" if f == 0 else f"{100 * f:.2f} %"
+    if entry.get("frames") and entry["frames"][0] != entry["frames"][1]:
+        text += f" (frames {entry['frames'][0]} vs {entry['frames'][1]})"
+    return text
+
+
+def _wave(entry: Mapping[str, Any]) -> str:
+    v = entry.get("max_abs_wave_diff")
+    return DASH if v is None else f"{v:.2e}"
+
+
+def consistency_rows(consistency: list[dict]) -> list[list[str]]:
+    rows = []
+    for c in consistency:
+        b, ch = c.get("batched", {}), c.get("chunked", {})
+        setting = f"batch {b.get('batch', DASH)}; chunk {ch.get('chunk_samples', DASH)} samples x {ch.get('chunks', DASH)}"
+        rows.append([c["system"], _frac(b), _wave(b), _frac(ch), _wave(ch), setting])
+    return rows
 
 
 def _exclusion_lines(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[str]:
@@ -231,7 +350,8 @@ def _exclusion_lines(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[str
         if a["n_missing"]:
             lines.append(f"- {label}: {a['n_missing']} utterance(s) not computed yet (interrupted run; rerun to resume)")
         for name, e in a["metrics"].items():
-            other = {k: v for k, v in e["exclusion_reasons"].items() if not k.startswith("failed:") and "not computed" not in k}
+            other = {k: v for k, v in e["exclusion_reasons"].items()
+                     if not k.startswith("failed:") and "not computed" not in k and k != NOT_COMMON}
             for reason, count in other.items():
                 lines.append(f"- {label} / {run['metrics'][name]['display']}: {count} excluded — {reason}")
     return lines or ["- none"]
@@ -244,14 +364,17 @@ def print_console(run: Mapping[str, Any], agg: Mapping[str, Any], console: Any =
 
     console = console or Console()
     metrics = run["metrics"]
-    table = Table(title=f"Table 1 ({run['num_utterances']} utterances; corpus WER/WIL, mean of others)",
-                  caption="bold = best, underline = second (ranked systems)")
-    table.add_column("System", style="cyan")
-    for m in metrics.values():
-        table.add_column(header(m), justify="right")
-    for r in table1_cells(run, agg):
-        table.add_row(r["label"], *[_decorate(r["cells"][n], "rich") for n in metrics])
-    console.print(table)
+    for title, _, labels in _table1_sections(run):
+        table = Table(title=f"{title.split(' — ')[0]} ({run['num_utterances']} utterances; corpus WER/WIL, mean of others)",
+                      caption=f"{agg['aggregation']['statement']}; bold = best, underline = second (ranked systems)")
+        table.add_column("System", style="cyan")
+        for m in metrics.values():
+            table.add_column(header(m), justify="right")
+        for r in table1_cells(run, agg, labels):
+            table.add_row(r["label"], *[_decorate(r["cells"][n], "rich") for n in metrics])
+        console.print(table)
+    for line in _skipped_lines(run):
+        console.print(f"  {line}", markup=False)
     excl = _exclusion_lines(run, agg)
     if excl != ["- none"]:
         console.print("[yellow]Exclusions:[/yellow]")
@@ -353,12 +476,22 @@ def _original_wav_bytes(path: str) -> bytes | None:
 
 
 def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str, Any], utts: list,
-                records: Mapping, out: Path, plots: list[Path]) -> str:
+                records: Mapping, out: Path, plots: list[Path], consistency: list[dict] | None = None) -> str:
     metrics = run["metrics"]
     head = ["System"] + [header(m) for m in metrics.values()]
-    t1 = table1_cells(run, agg)
-    rows1 = [(r, [(_decorate(r["cells"][n], "html"), n, "" if r["cells"][n]["value"] is None else repr(r["cells"][n]["value"]))
-                  for n in metrics]) for r in t1]
+    statement = agg["aggregation"]["statement"]
+    tables1 = []
+    for title, table_id, labels in _table1_sections(run):
+        t1 = table1_cells(run, agg, labels)
+        rows1 = [(r, [(_decorate(r["cells"][n], "html"), n,
+                       "" if r["cells"][n]["value"] is None else repr(r["cells"][n]["value"])) for n in metrics])
+                 for r in t1]
+        tables1.append(f"<h2>{html.escape(title)}</h2>" + _html_table(
+            table_id, head, rows1, f"{statement[0].upper() + statement[1:]}. Corpus-level WER/WIL, mean of the other "
+            "metrics. Bold = best, underlined = second among ranked systems; (n=K): K utterances scored."))
+    if run.get("skipped_depths"):
+        tables1.append("<p class='note'>Depths a tokenizer does not have: "
+                       + "; ".join(html.escape(x[2:]) for x in _skipped_lines(run)) + "</p>")
     rows2 = []
     for r in system_rows(run):
         a = agg["rows"][r["label"]]
@@ -370,18 +503,19 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>tokenizer-bench comparison</title>",
              f"<style>{_CSS}</style></head><body>",
              f"<h1>Tokenizer comparison ({run['num_utterances']} utterances)</h1>",
-             "<ul>" + "".join(f"<li>{html.escape(x[2:])}</li>" for x in _summary_lines(run, md=True).splitlines()) + "</ul>",
-             "<h2>Table 1</h2>",
-             _html_table("table1", head, rows1, "Corpus-level WER/WIL, mean of the other metrics. Bold = best, "
-                         "underlined = second among ranked systems; (n=K): K utterances scored."),
+             "<ul id='summary'>" + "".join(f"<li>{html.escape(x[2:])}</li>"
+                                           for x in _summary_lines(run, md=True, agg=agg, sig=sig).splitlines()) + "</ul>",
+             *tables1,
              "<h2>Table 2</h2>",
-             _html_table("table2", head, rows2, "Per-utterance mean ± std (ddof=1)."),
+             _html_table("table2", head, rows2, f"Per-utterance mean ± std (ddof=1); {statement}."),
              "<h2>Significance (almost stochastic order)</h2>",
-             "<p class='note'>ε_min of the row system being better than the column system; ≤ 0.5 (bold): significantly "
-             "better; 0: dominant.</p>"]
-    for name, mat in sig.items():
+             f"<p class='note'>{html.escape(_significance_note(run, sig))}</p>"]
+    for key, entry in sig.items():
+        mat = entry["matrix"]
         labels = list(mat)
-        parts.append(f"<h3>{html.escape(header(metrics[name]))}</h3><table id='aso-{html.escape(name)}'><thead><tr><th></th>")
+        depth = f" at n_q = {entry['depth']}" if "@" in key else ""
+        parts.append(f"<h3>{html.escape(header(metrics[entry['metric']]) + depth)}</h3>"
+                     f"<table id='aso-{html.escape(key)}'><thead><tr><th></th>")
         parts += [f"<th>{html.escape(b)}</th>" for b in labels]
         parts.append("</tr></thead><tbody>")
         for a in labels:
@@ -389,9 +523,16 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
             for b in labels:
                 c = mat[a].get(b) if a != b else None
                 t = DASH if a == b else eps_text(c)
-                bold = c is not None and c.get("eps_min") is not None and c["eps_min"] <= 0.5
+                bold = c is not None and bool(c.get("significant"))
                 parts.append(f"<td>{'<b>' + t + '</b>' if bold else t}</td>")
             parts.append("</tr>")
+        parts.append("</tbody></table>")
+    if consistency:
+        parts.append(f"<h2>Consistency checks</h2><p class='note'>{html.escape(CONSISTENCY_NOTE)}</p>")
+        parts.append("<table id='consistency'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in CONSISTENCY_HEAD)
+                     + "</tr></thead><tbody>")
+        for row in consistency_rows(consistency):
+            parts.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>")
         parts.append("</tbody></table>")
     parts.append("<h2>Exclusions</h2><ul>")
     parts += [f"<li>{html.escape(x[2:])}</li>" for x in _exclusion_lines(run, agg)]
@@ -437,32 +578,38 @@ def _audio_section(run: Mapping[str, Any], utts: list, records: Mapping, out: Pa
 
 
 # ----------------------------------------------------------------------------- entry point
-def render_outputs(out: str | Path, console: Any = None, plots: bool = True) -> dict[str, str]:
-    """Rebuild every output of the run folder ``out`` from its records; returns written paths."""
+def render_outputs(out: str | Path, console: Any = None, plots: bool = True, aggregation: str | None = None,
+                   correction: str | None = None) -> dict[str, str]:
+    """Rebuild every output of the run folder ``out`` from its records; returns written paths.
+
+    ``aggregation`` / ``correction`` override the run's settings (``--render-only --aggregate ...``)."""
     out = Path(out)
     run, utts, records = load_run(out)
     utt_ids = [u.id for u in utts]
-    agg = aggregate(run, records, utt_ids, corpus_scorers(run["metrics"]))
-    sig = significance(run, agg)
+    mode = aggregation or run.get("aggregation") or "common"
+    agg = aggregate(run, records, utt_ids, corpus_scorers(run["metrics"]), mode=mode)
+    sig = significance(run, agg, correction)
+    consistency = load_consistency(out)
     written: dict[str, str] = {}
-    write_text_atomic(out / "results.md", render_markdown(run, agg, sig))
+    write_text_atomic(out / "results.md", render_markdown(run, agg, sig, consistency))
     written["markdown"] = str(out / "results.md")
     write_text_atomic(out / "results.csv", render_csv(run, agg))
     written["csv"] = str(out / "results.csv")
     write_text_atomic(out / "per_utterance.csv", render_per_utterance_csv(run, utt_ids, records))
     written["per_utterance_csv"] = str(out / "per_utterance.csv")
     summary = {k: run.get(k) for k in ("created", "config", "systems", "ground_truth", "asr", "metrics",
-                                        "disabled_metrics", "num_utterances", "examples", "significance")}
-    write_json_atomic(out / "results.json", {"run": summary, "utterances": utt_ids, "rows": agg["rows"],
-                                             "significance": sig})
+                                        "disabled_metrics", "num_utterances", "examples", "significance", "depths",
+                                        "skipped_depths", "shard", "merged_from", "preset")}
+    write_json_atomic(out / "results.json", {"run": summary, "utterances": utt_ids, "aggregation": agg["aggregation"],
+                                             "rows": agg["rows"], "significance": sig, "consistency": consistency})
     written["json"] = str(out / "results.json")
     plot_paths: list[Path] = []
     if plots:
         from .plots import make_plots
 
-        plot_paths = make_plots(out / "plots", agg, run["metrics"])
+        plot_paths = make_plots(out / "plots", agg, run["metrics"], run=run)
         written["plots"] = str(out / "plots")
-    write_text_atomic(out / "report.html", render_html(run, agg, sig, utts, records, out, plot_paths))
+    write_text_atomic(out / "report.html", render_html(run, agg, sig, utts, records, out, plot_paths, consistency))
     written["html"] = str(out / "report.html")
     print_console(run, agg, console)
     return written

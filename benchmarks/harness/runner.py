@@ -39,7 +39,9 @@ from .dataset import EvalUtterance, load_eval_set, pick_examples, sample_utteran
 from .records import RECORDS_NAME, RecordStore
 from .scoring import AudioScorer, score_system_metrics, score_text_metrics
 from .selection import MetricSelection, build_asr, metric_kind, select_metrics
-from .systems import GROUND_TRUTH_LABEL, LoadedSystem, SystemSpec, assign_keys, load_systems, stable_hash
+from .shards import parse_shard, shard_manifest, shard_utterances
+from .systems import (GROUND_TRUTH_LABEL, LoadedSystem, SystemSpec, assign_keys, expand_depths, load_systems,
+                      parse_depths, stable_hash)
 
 RUN_NAME = "run.json"
 UTTERANCES_NAME = "utterances.jsonl"
@@ -59,10 +61,13 @@ class CompareConfig:
     num_samples: int | None = None
     seed: int = 42
     metrics: list[str] | None = None
+    #: constructor options per metric (name -> {option: value}); presets use it for model ids / stand-ins
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     asr: str = "hf_whisper"
     asr_options: dict[str, Any] = field(default_factory=dict)
     save_audio: bool = False
-    n_q: int | None = None
+    #: one depth, or a list of depths (rate-quality: one row per tokenizer and depth)
+    n_q: int | list[int] | None = None
     device: str = "cpu"
     workers: int = 1
     batch_size: int = 8
@@ -70,6 +75,17 @@ class CompareConfig:
     aso_iterations: int = 1000
     confidence: float = 0.95
     plots: bool = True
+    #: "common" (comparable rows: every row over the utterances all rows scored) or "per-row"
+    aggregation: str = "common"
+    #: multiple-comparison correction of the ASO tables: "none" (the paper), "bonferroni", "holm"
+    correction: str = "none"
+    #: "i/N": evaluate only the i-th (0-based) of N disjoint utterance subsets (merge with compare --merge)
+    shard: str | None = None
+    #: batched-vs-single and chunked-vs-whole encoding checks per row (consistency.py)
+    consistency: bool = False
+    consistency_chunk_s: float = 1.0
+    #: what a --preset set and which offline stand-ins it used (recorded in run.json, shown in the report)
+    preset: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -87,6 +103,10 @@ class Prepared:
     systems: list[LoadedSystem]
     gt_key: str | None
     examples: list[str]
+    depths: list[int | None] = field(default_factory=lambda: [None])
+    skipped_depths: list[dict] = field(default_factory=list)
+    shard: dict[str, Any] | None = None
+    all_utterances: list[EvalUtterance] = field(default_factory=list)  # the whole sample (= utterances unsharded)
 
 
 def slug(label: str) -> str:
@@ -95,9 +115,22 @@ def slug(label: str) -> str:
 
 def prepare(cfg: CompareConfig) -> Prepared:
     """Steps 1-3: everything that can fail for a user reason fails here, before any work."""
-    utts = sample_utterances(load_eval_set(cfg.data), cfg.num_samples, cfg.seed)
-    selection = select_metrics(cfg.metrics)
-    systems = load_systems(cfg.systems, n_q=cfg.n_q, device=cfg.device)
+    from .aggregate import AGGREGATION_MODES
+    from .significance import CORRECTIONS
+
+    from tokenizer_bench.core.errors import ConfigError
+
+    if cfg.aggregation not in AGGREGATION_MODES:
+        raise ConfigError(f"--aggregate {cfg.aggregation!r}: choose one of {', '.join(AGGREGATION_MODES)}")
+    if cfg.correction not in CORRECTIONS:
+        raise ConfigError(f"--correction {cfg.correction!r}: choose one of {', '.join(CORRECTIONS)}")
+    shard = parse_shard(cfg.shard)
+    depths = parse_depths(cfg.n_q)
+    all_utts = sample_utterances(load_eval_set(cfg.data), cfg.num_samples, cfg.seed)
+    utts = shard_utterances(all_utts, shard)
+    selection = select_metrics(cfg.metrics, options=cfg.metric_options or None)
+    systems = load_systems(cfg.systems, n_q=depths[0] if len(depths) == 1 else None, device=cfg.device)
+    systems, skipped = expand_depths(systems, depths)
     asr = None
     asr_desc = None
     if selection.needs_transcripts:
@@ -107,8 +140,11 @@ def prepare(cfg: CompareConfig) -> Prepared:
     # the metric set is not: a record lacking a newly requested metric is simply recomputed.
     assign_keys(systems, {"asr": asr_desc})
     gt_key = stable_hash({"ground_truth": asr_desc}) if asr is not None else None
-    examples = pick_examples(utts, cfg.report_examples)
-    return Prepared(cfg, utts, selection, asr, systems, gt_key, examples)
+    # examples are drawn from the whole sample, so a shard saves exactly the audio a single run would
+    in_shard = {u.id for u in utts}
+    examples = [e for e in pick_examples(all_utts, cfg.report_examples) if e in in_shard]
+    return Prepared(cfg, utts, selection, asr, systems, gt_key, examples, depths, skipped,
+                    shard_manifest(shard, all_utts) if shard is not None else None, all_utts)
 
 
 def _run_manifest(p: Prepared) -> dict[str, Any]:
@@ -118,7 +154,7 @@ def _run_manifest(p: Prepared) -> dict[str, Any]:
         "config": p.config.to_json(),
         "systems": [
             {"label": s.label, "name": s.spec.name, "checkpoint": s.spec.checkpoint, "baseline": s.spec.baseline,
-             "ranked": s.ranked, "key": s.key, "info": s.info, "slug": slug(s.label)}
+             "ranked": s.ranked, "key": s.key, "info": s.info, "slug": slug(s.label), "depth": s.depth}
             for s in p.systems
         ],
         "ground_truth": None if p.gt_key is None else {"label": GROUND_TRUTH_LABEL, "key": p.gt_key},
@@ -128,7 +164,14 @@ def _run_manifest(p: Prepared) -> dict[str, Any]:
         "num_utterances": len(p.utterances),
         "examples": p.examples,
         "significance": {"method": "aso", "iterations": p.config.aso_iterations,
-                         "confidence": p.config.confidence, "seed": p.config.seed},
+                         "confidence": p.config.confidence, "seed": p.config.seed,
+                         "correction": p.config.correction},
+        "aggregation": p.config.aggregation,
+        "depths": p.depths,
+        "skipped_depths": p.skipped_depths,
+        "shard": p.shard,
+        "consistency": {"enabled": p.config.consistency, "chunk_s": p.config.consistency_chunk_s},
+        "preset": p.config.preset,
     }
 
 
@@ -335,6 +378,11 @@ class Runner:
                 self.run_system(system, existing, scorer)
         finally:
             scorer.close()
+        if self.cfg.consistency and (self.p.shard is None or self.p.shard["index"] == 0):
+            from .consistency import run_consistency
+
+            run_consistency(self.p.systems, self.p.all_utterances, self.out, device=self.cfg.device,
+                            chunk_s=self.cfg.consistency_chunk_s, progress=self.progress)
         return dict(self.counts)
 
 

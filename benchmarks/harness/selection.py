@@ -96,8 +96,12 @@ def _ordered(names: Sequence[str]) -> list[str]:
     return pref + sorted(n for n in names if n not in PREFERRED_ORDER)
 
 
-def select_metrics(requested: Sequence[str] | None, *, gpu_available: bool | None = None) -> MetricSelection:
-    """Build the metrics to run; see module docstring for the explicit-vs-default rule."""
+def select_metrics(requested: Sequence[str] | None, *, gpu_available: bool | None = None,
+                   options: dict[str, dict[str, Any]] | None = None) -> MetricSelection:
+    """Build the metrics to run; see module docstring for the explicit-vs-default rule.
+
+    ``options`` maps a metric name to its constructor options (``registry.build(name, **options)``).
+    """
     from tokenizer_bench.core.plugins import get_registry
 
     if gpu_available is None:
@@ -115,7 +119,7 @@ def select_metrics(requested: Sequence[str] | None, *, gpu_available: bool | Non
     problems = []
     for name in _ordered(names):
         try:
-            metric = registry.build(name)
+            metric = registry.build(name, **(options or {}).get(name, {}))
         except MissingDependencyError as exc:
             issues = [str(exc)]
         except Exception as exc:  # a broken metric plugin disables that metric, with its reason

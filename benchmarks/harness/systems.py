@@ -51,6 +51,7 @@ class LoadedSystem:
     tokenizer: Any
     info: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    depth: int | None = None  # the requested --n-q of this row (None: all codebooks)
 
     @property
     def ranked(self) -> bool:
@@ -176,3 +177,58 @@ def assign_keys(systems: Sequence[LoadedSystem], extra_key: Any = None) -> None:
     for s in systems:
         s.key = stable_hash({"name": s.spec.name, "checkpoint": checkpoint_fingerprint(s.spec.checkpoint),
                              "n_q": s.info["n_q"], "extra": extra_key})
+
+
+def parse_depths(value: str | int | Sequence[int] | None) -> list[int | None]:
+    """``--n-q``: nothing (all codebooks), one depth, or a comma-separated list (rate-quality)."""
+    if value is None:
+        return [None]
+    if isinstance(value, int):
+        items: list[Any] = [value]
+    elif isinstance(value, str):
+        items = [x.strip() for x in value.split(",") if x.strip()]
+    else:
+        items = list(value)
+    depths = []
+    for x in items:
+        try:
+            d = int(x)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--n-q {value!r}: {x!r} is not an integer (expected e.g. 8 or 1,2,4,8)") from None
+        if d < 1:
+            raise ConfigError(f"--n-q {value!r}: depths must be at least 1, got {d}")
+        depths.append(d)
+    if not depths:
+        raise ConfigError(f"--n-q {value!r}: no depth given")
+    if len(set(depths)) != len(depths):
+        raise ConfigError(f"--n-q {value!r}: a depth is listed twice")
+    return sorted(depths)
+
+
+def depth_label(label: str, depth: int | None) -> str:
+    return f"{label} @ n_q={depth}"
+
+
+def expand_depths(systems: Sequence[LoadedSystem], depths: Sequence[int | None]) -> tuple[list[LoadedSystem], list[dict]]:
+    """One row per (system, depth) for a depth list; depths a tokenizer lacks are skipped and returned.
+
+    A single depth keeps the plain labels (and ``load_systems`` already rejected a depth beyond a
+    tokenizer's codebooks). Rows are ordered by depth, then in table order, so each depth's table
+    reads like a one-depth run.
+    """
+    if len(depths) == 1:
+        for s in systems:
+            s.depth = depths[0]
+        return list(systems), []
+    rows, skipped = [], []
+    for d in depths:
+        for s in systems:
+            if d > s.tokenizer.num_codebooks:
+                skipped.append({"label": s.label, "n_q": d,
+                                "reason": f"{s.label} has {s.tokenizer.num_codebooks} codebook(s)"})
+                continue
+            rows.append(LoadedSystem(spec=s.spec, label=depth_label(s.label, d), tokenizer=s.tokenizer,
+                                     info=tokenizer_info(s.tokenizer, d), depth=d))
+    if not rows:
+        raise ConfigError(f"--n-q {','.join(map(str, depths))}: no tokenizer has any of these depths")
+    return rows, skipped
