@@ -123,6 +123,7 @@ def resolve_inputs(inputs: list[str]) -> list[Any]:
         else:
             paths.append(path)
     seen: dict[str, Path] = {}
+    files: set[Path] = set()  # a file reached twice (a glob matching it and its folder) is encoded once
     found = []
     for path in paths:
         if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
@@ -132,12 +133,14 @@ def resolve_inputs(inputs: list[str]) -> list[Any]:
         else:
             utts = list_utterances([path])
         for u in utts:
-            if u.id in seen and seen[u.id] != u.path:
+            if u.path.resolve() in files:
+                continue
+            files.add(u.path.resolve())
+            if u.id in seen:
                 raise ConfigError(f"two inputs have the id {u.id!r}: {seen[u.id]} and {u.path} "
                                   "(codes are written as <id>.npy; encode them into separate --out folders)")
-            if u.id not in seen:
-                seen[u.id] = u.path
-                found.append(u)
+            seen[u.id] = u.path
+            found.append(u)
     return sorted(found, key=lambda u: u.id)
 
 

@@ -79,3 +79,15 @@ def test_an_input_the_tokenizer_fails_on_is_reported_and_its_batch_mates_still_e
     assert summary["encoded"] == 1 and list(summary["failed"]) == ["loud"]
     assert "loud.wav: encoding failed (ValueError: too loud)" in summary["failed"]["loud"]
     assert np.load(tmp_path / "codes" / "quiet.npy").tolist() == [[32868, 32568, 33068, 32768]]
+
+
+def test_inputs_reached_twice_are_encoded_once_and_clashing_ids_are_refused(tmp_path):
+    from tokenizer_bench.core.cli.codec import resolve_inputs
+    from tokenizer_bench.core.errors import ConfigError
+
+    write_wav(tmp_path / "in" / "sub" / "y.wav", np.zeros(10))
+    write_wav(tmp_path / "other" / "y.wav", np.zeros(10))
+    utts = resolve_inputs([str(tmp_path / "in"), str(tmp_path / "in" / "sub" / "y.wav"), str(tmp_path / "in" / "*")])
+    assert [(u.id, u.path.name) for u in utts] == [("sub/y", "y.wav")]
+    with pytest.raises(ConfigError, match="two inputs have the id 'y'"):
+        resolve_inputs([str(tmp_path / "in" / "sub" / "y.wav"), str(tmp_path / "other" / "y.wav")])
