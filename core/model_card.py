@@ -59,8 +59,6 @@ def build_model_card(repo_id: str, info: Mapping[str, Any], config: Mapping[str,
     name = str(info.get("name", "tokenizer"))
     header = {"library_name": "tokenizer-bench", "tags": ["audio", "speech-tokenizer", "neural-codec", name],
               "pipeline_tag": "audio-to-audio"}
-    if run_config and run_config.get("data", {}).get("train"):
-        header["datasets_used"] = [str(d) for d in run_config["data"]["train"]]
     lines = ["---", _yaml_block(header), "---", "", f"# {repo_id}", "",
              f"A `{name}` speech tokenizer trained with tokenizer-bench and published with `tokenizer-bench push`.", "", "## Use", "", "```python",
              "from tokenizer_bench.core.api import load_tokenizer", "",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +32,41 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 def _sha(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
+
+
+# ---------------------------------------------------------------- pointing huggingface_hub at it
+
+def point_hub_at(monkeypatch, endpoint: str, home: Path) -> None:
+    """What a fresh process with HF_ENDPOINT/HF_HOME set would see (huggingface_hub reads them at import)."""
+    from huggingface_hub import constants
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZER_BENCH_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    from tokenizer_bench.core import hub
+
+    monkeypatch.setattr(hub, "_probe_cache", {})
+    monkeypatch.setattr(hub, "_warned", set())
+
+
+def go_offline(monkeypatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def closed_port_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more: connection refused
 
 
 class HubEmulation:
@@ -189,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_id in self.hub.repos:
             return self._json({"error": "You already created this model repo", "url": url}, 409)
         sha = self.hub.add_files(repo_id, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
-        self.hub.repos[repo_id]["private"] = bool(payload.get("private"))
+        self.hub.repos[repo_id]["private"] = bool(payload.get("private")) or payload.get("visibility") == "private"
         self._json({"url": url, "name": repo_id, "id": repo_id, "sha": sha})
 
     def _model_info(self, repo_id: str, revision: str) -> None:

@@ -8,7 +8,6 @@ model loaded by id must equal those of the same weights loaded from the folder t
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from pathlib import Path
@@ -20,44 +19,13 @@ from tokenizer_bench.core import hub
 from tokenizer_bench.core.api import load_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _hub_emulation import HubEmulation  # noqa: E402
-
-
-def _point_hub_at(monkeypatch, endpoint: str, home: Path) -> None:
-    """What a fresh process with HF_ENDPOINT/HF_HOME set would see (huggingface_hub reads them at import)."""
-    from huggingface_hub import constants
-
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", hub.OFFLINE_ENV, "HF_HUB_CACHE", "HF_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HOME", str(home))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hub, "_probe_cache", {})
-    monkeypatch.setattr(hub, "_warned", set())
-
-
-def go_offline(monkeypatch) -> None:
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-
-
-def closed_port_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there any more: connection refused
+from _hub_emulation import HubEmulation, closed_port_endpoint, go_offline, point_hub_at  # noqa: E402
 
 
 @pytest.fixture
 def emu(monkeypatch, tmp_path):
     server = HubEmulation().start()
-    _point_hub_at(monkeypatch, server.endpoint, tmp_path / "hf_home")
+    point_hub_at(monkeypatch, server.endpoint, tmp_path / "hf_home")
     yield server
     server.stop()
 
@@ -68,7 +36,7 @@ def unreachable(monkeypatch, tmp_path) -> None:
 
     endpoint = closed_port_endpoint()
     home = Path(constants.HF_HOME)
-    _point_hub_at(monkeypatch, endpoint, home)
+    point_hub_at(monkeypatch, endpoint, home)
 
 
 # ---------------------------------------------------------------------------------------- files
@@ -165,7 +133,7 @@ def _check_three_modes(emu, monkeypatch, tmp_path, load, expect_repo: str):
     offline = load()
     assert len(emu.requests) == n
     # a fresh, empty cache with the hub unreachable
-    _point_hub_at(monkeypatch, closed_port_endpoint(), tmp_path / "empty_home")
+    point_hub_at(monkeypatch, closed_port_endpoint(), tmp_path / "empty_home")
     t0 = time.monotonic()
     with pytest.raises(hub.HubUnavailableError) as err:
         load()
