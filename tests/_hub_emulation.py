@@ -51,6 +51,12 @@ def point_hub_at(monkeypatch, endpoint: str, home: Path) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     from tokenizer_bench.core import hub
 
+    try:  # transformers keeps one HfApi (bound to the endpoint of its first use) per process
+        import transformers.utils.hub as transformers_hub
+
+        monkeypatch.setattr(transformers_hub, "_hf_api", None, raising=False)
+    except ImportError:
+        pass
     monkeypatch.setattr(hub, "_probe_cache", {})
     monkeypatch.setattr(hub, "_warned", set())
 
