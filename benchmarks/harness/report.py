@@ -7,8 +7,10 @@ file is written atomically (temp file + rename).
 Outputs in the run folder:
 
 - ``results.md``: Table 1 (paper style: corpus WER/WIL, mean of the other metrics; best in
-  bold, second underlined among ranked systems), Table 2 (per-utterance mean +- std), the ASO
-  significance matrices, exclusions and disabled metrics;
+  bold, second underlined among ranked systems; one per depth with an ``--n-q`` list), Table 2
+  (per-utterance mean +- std), the ASO significance matrices (with the chosen multiple-comparison
+  correction), the consistency checks (``--consistency``), exclusions and disabled metrics. Every
+  table states its utterance set (comparable rows, :mod:`.aggregate`);
 - ``results.csv`` (one row per system, every statistic), ``per_utterance.csv``;
 - ``results.json``: run summary, aggregates, significance;
 - ``plots/*.png`` and ``report.html`` (tables, plots as base64 PNG, audio players for a few
@@ -73,7 +75,8 @@ def depth_groups(run: Mapping[str, Any]) -> list[tuple[int | None, list[str]]]:
     depths = run.get("depths") or [None]
     if len(depths) == 1:
         return [(depths[0], [s["label"] for s in run["systems"]])]
-    return [(d, [s["label"] for s in run["systems"] if s.get("depth") == d]) for d in depths]
+    groups = [(d, [s["label"] for s in run["systems"] if s.get("depth") == d]) for d in depths]
+    return [g for g in groups if g[1]]  # a depth no tokenizer has is only listed under skipped depths
 
 
 def significance(run: Mapping[str, Any], agg: Mapping[str, Any], correction: str | None = None) -> dict[str, Any]:
@@ -245,7 +248,8 @@ def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping
         parts += [_md_table(["ε_min (row vs column)"] + [_md_escape(x) for x in labels], body), ""]
     if consistency:
         parts += ["## Consistency checks", "", CONSISTENCY_NOTE, ""]
-        parts.append(_md_table(CONSISTENCY_HEAD, [[_md_escape(x) for x in row] for row in consistency_rows(consistency)]))
+        parts.append(_md_table([_md_escape(h) for h in CONSISTENCY_HEAD],
+                               [[_md_escape(x) for x in row] for row in consistency_rows(consistency)]))
         parts.append("")
     parts += ["## Exclusions", ""]
     parts += _exclusion_lines(run, agg)
@@ -304,8 +308,8 @@ def _depth_text(run: Mapping[str, Any]) -> str:
     return str(n_q) if n_q else "all codebooks"
 
 
-CONSISTENCY_HEAD = ["System", "batched vs single: codes differ", "max |Δwave|", "chunked vs whole: codes differ",
-                    "max |Δwave|", "setting"]
+CONSISTENCY_HEAD = ["System", "batched vs single: codes differ", "batched: max |Δwave|", "chunked vs whole: codes differ",
+                    "chunked: max |Δwave|", "setting"]
 CONSISTENCY_NOTE = ("Per row, on the first utterances of the sample: batched vs one-at-a-time encoding (cropped to a "
                     "common length, no padding) and chunked vs whole encoding of their concatenation (chunks decoded "
                     "separately). 'codes differ' is the fraction of differing codes (0 = identical); max |Δwave| the "
@@ -492,6 +496,11 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
     if run.get("skipped_depths"):
         tables1.append("<p class='note'>Depths a tokenizer does not have: "
                        + "; ".join(html.escape(x[2:]) for x in _skipped_lines(run)) + "</p>")
+    rq = [q for q in plots if q.stem == "rate_quality"]
+    if rq:  # the depth sweep's headline figure sits with its tables
+        data = base64.b64encode(rq[0].read_bytes()).decode("ascii")
+        tables1.append(f"<h2>Rate–quality</h2><div><img alt='rate_quality' src='data:image/png;base64,{data}'></div>")
+        plots = [q for q in plots if q.stem != "rate_quality"]
     rows2 = []
     for r in system_rows(run):
         a = agg["rows"][r["label"]]
