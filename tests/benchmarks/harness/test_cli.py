@@ -51,3 +51,21 @@ def test_user_errors_stop_the_command(fake_plugins, speech_set, tmp_path):
                                     "--metrics", "stoi,needs_missing_pkg", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "needs_missing_pkg" in str(result.exception)
     assert not (tmp_path / "o" / "records.jsonl").exists()
+
+
+def test_protocol_options_reach_the_run(fake_plugins, speech_set, tmp_path):
+    out = tmp_path / "run"
+    args = ["compare", "--tokenizers", "fake_codec", "--data", str(speech_set), "--metrics", "stoi,bitrate",
+            "--asr", "fake_asr", "--out", str(out), "--n-q", "1,2", "--correction", "holm", "--aggregate", "per-row",
+            "--shard", "1/2", "--aso-iterations", "20", "--no-plots"]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    run = json.loads((out / "run.json").read_text())
+    assert run["depths"] == [1, 2] and [s["label"] for s in run["systems"]] == ["fake_codec @ n_q=1", "fake_codec @ n_q=2"]
+    assert run["significance"]["correction"] == "holm" and run["aggregation"] == "per-row"
+    assert (run["shard"]["index"], run["shard"]["count"], run["shard"]["total"], run["num_utterances"]) == (1, 2, 5, 2)
+    assert "Holm step-down" in (out / "results.md").read_text()
+    bad_args = ["compare", "--tokenizers", "fake_codec", "--data", str(speech_set), "--metrics", "stoi",
+                "--asr", "fake_asr", "--out", str(tmp_path / "o2"), "--correction", "sidak"]
+    bad = CliRunner().invoke(_app(), bad_args)
+    assert bad.exit_code != 0 and "--correction 'sidak'" in str(bad.exception)
