@@ -10,7 +10,10 @@ Modules, one job each:
 - :mod:`.scoring` — resampling/length matching and metric evaluation for one utterance;
 - :mod:`.records` — the resumable per-utterance JSONL store;
 - :mod:`.runner` — the ``compare`` pipeline;
+- :mod:`.presets` — ``--preset NAME`` from ``configs/presets/compare.yaml``, checked before any work;
+- :mod:`.shards` — ``--shard I/N`` and the merge of shard folders (``compare-merge``);
+- :mod:`.consistency` — batched-vs-single and chunked-vs-whole encoding checks;
 - :mod:`.aggregate`, :mod:`.significance` (almost stochastic order), :mod:`.report`,
   :mod:`.plots` — tables, significance, figures and the self-contained HTML report;
-- :mod:`.cli` — ``add_commands(app)`` adds ``tokenizer-bench compare``.
+- :mod:`.cli` — ``add_commands(app)`` adds ``tokenizer-bench compare`` and ``compare-merge``.
 """

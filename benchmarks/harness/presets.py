@@ -137,6 +137,8 @@ def resolve_preset(name: str, explicit: dict[str, Any], *, allow_stand_ins: bool
             if k in values and values[k] != v:
                 overrides.append(k)
             values[k] = v
+    if "asr" in overrides and explicit.get("asr_options") is None:
+        values["asr_options"] = {}  # the preset's model id belongs to the preset's ASR backend
     values.setdefault("metric_options", {})
     values["metric_options"] = {k: dict(v) for k, v in (values.get("metric_options") or {}).items()}
     stand_ins_table = preset.get("stand_ins") or {}

@@ -2,20 +2,24 @@
 
 Order of work, so that mistakes surface before anything expensive runs:
 
-1. read the evaluation set and draw the sample (:mod:`.dataset`);
+1. read the evaluation set and draw the sample (:mod:`.dataset`), keep this shard's part of it
+   (``--shard I/N``, :mod:`.shards`);
 2. choose the metrics (:mod:`.selection`; a requested metric that cannot run stops here);
-3. load every tokenizer (a missing checkpoint stops here, with the tokenizer's message), then
+3. load every tokenizer (a missing checkpoint stops here, with the tokenizer's message) and
+   expand it into one row per ``--n-q`` depth it has, then
    build the ASR backend when a metric needs transcripts (a missing model stops here);
 4. write ``run.json`` and ``utterances.jsonl``;
 5. for the ground-truth row (ASR on the original audio) and each tokenizer, process the
    utterances without a complete record in batches: encode/decode (timed), check the
    reconstruction, score audio metrics (optionally in worker processes), transcribe the batch,
    score text and system metrics, append one record per utterance;
-6. aggregate and render every output (:mod:`.report`).
+6. with ``--consistency``, the batched/chunked encoding checks per row (:mod:`.consistency`);
+7. aggregate and render every output (:mod:`.report`).
 
 A tokenizer that raises on one utterance, a silent or non-finite reconstruction, an unreadable
-reference file: each becomes a ``failed`` record with its reason (excluded from every aggregate
-of that system, counted in the tables). A metric that raises is an error of that metric only.
+reference file: each becomes a ``failed`` record with its reason (counted and listed for that
+system; with comparable rows the utterance leaves every row's aggregate of the metric, see
+:mod:`.aggregate`). A metric that raises is an error of that metric only.
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ def test_stand_ins_are_used_only_when_allowed_and_recorded():
     assert ok.values["asr"] == "big_asr" and ok.stand_ins == {}
     with pytest.raises(ConfigError, match="toy"):
         resolve_preset("nope", {}, **_checks())
+    # another ASR on the command line: the preset's model requirement and options do not apply to it
+    mine = resolve_preset("toy", {"asr": "fake_asr"}, **_checks(missing_metrics=()))
+    assert mine.values["asr"] == "fake_asr" and mine.values["asr_options"] == {} and mine.overrides == ["asr"]
 
 
 def test_cli_preset_records_stand_ins_in_run_and_report(fake_plugins, speech_set, tmp_path, monkeypatch):
