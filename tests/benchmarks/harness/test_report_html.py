@@ -73,3 +73,26 @@ def test_rendered_table_reads_back(fake_plugins, speech_set, tmp_path):
     assert parser.cells["identity"]["stoi"] == "1.000"
     assert parser.cells["fake_codec"]["bitrate"] == "2.00"  # kbps: 50 frames/s x 4 x 10 bits
     assert float(parser.values["fake_codec"]["bitrate"]) == 2000.0
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium absent (apt-get install -y chromium)")
+def test_protocol_parts_render_in_the_browser(fake_plugins, speech_set, tmp_path):
+    out = tmp_path / "run"
+    cfg = CompareConfig(systems=[SystemSpec("fake_codec"), SystemSpec("fake_codec_flaky")], data=[str(speech_set)],
+                        out=out, metrics=["stoi", "bitrate"], asr="fake_asr", aso_iterations=50, plots=True,
+                        report_examples=0, n_q=[1, 2], correction="bonferroni", consistency=True)
+    run_compare(cfg)
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}",
+         "--dump-dom", (out / "report.html").resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    for table_id in ("table1-nq1", "table1-nq2", "consistency", "aso-stoi@n_q=1", "aso-stoi@n_q=2"):
+        assert f'id="{table_id}"' in dom, table_id
+    assert 'alt="rate_quality"' in dom
+    # flaky fails on 2 of 5 utterances at each depth: 4 failures, every row over the other 3
+    assert "aggregated over the 3 of 5 utterances all systems scored; 4 failure(s) listed under Exclusions" in dom
+    assert "Bonferroni-corrected over the pairs of each metric" in dom
