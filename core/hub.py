@@ -61,7 +61,7 @@ def _true(value: str | None) -> bool:
 
 
 def is_offline() -> bool:
-    """True when downloads are switched off (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``/``TOKENIZER_BENCH_OFFLINE``)."""
+    """True when downloads are off: ``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE`` or ``TOKENIZER_BENCH_OFFLINE``."""
     if any(_true(os.environ.get(k)) for k in (OFFLINE_ENV, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return True
     try:
@@ -97,7 +97,9 @@ def cache_dir() -> Path:
 def looks_like_repo_id(text: str | Path) -> bool:
     """``owner/name`` (or a bare ``name`` like ``bert-base-uncased``) that is not a filesystem path."""
     raw = str(text)
-    if not raw or raw.startswith((".", "/", "~")) or "\\" in raw or raw.endswith("/") or Path(raw).expanduser().exists():
+    if not raw or raw.startswith((".", "/", "~")) or "\\" in raw or raw.endswith("/"):
+        return False
+    if Path(raw).expanduser().exists():
         return False
     parts = raw.split("/")
     return len(parts) <= 2 and all(parts)

@@ -68,7 +68,9 @@ def _load_model(checkpoint: str | Path, revision: str | None = None):
     if path.exists():
         raise CheckpointError(f"EnCodec checkpoint must be a directory or a hub id; {path} is a file")
     if not hub.looks_like_repo_id(str(checkpoint)):
-        raise CheckpointError(f"EnCodec checkpoint {str(checkpoint)!r}: no such directory, and not a hub id (owner/name)")
+        raise CheckpointError(
+            f"EnCodec checkpoint {str(checkpoint)!r}: no such directory, and not a hub id (owner/name)"
+        )
     return hub.from_pretrained(EncodecModel.from_pretrained, str(checkpoint), revision=revision,
                                what="EnCodec weights", hint="or pass checkpoint=DIR (CLI: --tokenizers encodec:DIR)")
 

@@ -215,3 +215,34 @@ def test_lm_teacher_bert_base_uncased_downloads_and_loads(emu, monkeypatch, tmp_
                                         lambda: HFTextEncoder("bert-base-uncased", device="cpu"), "bert-base-uncased")
     for teacher in (first, offline):
         assert torch.allclose(teacher.encode(text).features.float(), expected, atol=1e-5)
+
+
+def test_hf_ctc_asr_backend_downloads_and_loads(emu, monkeypatch, tmp_path):
+    import json
+
+    import numpy as np
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2Processor)
+
+    from tokenizer_bench.core.plugins import get_registry
+
+    served = tmp_path / "served"
+    served.mkdir()
+    vocab = {"<pad>": 0, "<unk>": 1, "|": 2, **{c: i + 3 for i, c in enumerate("ABCDE")}}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    tok = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), pad_token="<pad>", unk_token="<unk>",
+                               word_delimiter_token="|")
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, return_attention_mask=False)
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(served)
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4),
+                         num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, pad_token_id=0)
+    Wav2Vec2ForCTC(cfg).save_pretrained(served)
+    emu.add_folder("facebook/wav2vec2-base-960h", served)
+    audio = [0.1 * np.sin(np.arange(6000, dtype=np.float32) / 7.0)]
+    expected = get_registry("asr_backends").build("hf_ctc", model=str(served)).transcribe(audio)
+    first, offline = _check_three_modes(emu, monkeypatch, tmp_path,
+                                        lambda: get_registry("asr_backends").build("hf_ctc"),
+                                        "facebook/wav2vec2-base-960h")
+    assert first.transcribe(audio) == expected and offline.transcribe(audio) == expected

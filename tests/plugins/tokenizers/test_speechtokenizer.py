@@ -64,7 +64,8 @@ def _fake_hf_cache(root, tiny, repo="fnlp/SpeechTokenizer", commit="a" * 40):
     return root
 
 
-def test_hub_id_resolves_from_cache_only(tiny, wav, tmp_path):
+def test_hub_id_resolves_from_cache_only(tiny, wav, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")  # the fake cache only, never the real hub
     cache = _fake_hf_cache(tmp_path / "hub", tiny)
     tok = load_tokenizer("speechtokenizer", checkpoint="fnlp/SpeechTokenizer", cache_dir=cache)
     assert torch.equal(tok.encode(wav), tiny.encode(wav))
