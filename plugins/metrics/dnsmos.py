@@ -1,0 +1,111 @@
+"""DNSMOS (Reddy et al., 2021/2022): no-reference MOS predictors, via PyPI ``speechmos``.
+
+``speechmos`` ships Microsoft's ONNX models and runs them on onnxruntime, fully offline:
+
+- P.835 (``sig_bak_ovr.onnx``): speech signal quality (SIG), background noise (BAK) and overall
+  quality (OVRL), each mapped to 1..5 with the DNS challenge's polynomials;
+- P.808 (``model_v8.onnx``): one overall MOS on a log-mel input.
+
+Each column is its own registered metric (``dnsmos_ovrl``, ``dnsmos_sig``, ``dnsmos_bak``,
+``dnsmos_p808``) because the harness's metric contract is one float per metric and utterance;
+the four read one cached pass over the reconstruction (:mod:`._shared`), so asking for all of
+them costs one evaluation. DNSMOS judges the reconstruction alone (the reference is not used),
+so the identity tokenizer scores exactly what the original scores.
+
+Input handling, as speechmos' own ``dnsmos.run`` on a file: 16 kHz mono float32 (the harness
+resamples with soxr before the call); clips shorter than 9.01 s are tiled to that length by
+speechmos; scores are the mean over 9.01 s windows hopped by 1 s. Samples outside [-1, 1], which
+speechmos refuses, are clipped to [-1, 1] first — what any 16-bit file of the reconstruction
+would hold, and what a listener would hear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tokenizer_bench.core.interfaces import MetricNeeds
+
+from ._shared import ResultCache, require_modules, signal_key
+
+SAMPLE_RATE = 16000
+PIP = "speechmos"
+_CACHE = ResultCache(size=8)
+
+
+def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personalized: bool = False) -> dict[str, float]:
+    """``{"ovrl", "sig", "bak", "p808"}`` for one mono 16 kHz signal (cached by content)."""
+    if int(sample_rate) != SAMPLE_RATE:
+        raise ValueError(f"DNSMOS needs {SAMPLE_RATE} Hz input, got {sample_rate} Hz")
+    audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if audio.size == 0:
+        raise ValueError("empty signal")
+    if not np.isfinite(audio).all():
+        raise ValueError("non-finite samples (NaN/Inf)")
+    audio = np.clip(audio, -1.0, 1.0)
+
+    def compute() -> dict[str, float]:
+        from speechmos import dnsmos
+
+        out = dnsmos.run(audio, SAMPLE_RATE, model_type="dnsmos_personalized" if personalized else "dnsmos")
+        return {"ovrl": float(out["ovrl_mos"]), "sig": float(out["sig_mos"]),
+                "bak": float(out["bak_mos"]), "p808": float(out["p808_mos"])}
+
+    return _CACHE.get_or_compute(signal_key(audio, SAMPLE_RATE, bool(personalized)), compute)
+
+
+class _DNSMOSColumn:
+    """One DNSMOS column (1..5, higher is better) of the reconstruction alone."""
+
+    unit = ""
+    display_scale = 1.0
+    kind = "audio"
+    higher_is_better = True
+    _key = ""
+
+    def __init__(self, personalized: bool = False) -> None:
+        require_modules(self.name, PIP, "speechmos", "onnxruntime", "librosa")
+        self.personalized = bool(personalized)
+        self.needs = MetricNeeds(reference_audio=True, packages=("speechmos", "onnxruntime", "librosa"),
+                                 sample_rate=SAMPLE_RATE)
+
+    def __call__(self, *, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
+        return dnsmos_scores(np.asarray(estimate), int(sample_rate), self.personalized)[self._key]
+
+
+class DNSMOSOverall(_DNSMOSColumn):
+    """DNSMOS P.835 overall quality (OVRL)."""
+
+    name = "dnsmos_ovrl"
+    display = "DNSMOS OVRL"
+    _key = "ovrl"
+
+
+class DNSMOSSignal(_DNSMOSColumn):
+    """DNSMOS P.835 speech signal quality (SIG)."""
+
+    name = "dnsmos_sig"
+    display = "DNSMOS SIG"
+    _key = "sig"
+
+
+class DNSMOSBackground(_DNSMOSColumn):
+    """DNSMOS P.835 background-noise quality (BAK)."""
+
+    name = "dnsmos_bak"
+    display = "DNSMOS BAK"
+    _key = "bak"
+
+
+class DNSMOSP808(_DNSMOSColumn):
+    """DNSMOS P.808 overall MOS."""
+
+    name = "dnsmos_p808"
+    display = "DNSMOS P.808"
+    _key = "p808"
+
+
+def register_metrics(register) -> None:
+    register("dnsmos_ovrl", DNSMOSOverall)
+    register("dnsmos_sig", DNSMOSSignal)
+    register("dnsmos_bak", DNSMOSBackground)
+    register("dnsmos_p808", DNSMOSP808)
