@@ -233,7 +233,7 @@ def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping
         mat = entry["matrix"]
         labels = list(mat)
         depth = f" at n_q = {entry['depth']}" if "@" in key else ""
-        parts += [f"### {header(metrics[entry['metric']])}{depth}", ""]
+        parts += [f"### {header(metrics[entry['metric']])}{depth} (correction: {entry['correction']})", ""]
         body = []
         for a in labels:
             line = [_md_escape(a)]
@@ -399,12 +399,12 @@ def _csv_text(header_row: list[str], rows: list[list[Any]]) -> str:
 
 def render_csv(run: Mapping[str, Any], agg: Mapping[str, Any]) -> str:
     metrics = run["metrics"]
-    head = ["system", "n_utterances", "n_failed", "n_missing"]
+    head = ["system", "aggregation", "n_utterances", "n_failed", "n_missing"]
     for n in metrics:
         head += [f"{n}", f"{n}_mean", f"{n}_std", f"{n}_corpus", f"{n}_n", f"{n}_excluded"]
     rows = []
     for label, a in agg["rows"].items():
-        row: list[Any] = [label, a["n_utterances"], a["n_failed"], a["n_missing"]]
+        row: list[Any] = [label, agg["aggregation"]["mode"], a["n_utterances"], a["n_failed"], a["n_missing"]]
         for n in metrics:
             e = a["metrics"].get(n)
             if e is None:
@@ -523,7 +523,8 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
         mat = entry["matrix"]
         labels = list(mat)
         depth = f" at n_q = {entry['depth']}" if "@" in key else ""
-        parts.append(f"<h3>{html.escape(header(metrics[entry['metric']]) + depth)}</h3>"
+        parts.append(f"<h3>{html.escape(header(metrics[entry['metric']]) + depth)} (correction: "
+                     f"{html.escape(entry['correction'])})</h3>"
                      f"<table id='aso-{html.escape(key)}'><thead><tr><th></th>")
         parts += [f"<th>{html.escape(b)}</th>" for b in labels]
         parts.append("</tr></thead><tbody>")
