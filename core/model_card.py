@@ -50,11 +50,14 @@ def read_run_config(export_dir: str | Path) -> tuple[dict | None, Path | None]:
 
 
 def build_model_card(repo_id: str, info: Mapping[str, Any], config: Mapping[str, Any] | None = None,
-                     run_config: Mapping[str, Any] | None = None, results_md: str | None = None) -> str:
+                     run_config: Mapping[str, Any] | None = None, results_md: str | None = None,
+                     loads_by_repo_id: bool = False) -> str:
     """Markdown with a YAML header (library, tags) for the hub.
 
     ``info``: the tokenizer's ``describe()``; ``config``: its ``config.json``; ``run_config``: the
-    training config; ``results_md``: a ``compare`` results table (Markdown), copied verbatim.
+    training config; ``results_md``: a ``compare`` results table (Markdown), copied verbatim;
+    ``loads_by_repo_id``: the tokenizer's factory takes the repo id itself (else the card shows
+    ``snapshot_download`` and loading the folder, which works for every tokenizer).
     """
     name = str(info.get("name", "tokenizer"))
     header = {"library_name": "tokenizer-bench", "tags": ["audio", "speech-tokenizer", "neural-codec", name],
@@ -62,10 +65,14 @@ def build_model_card(repo_id: str, info: Mapping[str, Any], config: Mapping[str,
     lines = ["---", _yaml_block(header), "---", "", f"# {repo_id}", "",
              f"A `{name}` speech tokenizer trained with tokenizer-bench and published with `tokenizer-bench push`.",
              "", "## Use", "", "```python",
-             "from tokenizer_bench.core.api import load_tokenizer", "",
-             f'tok = load_tokenizer("{name}", "{repo_id}")  # downloads into the Hugging Face cache once',
-             "codes = tok.encode(wav)   # wav [B, 1, N] at tok.sample_rate -> codes [B, Q, T]",
-             "audio = tok.decode(codes)", "```", "", "## Model", "", "| property | value |", "|---|---|"]
+             "from tokenizer_bench.core.api import load_tokenizer", ""]
+    if loads_by_repo_id:
+        lines.append(f'tok = load_tokenizer("{name}", "{repo_id}")  # downloads into the Hugging Face cache once')
+    else:
+        lines += ["from huggingface_hub import snapshot_download", "",
+                  f'tok = load_tokenizer("{name}", snapshot_download("{repo_id}"))  # the folder, cached once']
+    lines += ["codes = tok.encode(wav)   # wav [B, 1, N] at tok.sample_rate -> codes [B, Q, T]",
+              "audio = tok.decode(codes)", "```", "", "## Model", "", "| property | value |", "|---|---|"]
     rows = [("tokenizer", f"`{name}`"),
             ("sample rate", f"{info.get('sample_rate')} Hz"),
             ("frame rate", f"{float(info.get('frame_rate', 0)):g} Hz"),

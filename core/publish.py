@@ -21,18 +21,35 @@ if TYPE_CHECKING:
     from .tokenizer import Tokenizer
 
 
-def _read_config(export_dir: Path) -> dict:
-    path = export_dir / "config.json"
-    if not path.is_file():
-        raise CheckpointError(f"{export_dir}: no config.json; pass a folder written by `tokenizer-bench train`/"
-                              "`export` or save_pretrained")
+def _read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("tokenizer"), str):
-        raise CheckpointError(f"{path}: no 'tokenizer' key; not a tokenizer-bench export")
-    return data
+    return data if isinstance(data, dict) else None
+
+
+def _read_config(export_dir: Path, tokenizer_name: str | None) -> tuple[str, dict]:
+    """``(registered tokenizer name, config.json)`` of an export folder.
+
+    The name is ``tokenizer_name`` if given, else the ``tokenizer`` key of ``config.json`` (our
+    layout) or of the wrapper's options file beside the official weights (``encodec_config.json``,
+    ``facodec_config.json``: any top-level ``*.json`` that has one).
+    """
+    files = sorted(export_dir.glob("*.json"))
+    if not files:
+        raise CheckpointError(f"{export_dir}: no config JSON; pass a folder written by `tokenizer-bench train`/"
+                              "`export` or save_pretrained")
+    config_path = export_dir / "config.json"
+    config = (_read_json(config_path) if config_path.is_file() else None) or {}
+    if tokenizer_name:
+        return tokenizer_name, config
+    for path in [config_path] + [f for f in files if f != config_path]:
+        data = config if path == config_path else _read_json(path)
+        if data and isinstance(data.get("tokenizer"), str):
+            return data["tokenizer"], config
+    raise CheckpointError(f"{export_dir}: no JSON file names its tokenizer (a 'tokenizer' key); "
+                          "pass the name (CLI: --tokenizer NAME)")
 
 
 def _read_results(path: str | Path | None) -> str | None:
@@ -49,11 +66,13 @@ def _read_results(path: str | Path | None) -> str | None:
 
 def push_export(export_dir: str | Path, repo_id: str, *, compare_results: str | Path | None = None,
                 private: bool = False, branch: str | None = None, commit_message: str | None = None,
-                token: str | None = None, tokenizer: "Tokenizer | None" = None) -> str:
+                token: str | None = None, tokenizer: "Tokenizer | None" = None,
+                tokenizer_name: str | None = None) -> str:
     """Upload ``export_dir`` with a README.md model card to ``repo_id``; returns the commit URL.
 
     ``compare_results``: a ``results.md`` written by ``tokenizer-bench compare`` (copied into the
-    card). ``tokenizer``: the already-loaded model (skips loading the folder again).
+    card). ``tokenizer``: the already-loaded model (skips loading the folder again);
+    ``tokenizer_name``: the registered name, when the folder's JSON files do not say it.
     """
     from .api import load_tokenizer
 
@@ -62,11 +81,12 @@ def push_export(export_dir: str | Path, repo_id: str, *, compare_results: str | 
         raise CheckpointError(f"{export_dir}: no such export folder")
     if not hub.looks_like_repo_id(repo_id) or "/" not in repo_id:
         raise ConfigError(f"repo id {repo_id!r}: expected owner/name")
-    config = _read_config(export_dir)
+    name, config = _read_config(export_dir, tokenizer.name if tokenizer is not None else tokenizer_name)
     results = _read_results(compare_results)
-    tok = tokenizer if tokenizer is not None else load_tokenizer(config["tokenizer"], str(export_dir))
+    tok = tokenizer if tokenizer is not None else load_tokenizer(name, str(export_dir))
     run_config, _ = read_run_config(export_dir)
-    card = build_model_card(repo_id, tok.describe(), config, run_config, results)
+    card = build_model_card(repo_id, tok.describe(), config, run_config, results,
+                            loads_by_repo_id=bool(getattr(type(tok), "loads_pushed_repo_ids", False)))
     return hub.push_folder(export_dir, repo_id, card=card, private=private, branch=branch,
                            commit_message=commit_message, token=token)
 

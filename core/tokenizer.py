@@ -29,6 +29,9 @@ class Tokenizer(ABC):
     name: ClassVar[str] = ""
     #: Names of the tensors :meth:`decode` needs besides codes (empty for pure-code tokenizers).
     side_info_keys: ClassVar[tuple[str, ...]] = ()
+    #: True when ``load_tokenizer(name, "owner/repo")`` loads what :meth:`push_to_hub` uploaded
+    #: (the model card then shows that line; otherwise it shows ``snapshot_download`` + the folder).
+    loads_pushed_repo_ids: ClassVar[bool] = False
 
     sample_rate: int
     frame_rate: float

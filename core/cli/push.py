@@ -25,10 +25,13 @@ def add_commands(app: typer.Typer) -> None:
         ),
         message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
         token: Optional[str] = typer.Option(None, "--token", help="Hub token (default: HF_TOKEN or `hf auth login`)."),
+        tokenizer: Optional[str] = typer.Option(
+            None, "--tokenizer", "-t", help="Registered tokenizer name, if the folder's JSON files do not say it."
+        ),
     ) -> None:
         """Upload an exported tokenizer with a generated model card; load it back with load_tokenizer(name, REPO_ID)."""
         from ..publish import push_export
 
         url = push_export(export_dir, repo_id, compare_results=compare_results, private=private, branch=branch,
-                          commit_message=message, token=token)
+                          commit_message=message, token=token, tokenizer_name=tokenizer)
         typer.echo(f"pushed {export_dir} -> {repo_id}: {url}")

@@ -370,6 +370,7 @@ class DMCodecTokenizer(Tokenizer):
     """
 
     name: ClassVar[str] = "dm_codec"
+    loads_pushed_repo_ids: ClassVar[bool] = True  # build_dm_codec fetches the snapshot of a repo id
     #: File name :meth:`save_official` uses by default.
     official_weights_name: ClassVar[str] = "model.pt"
     #: Runtime options (not architecture): bounded-memory processing, see ``_chunking``.

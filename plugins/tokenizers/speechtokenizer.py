@@ -33,6 +33,7 @@ class SpeechTokenizerTokenizer(DMCodecTokenizer):
     """SpeechTokenizer (Zhang et al., 2024): 16 kHz, 50 Hz, 8 x 1024-entry RVQ codebooks."""
 
     name: ClassVar[str] = "speechtokenizer"
+    loads_pushed_repo_ids: ClassVar[bool] = False  # a repo id means the official <variant>/ layout
     official_weights_name: ClassVar[str] = OFFICIAL_WEIGHTS
 
 

@@ -125,7 +125,7 @@ def test_push_refuses_bad_input(export_dir, emu, tmp_path):
     from tokenizer_bench.core.errors import CheckpointError, ConfigError
     from tokenizer_bench.core.publish import push_export
 
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(CheckpointError, match="no config JSON"):
         push_export(tmp_path, "owner/x")
     with pytest.raises(ConfigError, match="expected owner/name"):
         push_export(export_dir, "not a repo")
@@ -137,3 +137,35 @@ def test_push_refuses_bad_input(export_dir, emu, tmp_path):
 def test_dm_codec_missing_repo_id_says_it_is_not_a_folder_either(emu):
     with pytest.raises(Exception, match="'owner/absent' is not a local folder either"):
         load_tokenizer("dm_codec", "owner/absent")
+
+
+def test_card_of_a_tokenizer_without_repo_id_loading_shows_the_snapshot_form(emu, tmp_path):
+    from tokenizer_bench.plugins.tokenizers.encodec import EncodecTokenizer
+
+    assert not EncodecTokenizer.loads_pushed_repo_ids
+    from transformers import EncodecConfig, EncodecModel
+
+    torch.manual_seed(0)
+    tok = EncodecTokenizer(EncodecModel(EncodecConfig(num_filters=2, hidden_size=8, codebook_dim=8,
+                                                      num_lstm_layers=1, num_residual_layers=1)))
+    tok.push_to_hub("owner/enc")
+    card = emu.files("owner/enc")["README.md"].decode()
+    assert 'load_tokenizer("encodec", snapshot_download("owner/enc"))' in card
+    # 24 kHz model, hop 320 -> 75 Hz; 6 kbps = 8 codebooks x 10 bits x 75 Hz
+    assert "| frame rate | 75 Hz |" in card and "| bitrate (all codebooks) | 6000 bit/s |" in card
+    from huggingface_hub import snapshot_download
+
+    back = load_tokenizer("encodec", snapshot_download("owner/enc"))
+    wav = _wav()
+    assert torch.equal(back.encode(wav), tok.encode(wav))
+    # a saved folder: its name comes from encodec_config.json (config.json is transformers')
+    from tokenizer_bench.core.errors import CheckpointError
+    from tokenizer_bench.core.publish import push_export
+
+    tok.save_pretrained(tmp_path / "enc")
+    push_export(tmp_path / "enc", "owner/enc2")
+    assert "encodec_config.json" in emu.files("owner/enc2")
+    (tmp_path / "enc" / "encodec_config.json").unlink()
+    with pytest.raises(CheckpointError, match="--tokenizer NAME"):
+        push_export(tmp_path / "enc", "owner/enc3")
+    push_export(tmp_path / "enc", "owner/enc3", tokenizer_name="encodec")
