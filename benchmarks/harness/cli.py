@@ -27,9 +27,13 @@ def add_commands(app: typer.Typer) -> None:
         metrics: Optional[str] = typer.Option(
             None, "--metrics", help="Comma-separated metrics; omitted = every metric whose dependencies are installed."),
         asr: Optional[str] = typer.Option(
-            None, "--asr", help="(default hf_whisper) ""ASR backend for WER/WIL: hf_whisper (paper: whisper-medium), faster_whisper (offline tiny.en), hf_ctc."),
+            None, "--asr", help="(default hf_whisper) ""ASR backend for WER/WIL: hf_whisper (paper: whisper-medium), faster_whisper (offline tiny.en), "
+            "hf_ctc (CTC; --asr-option model=facebook/hubert-large-ls960-ft as in codec tables)."),
         asr_option: List[str] = typer.Option(
             [], "--asr-option", help="KEY=VALUE option of the ASR backend (repeatable), e.g. model=/models/whisper-medium."),
+        metric_option: List[str] = typer.Option(
+            [], "--metric-option", help="METRIC.KEY=VALUE constructor option of a metric (repeatable), e.g. "
+            "speaker_similarity.backend=resemblyzer (offline stand-in) or speaker_similarity.model=DIR."),
         out: Path = typer.Option(..., "--out", help="Output folder (records, tables, plots, report.html)."),
         save_audio: bool = typer.Option(False, "--save-audio", help="Keep every reconstruction as 16-bit WAV under OUT/audio."),
         n_q: Optional[str] = typer.Option(
@@ -66,7 +70,7 @@ def add_commands(app: typer.Typer) -> None:
 
         from .report import render_outputs
         from .runner import CompareConfig, run_compare
-        from .selection import parse_options
+        from .selection import parse_metric_options, parse_options
         from .systems import parse_systems
 
         import sys
@@ -92,6 +96,7 @@ def add_commands(app: typer.Typer) -> None:
             "num_samples": num_samples, "seed": seed, "asr": asr,
             "asr_options": parse_options(asr_option, "--asr-option") if asr_option else None,
             "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics is not None else None,
+            "metric_options": parse_metric_options(metric_option) if metric_option else None,
             "aggregation": aggregate, "correction": correction,
         }
         preset_record = None

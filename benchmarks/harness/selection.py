@@ -161,6 +161,17 @@ def parse_options(items: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def parse_metric_options(items: Sequence[str], flag: str = "--metric-option") -> dict[str, dict[str, Any]]:
+    """``METRIC.KEY=VALUE`` pairs grouped by metric: ``{"speaker_similarity": {"backend": "resemblyzer"}}``."""
+    grouped: dict[str, list[str]] = {}
+    for item in items:
+        metric, dot, rest = item.partition(".")
+        if not dot or not metric.strip() or "=" not in rest:
+            raise ConfigError(f"{flag} {item!r}: expected METRIC.KEY=VALUE, e.g. speaker_similarity.backend=resemblyzer")
+        grouped.setdefault(metric.strip(), []).append(rest)
+    return {metric: parse_options(pairs, flag) for metric, pairs in grouped.items()}
+
+
 def build_asr(name: str, options: dict[str, Any]) -> Any:
     """Build (and load) the ASR backend; unknown names/options and missing models stop the run."""
     from tokenizer_bench.core.plugins import get_registry

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tokenizer_bench.core.audio import resample
-from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 from tokenizer_bench.core.interfaces import MetricNeeds
 
 from ._common import mono_pair
@@ -65,7 +65,11 @@ class _WavLMEmbedder:
         from tokenizer_bench.plugins.teachers._common import from_pretrained, resolve_device
 
         what = "metric 'speaker_similarity' (WavLM speaker verification)"
-        config = from_pretrained(AutoConfig, model, what, revision)
+        try:
+            config = from_pretrained(AutoConfig, model, what, revision)
+        except MissingDependencyError as exc:
+            raise type(exc)(f"{exc} Offline stand-in (chosen, never automatic): "
+                            "--metric-option speaker_similarity.backend=resemblyzer") from exc
         archs = list(getattr(config, "architectures", None) or [])
         if "WavLMForXVector" not in archs:
             raise ConfigError(

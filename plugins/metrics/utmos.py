@@ -22,6 +22,7 @@ The offline stand-in for a MOS column is DNSMOS (``dnsmos_ovrl``, :mod:`.dnsmos`
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,9 @@ class UTMOS:
         import torch
 
         try:
-            net = torch.jit.load(str(self.checkpoint), map_location=self.device)
+            with warnings.catch_warnings():  # torch 2.9+ deprecates TorchScript; the export is TorchScript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                net = torch.jit.load(str(self.checkpoint), map_location=self.device)
         except (RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"utmos: {str(self.checkpoint)!r} is not a loadable TorchScript file ({first})") from exc
