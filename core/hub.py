@@ -167,7 +167,8 @@ def _unavailable(what: str, repo_id: str, revision: str | None, why: str, files:
 
 
 def _remote_error(what: str, repo_id: str, revision: str | None, exc: Exception) -> HubUnavailableError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = " ".join(lines[:2]) if lines else type(exc).__name__  # e.g. "404 Client Error. Repository Not Found ..."
     rev = f" at revision {revision!r}" if revision else ""
     return HubUnavailableError(f"{what}: cannot load {repo_id!r}{rev} from the hub {endpoint()}: {first}")
 

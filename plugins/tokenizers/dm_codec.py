@@ -584,6 +584,8 @@ def build_dm_codec(checkpoint: str | Path | None = None, revision: str | None = 
     if checkpoint is None:
         return DMCodecTokenizer.from_options(**options)
     raw = str(checkpoint)
+    if revision is not None and Path(raw).expanduser().exists():
+        raise ConfigError(f"dm_codec: revision={revision!r} applies to hub repo ids; {raw} is a local folder")
     if not Path(raw).expanduser().exists() and "/" in raw and hub.looks_like_repo_id(raw):
         try:
             checkpoint = hub.fetch_snapshot(raw, revision=revision, what="dm_codec tokenizer",

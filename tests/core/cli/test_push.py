@@ -104,6 +104,10 @@ def test_push_to_hub_api_private_branch_round_trip(export_dir, emu):
     header = emu.commit_payloads[-1][0]["value"]
     assert header["summary"] == "first upload"
     back = load_tokenizer("dm_codec", "owner/api-dm", revision="dev")
+    from tokenizer_bench.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="applies to hub repo ids"):
+        load_tokenizer("dm_codec", str(export_dir), revision="dev")
     assert torch.equal(back.encode(_wav()), tok.encode(_wav()))
     # no run config beside a save_pretrained folder: the card has the model, no training section
     assert "## Training" not in emu.files("owner/api-dm", "dev")["README.md"].decode()
