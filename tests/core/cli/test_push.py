@@ -57,7 +57,7 @@ def _wav() -> torch.Tensor:
     return torch.randn(2, 1, 800, generator=torch.Generator().manual_seed(5)) * 0.1
 
 
-def test_cli_push_then_load_by_repo_id(export_dir, emu, tmp_path):
+def test_cli_push_then_load_by_repo_id(export_dir, emu, tmp_path, monkeypatch):
     results = tmp_path / "results.md"
     results.write_text("# compare\n\n" + RESULTS_MD)
     proc = _run_cli(["push", str(export_dir), "owner/tiny-dm", "--compare-results", str(results)],
@@ -86,11 +86,8 @@ def test_cli_push_then_load_by_repo_id(export_dir, emu, tmp_path):
     assert sorted(set(p.rsplit("/", 1)[-1] for p in emu.downloads())) == [".gitattributes", "README.md",
                                                                           "config.json", "model.safetensors"]
     n = len(emu.downloads())
-    go_offline(emu_monkeypatch := pytest.MonkeyPatch())
-    try:
-        again = load_tokenizer("dm_codec", "owner/tiny-dm")  # offline: from the cache of the first load
-    finally:
-        emu_monkeypatch.undo()
+    go_offline(monkeypatch)
+    again = load_tokenizer("dm_codec", "owner/tiny-dm")  # offline: from the cache of the first load
     assert torch.equal(again.encode(_wav()), local.encode(_wav())) and len(emu.downloads()) == n
 
 
