@@ -28,7 +28,7 @@ from tokenizer_bench.core.interfaces import MetricNeeds
 from ._shared import ResultCache, require_modules, signal_key
 
 SAMPLE_RATE = 16000
-PIP = "speechmos"
+PIP = "speechmos onnxruntime librosa requests"  # speechmos declares none of its imports
 _CACHE = ResultCache(size=8)
 
 
@@ -63,7 +63,7 @@ class _DNSMOSColumn:
     _key = ""
 
     def __init__(self, personalized: bool = False) -> None:
-        require_modules(self.name, PIP, "speechmos", "onnxruntime", "librosa")
+        require_modules(self.name, PIP, "speechmos", "onnxruntime", "librosa", "requests")
         self.personalized = bool(personalized)
         self.needs = MetricNeeds(reference_audio=True, packages=("speechmos", "onnxruntime", "librosa"),
                                  sample_rate=SAMPLE_RATE)

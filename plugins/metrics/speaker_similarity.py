@@ -94,8 +94,13 @@ class _ResemblyzerEmbedder:
 
     def __init__(self, device: str) -> None:
         require_modules("speaker_similarity", "resemblyzer webrtcvad-wheels", "resemblyzer", "webrtcvad", "librosa")
-        from resemblyzer import VoiceEncoder
-
+        try:
+            from resemblyzer import VoiceEncoder
+        except ImportError as exc:  # e.g. webrtcvad 2.0.10 imports pkg_resources, gone from setuptools >= 81
+            raise MissingDependencyError(
+                f"metric 'speaker_similarity' (backend resemblyzer): importing resemblyzer failed ({exc}); "
+                "if this names pkg_resources: pip uninstall -y webrtcvad && pip install --force-reinstall webrtcvad-wheels"
+            ) from exc
         self.encoder = VoiceEncoder(device=device, verbose=False)
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:
