@@ -142,7 +142,13 @@ def prepare(cfg: CompareConfig) -> Prepared:
         asr_desc = asr.describe()
     # The ASR settings are part of a system's key (records made with another ASR are not reused);
     # the metric set is not: a record lacking a newly requested metric is simply recomputed.
-    assign_keys(systems, {"asr": asr_desc})
+    # Metric options (a model, a backend) change what a metric measures, so they are part of it too
+    # (only those given, so runs without options keep their keys).
+    extra: dict[str, Any] = {"asr": asr_desc}
+    options = {n: dict(o) for n, o in sorted((cfg.metric_options or {}).items()) if o and n in selection.active}
+    if options:
+        extra["metric_options"] = options
+    assign_keys(systems, extra)
     gt_key = stable_hash({"ground_truth": asr_desc}) if asr is not None else None
     # examples are drawn from the whole sample, so a shard saves exactly the audio a single run would
     in_shard = {u.id for u in utts}
