@@ -77,3 +77,25 @@ def test_other_speaker_scores_lower(two_utterances):
     assert same == pytest.approx(1.0, abs=1e-6)
     assert other < noisy < same
     assert other < 0.9
+
+
+def test_yin_agrees_with_librosa_pyin_on_speech(two_utterances):
+    """Our tracker against an independent one (librosa's pYIN) on real speech, same frames."""
+    librosa = pytest.importorskip("librosa")
+    from tokenizer_bench.core.audio import load_audio
+    from tokenizer_bench.plugins.metrics.f0 import PitchSettings, yin_track
+
+    _, (path, _) = two_utterances
+    wav, sr = load_audio(path, 16000)
+    x = wav[0].numpy().astype(np.float64)[: 8 * sr]
+    s = PitchSettings()
+    ours, voiced = yin_track(x, sr, s)
+    span = int(s.window_s * sr) + int(np.ceil(sr / s.fmin)) + 1  # our frame: window + largest lag
+    ref, ref_voiced, _ = librosa.pyin(x, fmin=s.fmin, fmax=s.fmax, sr=sr, frame_length=span,
+                                      hop_length=int(s.hop_s * sr), center=False)
+    n = min(ours.size, ref.size)
+    both = voiced[:n] & ref_voiced[:n]
+    assert both.sum() > 50
+    ratio = ours[:n][both] / ref[:n][both]
+    assert np.median(np.abs(ours[:n][both] - ref[:n][both])) < 3.0  # Hz
+    assert np.mean(np.abs(np.log2(ratio)) > 0.5) < 0.03  # octave errors on under 3 % of the frames
