@@ -2,9 +2,9 @@
 
 What is compared: a YIN pitch track (de Cheveigné & Kawahara, 2002) of the reference and of the
 reconstruction, on the same 10 ms frames (the harness gives both at 16 kHz with equal lengths).
-Only frames that both tracks call voiced count — as VERSA's F0 RMSE/correlation and
-Codec-SUPERB do — so a codec that devoices speech shows up as fewer scored frames, not as huge
-errors, and a codec that invents pitch in silence is not scored on that silence.
+Only frames that both tracks call voiced count (VERSA's convention for F0 RMSE/correlation), so
+a codec that devoices speech is scored on fewer frames rather than with huge errors (the frame
+count is not reported), and pitch a codec invents in silence is not scored.
 
 - ``f0_rmse``: sqrt(mean((f0_ref - f0_rec)^2)) in **Hz** (VERSA's unit; lower is better);
 - ``f0_corr``: Pearson correlation of the two tracks (higher is better; undefined, hence an error,
