@@ -167,7 +167,8 @@ def parse_metric_options(items: Sequence[str], flag: str = "--metric-option") ->
     for item in items:
         metric, dot, rest = item.partition(".")
         if not dot or not metric.strip() or "=" not in rest:
-            raise ConfigError(f"{flag} {item!r}: expected METRIC.KEY=VALUE, e.g. speaker_similarity.backend=resemblyzer")
+            raise ConfigError(f"{flag} {item!r}: expected METRIC.KEY=VALUE, "
+                              "e.g. speaker_similarity.backend=resemblyzer")
         grouped.setdefault(metric.strip(), []).append(rest)
     return {metric: parse_options(pairs, flag) for metric, pairs in grouped.items()}
 

@@ -54,7 +54,8 @@ def _frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
     return x[idx]
 
 
-def yin_track(samples: np.ndarray, sample_rate: int, settings: PitchSettings = PitchSettings()) -> tuple[np.ndarray, np.ndarray]:
+def yin_track(samples: np.ndarray, sample_rate: int,
+              settings: PitchSettings = PitchSettings()) -> tuple[np.ndarray, np.ndarray]:
     """``(f0_hz, voiced)`` per hop for a mono signal; ``f0_hz`` is NaN where unvoiced."""
     s = settings.check()
     x = np.asarray(samples, dtype=np.float64).reshape(-1)

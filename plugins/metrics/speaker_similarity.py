@@ -99,7 +99,8 @@ class _ResemblyzerEmbedder:
         except ImportError as exc:  # e.g. webrtcvad 2.0.10 imports pkg_resources, gone from setuptools >= 81
             raise MissingDependencyError(
                 f"metric 'speaker_similarity' (backend resemblyzer): importing resemblyzer failed ({exc}); "
-                "if this names pkg_resources: pip uninstall -y webrtcvad && pip install --force-reinstall webrtcvad-wheels"
+                "if this names pkg_resources: "
+                "pip uninstall -y webrtcvad && pip install --force-reinstall webrtcvad-wheels"
             ) from exc
         self.encoder = VoiceEncoder(device=device, verbose=False)
 
@@ -127,7 +128,8 @@ class SpeakerSimilarity:
         if backend not in BACKENDS:
             raise ConfigError(f"speaker_similarity: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if backend == "resemblyzer" and str(model) != DEFAULT_MODEL:
-            raise ConfigError("speaker_similarity: model= applies to backend=wavlm only (Resemblyzer ships one encoder)")
+            raise ConfigError("speaker_similarity: model= applies to backend=wavlm only "
+                              "(Resemblyzer ships one encoder)")
         self.backend = backend
         self.model_id = str(model) if backend == "wavlm" else "resemblyzer"
         self.device = str(device)

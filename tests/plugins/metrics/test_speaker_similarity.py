@@ -104,5 +104,6 @@ def test_missing_hub_model_names_the_download(monkeypatch, tmp_path):
 
     monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(MissingDependencyError, match=r"hf download tokenizer-bench-test/no-such-sv-model.*speaker_similarity.backend=resemblyzer"):
+    expected = r"hf download tokenizer-bench-test/no-such-sv-model.*speaker_similarity.backend=resemblyzer"
+    with pytest.raises(MissingDependencyError, match=expected):
         SpeakerSimilarity(model="tokenizer-bench-test/no-such-sv-model")
