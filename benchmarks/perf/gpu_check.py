@@ -56,13 +56,14 @@ SR = 16000
 # Sizes of the real check (GPU) and of the dry run (CPU, toy model). Budgets are seconds.
 FULL = dict(
     batch=6, seconds=3.0, warmup=2, steps=5, search_steps=2, max_batch=1024, teacher_dims={"lm": 768, "sm": 768},
-    budgets={"environment": 10, "train_fp32": 70, "train_bf16": 70, "train_bf16_compile": 170, "codec_rtf": 30,
-             "teachers": 30, "compare": 70, "ddp": 60},
+    budgets={"environment": 10, "train_fp32": 55, "train_bf16": 55, "train_bf16_compile": 180, "codec_rtf": 20,
+             "teachers": 25, "compare": 60, "ddp": 50},  # 455 s in all
     rtf_seconds=10.0, rtf_batches=(1, 16), rtf_repeats=3, teacher_seconds=10.0, teacher_repeats=5,
     compare_utts=4, compare_seconds=4.0, asr_max_new_tokens=32, ddp_steps=3, time_limit=470.0,
 )
 DRY = dict(
-    batch=2, seconds=0.25, warmup=1, steps=2, search_steps=1, max_batch=4, teacher_dims={"lm": 12, "sm": 10},
+    batch=2, seconds=0.25, warmup=1, steps=2, search_steps=1, max_batch=8, teacher_dims={"lm": 12, "sm": 10},
+    simulated_oom_batch=8,  # the OOM recovery path runs on CPU too: batch 8 "does not fit"
     budgets={"environment": 10, "train_fp32": 20, "train_bf16": 20, "train_bf16_compile": 90, "codec_rtf": 10,
              "teachers": 15, "compare": 40, "ddp": 60},
     rtf_seconds=0.5, rtf_batches=(1, 2), rtf_repeats=1, teacher_seconds=1.0, teacher_repeats=1,
@@ -268,6 +269,8 @@ class Context:
         self.work = work
         self.device = "cpu" if dry else "cuda"
         self.deadline = time.monotonic() + time_limit
+        # a shorter --time-limit shrinks every section's box alike, so every section still runs
+        self.scale = min(1.0, time_limit / self.size["time_limit"])
         self.t0 = time.monotonic()
         self.corpus: Path | None = None
         self.export_dir: Path | None = None
@@ -409,6 +412,8 @@ def _probe_dtype(trainer, batch) -> dict[str, str]:
 
 def _largest_batch(trainer, batch, s, dev, budget_end: float, base_step: float) -> dict[str, Any]:
     """Double the batch while it fits (OOM caught, cache emptied) and the time box allows."""
+    import torch
+
     b, step, best, stop = s["batch"], base_step, None, "max_batch reached"
     while b * 2 <= s["max_batch"]:
         nb = b * 2
@@ -422,18 +427,23 @@ def _largest_batch(trainer, batch, s, dev, budget_end: float, base_step: float) 
             trainer.opt_d.zero_grad(set_to_none=True)
         free_memory(dev)
         reset_peak(dev)
+        oom = False
         try:
+            if s.get("simulated_oom_batch") and nb >= s["simulated_oom_batch"]:
+                raise torch.cuda.OutOfMemoryError(f"simulated by the dry run at batch {nb}")
             times = _time_steps(trainer, big, 1, s["search_steps"])
         except SectionTimeout:  # the section's results so far stand; the search ends here
             stop = f"time box hit at batch {nb} (compile mode: recompiling for the new shape counts too)"
             break
         except Exception as exc:  # noqa: BLE001 - only OOM ends the search; anything else is a failure
-            if is_oom(exc) is False and "SectionTimeout" in repr(exc):  # wrapped by inductor
+            if "SectionTimeout" in repr(exc):  # raised inside inductor's compile, wrapped by it
                 stop = f"time box hit at batch {nb} (compile mode: recompiling for the new shape counts too)"
                 break
             if not is_oom(exc):
                 raise
-            stop = f"out of memory at batch {nb}"
+            oom = True
+        if oom:  # outside the except block: the traceback (and the tensors its frames hold) is gone
+            stop = f"out of memory at batch {nb}" + (" (simulated: dry run)" if s.get("simulated_oom_batch") else "")
             del big
             trainer.opt_g.zero_grad(set_to_none=True)
             if trainer.opt_d is not None:
@@ -713,7 +723,7 @@ def run_sections(ctx: Context, only: list[str] | None) -> dict[str, dict[str, An
     for name, fn in order:
         if only and name not in only and name != "environment":
             continue
-        budget = min(ctx.size["budgets"][name], ctx.remaining())
+        budget = min(ctx.size["budgets"][name] * ctx.scale, ctx.remaining())
         if budget < 3:
             results[name] = {"status": "not run", "error": "global --time-limit reached"}
             print(f"[gpu_check] {name}: not run (global time limit)", flush=True)
