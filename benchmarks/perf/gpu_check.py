@@ -545,8 +545,9 @@ def section_teachers(ctx: Context, budget_end: float) -> dict[str, Any]:
     text = " ".join(words[:40])
     out: dict[str, Any] = {"audio_seconds": s["teacher_seconds"], "words": len(text.split())}
     for dtype in ("float32", "bfloat16"):
-        sm = reg.build("sm_hf", model=str(sm_dir), device=ctx.device, dtype=dtype)
-        lm = reg.build("lm_hf", model=str(lm_dir), device=ctx.device, dtype=dtype)
+        # device "auto" (the config default): cuda when visible, so the teachers' device choice is checked too
+        sm = reg.build("sm_hf", model=str(sm_dir), device="auto", dtype=dtype)
+        lm = reg.build("lm_hf", model=str(lm_dir), device="auto", dtype=dtype)
         sm.encode(wav, frames, 0.02)
         lm.encode(text)  # warm-up
         sm_t, lm_t, tokens = [], [], 0
@@ -563,6 +564,7 @@ def section_teachers(ctx: Context, budget_end: float) -> dict[str, Any]:
             lm_t.append(time.perf_counter() - t)
             tokens = int(tf.features.shape[0])
         out[dtype] = {
+            "device": str(sm.device), "model_dtype": str(next(sm.model.parameters()).dtype),
             "sm_params": sum(p.numel() for p in sm.model.parameters()), "sm_dim": int(feats.shape[-1]),
             "sm_audio_seconds_per_second": round(s["teacher_seconds"] / statistics.median(sm_t), 1),
             "lm_params": sum(p.numel() for p in lm.model.parameters()), "lm_tokens": tokens,
@@ -693,7 +695,7 @@ def ddp_worker(result_dir: Path, dry: bool) -> None:
     cfg = paper_config(work, size, dry, size["batch"], {
         "output_dir": result_dir / "run", "max_steps": size["ddp_steps"], "mixed_precision": "no" if dry else "bf16"})
     trainer = Trainer(cfg)
-    summary = trainer.fit()
+    summary = trainer.fit()  # ends with a checkpoint: model, optimisers, every rank's RNG (CUDA's too)
     acc = trainer.accelerator
     # one all-reduce of the backend, as the discriminator gradients use (also at world size 1)
     x = torch.ones(1, device=acc.device) * (rank + 1)
@@ -704,6 +706,14 @@ def ddp_worker(result_dir: Path, dry: bool) -> None:
             "generator_wrapped": type(trainer.gen).__name__, "steps": summary["step"],
             "all_reduce_sum": float(x.item()), "device": str(acc.device),
             "ddp": acc.distributed_type in (DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)}
+    del trainer
+    # --resume from that checkpoint for one more step (restores the RNG states, CUDA's on GPU)
+    cfg = paper_config(work, size, dry, size["batch"], {
+        "output_dir": result_dir / "run", "max_steps": size["ddp_steps"] + 1,
+        "mixed_precision": "no" if dry else "bf16"})
+    resumed = Trainer(cfg, resume=True)
+    info["resumed_from_step"] = resumed.step
+    info["steps_after_resume"] = resumed.fit()["step"]
     (result_dir / f"rank{rank}.json").write_text(json.dumps(info))
     acc.wait_for_everyone()
 

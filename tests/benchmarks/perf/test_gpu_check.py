@@ -60,6 +60,8 @@ def test_dry_run_reaches_every_section(tmp_path):
     # teachers: the toy HuBERT (12 wide) and BERT (16 wide) of plugins/teachers/_testing.py
     for dt in ("float32", "bfloat16"):
         assert res["teachers"][dt]["sm_dim"] == 12
+        assert res["teachers"][dt]["device"] == "cpu"  # "auto" without a GPU
+        assert res["teachers"][dt]["model_dtype"] == f"torch.{dt}"
         assert res["teachers"][dt]["lm_tokens"] >= res["teachers"]["words"] + 2  # every word + [CLS]/[SEP]
 
     # compare: 2 utterances x (ground truth + dm_codec)
@@ -72,6 +74,7 @@ def test_dry_run_reaches_every_section(tmp_path):
     for r in ranks:
         assert r["world_size"] == 2 and r["backend"] == "gloo" and r["generator_wrapped"] == "DistributedDataParallel"
         assert r["all_reduce_sum"] == 3.0 and r["steps"] == 2
+        assert r["resumed_from_step"] == 2 and r["steps_after_resume"] == 3  # --resume continued the run
 
 
 def test_a_section_that_cannot_run_is_listed_and_fails_the_exit_status(tmp_path):
