@@ -59,7 +59,7 @@ FULL = dict(
     budgets={"environment": 10, "train_fp32": 55, "train_bf16": 55, "train_bf16_compile": 180, "codec_rtf": 20,
              "teachers": 25, "compare": 60, "ddp": 50},  # 455 s in all
     rtf_seconds=10.0, rtf_batches=(1, 16), rtf_repeats=3, teacher_seconds=10.0, teacher_repeats=5,
-    compare_utts=4, compare_seconds=4.0, asr_max_new_tokens=32, ddp_steps=3, time_limit=470.0,
+    compare_utts=4, compare_seconds=4.0, asr_max_new_tokens=32, ddp_steps=2, time_limit=470.0,
 )
 DRY = dict(
     batch=2, seconds=0.25, warmup=1, steps=2, search_steps=1, max_batch=8, teacher_dims={"lm": 12, "sm": 10},
@@ -147,6 +147,9 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(), "machine": platform.platform(), "cpu_count": os.cpu_count(),
         "torch": torch.__version__, "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        # fp32 mode's matmuls/convs may use TF32 on the GPU: these say whether they do
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
     }
     for mod in ("transformers", "accelerate", "triton"):
         try:
@@ -383,6 +386,8 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
         out["largest"] = _largest_batch(trainer, batch, s, dev, budget_end, out["base"]["step_s"])
     finally:
         del trainer
+        if MODES[name]["compile"]:
+            torch._dynamo.reset()  # compiled graphs hold their own buffers; later sections run eagerly
         free_memory(dev)
     return out
 
@@ -603,10 +608,15 @@ def make_whisper(folder: Path, dry: bool) -> Path:
             dict(d_model=1024, encoder_layers=24, decoder_layers=24, encoder_attention_heads=16,
                  decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096))  # whisper-medium
     torch.manual_seed(0)
+    # built on the GPU when there is one: initialising 760 M parameters on the CPU alone takes long
+    device = "cpu" if dry or not torch.cuda.is_available() else "cuda"
     cfg = WhisperConfig(vocab_size=len(vocab), num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
                         decoder_start_token_id=vocab["<|startoftranscript|>"], eos_token_id=vocab[eot],
                         pad_token_id=vocab[eot], bos_token_id=vocab[eot], **body)
-    WhisperForConditionalGeneration(cfg).save_pretrained(out)
+    with torch.device(device):
+        model = WhisperForConditionalGeneration(cfg)
+    model.save_pretrained(out)
+    del model
     gen = json.loads((out / "generation_config.json").read_text())
     gen.pop("_from_model_config", None)
     gen.update(no_timestamps_token_id=vocab["<|notimestamps|>"], is_multilingual=False)
