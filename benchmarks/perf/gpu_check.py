@@ -779,7 +779,8 @@ def render(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
              "Paper ♠ configuration (`configs/dm_codec_lm_sm.yaml`" + (", shrunk to a toy" if meta["dry_run"] else "")
              + ") on synthetic audio with random teacher features; one step = generator forward, D step, G step.", "",
              "## Training step", "",
-             "| mode | batch | step s (median) | audio h / GPU h | peak CUDA GiB | first step s | decoder / G output dtype |",
+             "| mode | batch | step s (median) | audio h / GPU h | peak CUDA GiB | first step s "
+             "| decoder / G output dtype |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for m in MODES:
         r = results.get(m, {})
@@ -831,7 +832,8 @@ def render(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dry-run", action="store_true", help="every path on CPU at toy size (needs --out)")
-    ap.add_argument("--out", help="folder for gpu_check.json / .md (default benchmarks/results; required with --dry-run)")
+    ap.add_argument("--out", help="folder for gpu_check.json / .md (default benchmarks/results; "
+                                  "required with --dry-run)")
     ap.add_argument("--time-limit", type=float, help="global seconds (default 470 on GPU, 300 dry)")
     ap.add_argument("--sections", help="comma-separated subset: " + ",".join(["environment", *MODES, "codec_rtf",
                                                                               "teachers", "compare", "ddp"]))
