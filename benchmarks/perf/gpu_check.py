@@ -139,6 +139,17 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def _nccl_version() -> str | None:
+    """NCCL's version as torch reports it (a tuple in recent releases, an int in older ones)."""
+    import torch
+
+    try:
+        v = torch.cuda.nccl.version()
+    except Exception as exc:  # noqa: BLE001 - recorded
+        return f"unavailable: {exc}"
+    return ".".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
+
 def environment() -> dict[str, Any]:
     """Versions first, so a result file always says what it ran on."""
     import torch
@@ -160,7 +171,7 @@ def environment() -> dict[str, Any]:
         p = torch.cuda.get_device_properties(0)
         env.update(gpu=p.name, gpu_count=torch.cuda.device_count(), gpu_memory_gib=round(p.total_memory / 1024**3, 1),
                    capability=f"{p.major}.{p.minor}", bf16_supported=torch.cuda.is_bf16_supported(),
-                   nccl=".".join(map(str, torch.cuda.nccl.version())) if hasattr(torch.cuda, "nccl") else None)
+                   nccl=_nccl_version())
     return env
 
 
