@@ -38,3 +38,8 @@ class CheckpointError(TokenizerBenchError):
 
 class MissingDependencyError(TokenizerBenchError):
     """An optional package or a model's weights are not available here."""
+
+
+class NotApplicableError(TokenizerBenchError):
+    """A measurement does not apply to this component (e.g. code embeddings of a tokenizer whose
+    codes index no vectors, like ``identity``); reports show the reason instead of a number."""

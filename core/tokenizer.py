@@ -94,6 +94,19 @@ class Tokenizer(ABC):
         """Codes plus whatever else :meth:`decode` needs; pure-code tokenizers return ``{}``."""
         return self.encode(wav, n_q=n_q), {}
 
+    def code_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes [B, Q, T]`` -> the vector each code stands for, ``[B, Q, D, T]`` (float).
+
+        What the token-content probe trains on (benchmarks/harness/probe.py): for an RVQ codec the
+        codebook row of each level (their sum over Q is the quantized latent the decoder sees).
+        The default raises :class:`~tokenizer_bench.core.errors.NotApplicableError`, so a tokenizer
+        whose codes carry no meaningful vectors is reported "not applicable" instead of guessed.
+        """
+        from .errors import NotApplicableError
+
+        raise NotApplicableError(f"{self.name or type(self).__name__}: codes have no embedding vectors "
+                                 "(code_embeddings is not implemented)")
+
     @abstractmethod
     def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:
         """``codes [B,Q,T]`` (Q may be below :attr:`num_codebooks`) -> ``wav [B,1,N']``."""

@@ -369,6 +369,17 @@ class ResidualVectorQuantizer(nn.Module):
             out = out + self.codebooks[i].lookup(codes[:, i].long())
         return out.transpose(1, 2)
 
+    def code_vectors(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes ``[B, Q, T]`` -> each level's codebook vector ``[B, Q, D, T]`` (their sum over Q is
+        :meth:`decode`): the per-level embedding the token-content probe reads."""
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
+            raise ValueError(f"rvq.code_vectors expects codes [B, Q<= {self.num_codebooks}, T], got {tuple(codes.shape)}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ValueError(f"rvq.code_vectors: codes must lie in [0, {self.codebook_size}), got range "
+                             f"[{int(codes.min())}, {int(codes.max())}]")
+        levels = [self.codebooks[i].lookup(codes[:, i].long()).transpose(1, 2) for i in range(codes.shape[1])]
+        return torch.stack(levels, dim=1)
+
     def _metrics(self, counts: list[torch.Tensor]) -> dict[str, float]:
         """Per layer: fraction of codes used in this batch and perplexity exp(H(code histogram))."""
         c = torch.stack(counts).double()

@@ -555,6 +555,18 @@ class DMCodecTokenizer(Tokenizer):
             return self._bounded(self.generator.decode, codes.to(self.device), codes.shape[-1] / self.frame_rate,
                                  lambda f, x, c, k: decode_in_windows(f, x, hop, c, k))
 
+    def code_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
+        """Each level's codebook vector ``[B, Q, D, T]`` (the quantizer's ``code_vectors``)."""
+        self.check_codes(codes)
+        vectors = getattr(self.generator.quantizer, "code_vectors", None)
+        if vectors is None:
+            from tokenizer_bench.core.errors import NotApplicableError
+
+            raise NotApplicableError(f"{self.name}: quantizer {type(self.generator.quantizer).__name__} has no "
+                                     "code_vectors(codes)")
+        with torch.no_grad():
+            return vectors(codes.to(self.device))
+
     def _bounded(self, run, x: torch.Tensor, seconds: float, in_windows) -> torch.Tensor:
         """``run`` over sub-batches, and over windows when an input is longer than ``chunk_seconds``."""
         chunk = None

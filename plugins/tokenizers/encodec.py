@@ -159,6 +159,14 @@ class EncodecTokenizer(Tokenizer):
         audio = self.model.decode(codes.unsqueeze(0), [None], return_dict=True).audio_values
         return resample(audio, self.model_rate, self.sample_rate)
 
+    @torch.inference_mode()
+    def code_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
+        """Each level's codebook vector ``[B, Q, 128, T]`` (transformers' ``quantizer.layers[i].decode``)."""
+        self.check_codes(codes)
+        codes = codes.to(device=self.device, dtype=torch.long)
+        layers = self.model.quantizer.layers
+        return torch.stack([layers[i].decode(codes[:, i]) for i in range(codes.shape[1])], dim=1).float()
+
     def describe(self) -> dict:
         info = super().describe()
         info.update(bandwidth_kbps=self.bandwidth, model_sample_rate=self.model_rate)

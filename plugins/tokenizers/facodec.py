@@ -323,6 +323,19 @@ class FACodecTokenizer(Tokenizer):
         latent = self.decoder.vq2emb(codes.transpose(0, 1))
         return self.decoder.inference(latent, spk)
 
+    @torch.inference_mode()
+    def code_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
+        """Each stream's dequantised vector ``[B, Q, D, T]`` (``out_proj`` of its codebook row, official
+        stream order prosody, content, residual); their sum is the decoder's latent (``vq2emb``)."""
+        self.check_codes(codes)
+        codes = codes.to(device=self.device, dtype=torch.long)
+        d = self.decoder
+        groups = [(d.quantizer[0], d.vq_num_q_p), (d.quantizer[1], d.vq_num_q_c)]
+        if len(d.quantizer) > 2:
+            groups.append((d.quantizer[2], d.vq_num_q_r))
+        layers = [layer for rvq, n in groups for layer in list(rvq.layers)[:n]]
+        return torch.stack([layers[i].decode(codes[:, i]) for i in range(codes.shape[1])], dim=1).float()
+
     def describe(self) -> dict:
         info = super().describe()
         info.update(version=self.version, pe_mode=self.decoder.pe_mode)

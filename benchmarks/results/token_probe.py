@@ -1,0 +1,135 @@
+"""Token-content probe on the quality benchmark's trained tokenizers vs a random-init one of the same size.
+
+Writes ``benchmarks/results/token_probe.json`` (per-utterance errors included) and, with
+``--report``, ``token_probe.md`` from one or more JSON parts (so rows can run in parallel
+processes). Random init = the same generator config, untrained, with its codebooks set the way
+training's first forward sets them (k-means on the random encoder's latents of the probe's
+train split); without that step an RVQ with ``kmeans_init`` maps everything to code 0.
+
+    python benchmarks/results/token_probe.py --rows mel,random,no_distillation --out /tmp/part1.json
+    python benchmarks/results/token_probe.py --report /tmp/part1.json /tmp/part2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from tokenizer_bench.benchmarks.harness import probe as P
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path("/work/shared/data/librispeech-mini")
+VARIANTS = ("no_distillation", "lm", "lm_sm", "mel_audiocraft")
+
+
+def random_init_like(folder: Path, train_wavs: list[torch.Tensor], seed: int):
+    """Untrained tokenizer of ``folder``'s config; codebooks k-means-initialised on its own latents."""
+    from tokenizer_bench.plugins.tokenizers.dm_codec import DMCodecTokenizer
+
+    gen = json.loads((folder / "config.json").read_text())["generator"]
+    tok = DMCodecTokenizer.from_options(seed=seed, encoder=gen["encoder"], quantizer=gen["quantizer"],
+                                        decoder=gen["decoder"])
+    g = tok.generator
+    with torch.no_grad():
+        latent = torch.cat([g.encoder(w.reshape(1, 1, -1)) for w in train_wavs], dim=-1)
+        torch.manual_seed(seed)
+        g.quantizer.train()
+        g.quantizer(latent)  # first training forward: k-means init of every level (as training does)
+        g.quantizer.eval()
+    return tok
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default="mel,random," + ",".join(VARIANTS))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/token_probe.json"))
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--report", nargs="*", help="JSON parts to merge into token_probe.md/json")
+    args = ap.parse_args(argv)
+    if args.report:
+        return report([Path(p) for p in args.report])
+    torch.set_num_threads(1)
+    from tokenizer_bench.core.api import load_tokenizer
+
+    cfg = P.ProbeConfig(steps=args.steps, seed=args.seed, lstm_layers=0, conv_layers=3, hidden=128, batch_size=8,
+                        lr=3e-3)
+    transcripts = P.cached_transcripts(ROOT / "runs/quality/cache/teachers")
+    train = P.load_split(DATA / "train-clean-100", transcripts)
+    test = P.load_split(DATA / "test-other")
+    rows = args.rows.split(",")
+    toks = {}
+    for r in rows:
+        if r == "random":
+            toks["random init (same config)"] = random_init_like(ROOT / "runs/quality/lm/lm",
+                                                                 [w for _, _, w, _ in train[:32]], args.seed)
+        elif r != "mel":
+            toks[f"trained {r}"] = load_tokenizer("dm_codec", str(ROOT / f"runs/quality/{r}/{r}"))
+    t0 = time.time()
+    out = P.run_probe_rows(toks, train, test, cfg, reference="mel" in rows, log=lambda m: print(m, flush=True))
+    payload = {"command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])), "probe": cfg.model_dump(),
+               "train": {"source": str(DATA / "train-clean-100"), "n": len(train),
+                         "transcripts": "teacher cache STT (faster-whisper) in runs/quality/cache/teachers"},
+               "test": {"source": str(DATA / "test-other"), "n": len(test), "transcripts": "official"},
+               "seconds": time.time() - t0,
+               "rows": {k: (v if isinstance(v, str) else v.to_json()) for k, v in out.items()}}
+    Path(args.out).write_text(json.dumps(payload, indent=1))
+    print(f"wrote {args.out}")
+
+
+def report(parts: list[Path]) -> None:
+    merged: dict = {}
+    for p in parts:
+        d = json.loads(p.read_text())
+        rows = merged.setdefault("rows", {})
+        rows.update(d.pop("rows"))
+        merged.setdefault("commands", []).append(d.pop("command"))
+        merged.setdefault("seconds", []).append(d.pop("seconds"))
+        merged.update(d)
+    rows = merged["rows"]
+    lines = ["# Token-content probe on the quality benchmark's tokenizers", "",
+             "Do the frozen tokens carry the words? A CTC character probe (3 Conv1d+GELU layers of 128, linear; "
+             f"{merged['probe']['steps']} Adam steps of {merged['probe']['batch_size']} utterances, lr "
+             f"{merged['probe']['lr']}, seed {merged['probe']['seed']}, 1 CPU thread) trained on "
+             f"{merged['train']['n']} train-clean-100 utterances (transcripts: {merged['train']['transcripts']}) and "
+             f"scored by corpus CER on {merged['test']['n']} test-other utterances (official transcripts; 10 speakers, "
+             "none in train). Tokenizers: runs/quality/<variant>/<variant> (4 x 256 RVQ, 50 Hz, 1.6 kbps); random "
+             "init = the same config untrained, codebooks k-means-initialised on its own latents of 32 train "
+             "utterances (what training's first step does).", "",
+             "Commands:", ""] + [f"    python benchmarks/results/{c}" for c in merged["commands"]] + [
+             "    python benchmarks/results/token_probe.py --report <parts>", "",
+             "| features | CER | 95 % CI (bootstrap over the 100 test utterances) |", "|---|---:|---|"]
+    for k, v in rows.items():
+        lines.append(f"| {k} | – | {v} |" if isinstance(v, str) else
+                     f"| {k} | {v['cer']:.3f} | [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] |")
+    ref = rows.get("random init (same config) [rvq1]")
+    pairs = []
+    mel = rows.get("original (log-mel)")
+    for k, v in rows.items():
+        if isinstance(v, str):
+            continue
+        for base_name in ("random init (same config) [rvq1]", "random init (same config) [sum]"):
+            base = rows.get(base_name)
+            if base is None or k == base_name or isinstance(base, str) or base_name.split()[-1] != k.split()[-1] \
+                    and k != "original (log-mel)":
+                continue
+            d = P.paired_difference(v["per_utterance"], base["per_utterance"])
+            pairs.append(f"| {k} | {base_name} | {d['diff']:+.3f} | [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] | "
+                         f"{d['p_not_lower']:.3f} |")
+    lines += ["", "Paired differences (same test utterances, 1000 paired bootstrap resamples; p = fraction of "
+              "resamples where the row is not lower):", "",
+              "| row | vs | CER difference | 95 % CI | p |", "|---|---|---:|---|---:|"] + pairs
+    del ref, mel
+    text = "\n".join(lines) + "\n"
+    (ROOT / "benchmarks/results/token_probe.md").write_text(text)
+    (ROOT / "benchmarks/results/token_probe.json").write_text(json.dumps(merged, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
