@@ -54,6 +54,20 @@ def add_commands(app: typer.Typer) -> None:
         consistency: bool = typer.Option(
             False, "--consistency", help="Also check batched vs single and chunked vs whole encoding per row."),
         consistency_chunk: float = typer.Option(1.0, "--consistency-chunk", help="Chunk length (s) of the chunked-encoding check."),
+        token_stats: bool = typer.Option(
+            False, "--token-stats", help="Also write per-codebook utilisation, entropy, perplexity and entropy-coded bit/s per row "
+            "(one extra encode per utterance and row)."),
+        probe: bool = typer.Option(
+            False, "--probe", help="Also train the token-content CTC probe per row (rvq1, sum) and on log-mel (reference); "
+            "needs --probe-train."),
+        probe_train: Optional[Path] = typer.Option(
+            None, "--probe-train", help="Probe train split (LibriSpeech folder; speakers disjoint from --data)."),
+        probe_transcripts: Optional[Path] = typer.Option(
+            None, "--probe-transcripts", help="Teacher cache whose STT transcripts label --probe-train utterances without .trans.txt."),
+        probe_steps: int = typer.Option(400, "--probe-steps", help="Probe training steps (batch 8)."),
+        probe_option: List[str] = typer.Option(
+            [], "--probe-option", help="KEY=VALUE probe setting (repeatable): hidden, conv_layers, kernel_size, lstm_layers, "
+            "batch_size, lr, seed."),
         device: str = typer.Option("cpu", "--device", help="Device for the tokenizers (cpu, cuda, cuda:1)."),
         workers: int = typer.Option(1, "--workers", help="Processes for the audio metrics (ViSQOL is the slow one)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Utterances per ASR batch."),
@@ -131,6 +145,8 @@ def add_commands(app: typer.Typer) -> None:
             shard=shard,
             consistency=consistency,
             consistency_chunk_s=consistency_chunk,
+            token_stats=token_stats,
+            probe=_probe_config(probe, probe_train, probe_transcripts, probe_steps, probe_option),
             preset=preset_record,
             device=device,
             workers=workers,
@@ -171,6 +187,26 @@ def add_commands(app: typer.Typer) -> None:
         merge_runs(shards, out)
         render_outputs(out, console=console, plots=not no_plots)
         console.print(f"merged {len(shards)} shard(s) into {out}")
+
+
+def _probe_config(enabled: bool, train: Path | None, transcripts: Path | None, steps: int, options: list[str]):
+    """The ``--probe*`` options as ``CompareConfig.probe`` (None when --probe is off)."""
+    from tokenizer_bench.core.errors import ConfigError
+
+    if not enabled:
+        if train is not None or transcripts is not None or options:
+            raise ConfigError("--probe-train / --probe-transcripts / --probe-option only apply with --probe")
+        return None
+    if train is None:
+        raise ConfigError("--probe needs --probe-train DIR (a split whose speakers are not in --data)")
+    from .probe import ProbeConfig
+    from .selection import parse_options
+
+    try:
+        cfg = ProbeConfig(steps=steps, **parse_options(options, "--probe-option"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--probe-option: {exc}") from exc
+    return {"train": str(train), "transcripts": str(transcripts) if transcripts else None, **cfg.model_dump()}
 
 
 def _depths_arg(value: str | None) -> int | list[int] | None:

@@ -233,14 +233,20 @@ def log_mel(wav: torch.Tensor, sample_rate: int, frame_rate: float = 50.0, n_mel
     return torch.log(fb.T @ spec.pow(2) + 1e-6)
 
 
-def token_features(tokenizer: Any, wav: torch.Tensor, which: str) -> torch.Tensor:
-    """Frozen code embeddings of ``wav [N]``: ``rvq1`` (first codebook) or ``sum`` (all), ``[D, T]``.
+def token_features(tokenizer: Any, wav: torch.Tensor, which: str, n_q: int | None = None) -> torch.Tensor:
+    """Frozen code embeddings of ``wav [N]``: ``rvq1`` (first codebook) or ``sum`` (the first ``n_q``,
+    all when None), ``[D, T]``.
 
     Raises :class:`NotApplicableError` when the tokenizer's codes have no embedding."""
     if which not in FEATURE_SETS:
         raise ConfigError(f"probe: feature set must be one of {', '.join(FEATURE_SETS)}, got {which!r}")
+    sr = int(getattr(tokenizer, "sample_rate", 16000))
+    if sr != 16000:  # probe splits are loaded at 16 kHz
+        from tokenizer_bench.core.audio import resample
+
+        wav = resample(wav.reshape(1, -1), 16000, sr)
     with torch.no_grad():
-        codes = tokenizer.encode(wav.reshape(1, 1, -1).float(), n_q=1 if which == "rvq1" else None)
+        codes = tokenizer.encode(wav.reshape(1, 1, -1).float(), n_q=1 if which == "rvq1" else n_q)
         emb = tokenizer.code_embeddings(codes)  # [1, Q, D, T]
     emb = emb[0].float().cpu()
     return emb[0] if which == "rvq1" else emb.sum(dim=0)
@@ -299,11 +305,11 @@ def load_split(source: str | Path, transcripts: dict[str, str] | None = None, sa
     return out
 
 
-def run_probe_rows(tokenizers: dict[str, Any], train_utts: Sequence[tuple[str, str, torch.Tensor, str]],
+def run_probe_rows(tokenizers: dict[str, Any | tuple[Any, int | None]], train_utts: Sequence[tuple[str, str, torch.Tensor, str]],
                    test_utts: Sequence[tuple[str, str, torch.Tensor, str]], cfg: ProbeConfig,
                    reference: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Probe rows: ``mel`` (reference) and, per tokenizer, ``rvq1`` and ``sum``; a tokenizer without
-    code embeddings gets its reason instead of a number."""
+    code embeddings gets its reason instead of a number. A value may be ``(tokenizer, n_q)``."""
     rows: dict[str, Any] = {}
     if reference:
         sr = 16000
@@ -312,10 +318,11 @@ def run_probe_rows(tokenizers: dict[str, Any], train_utts: Sequence[tuple[str, s
         if log:
             log(f"probe original (log-mel): CER {rows['original (log-mel)'].cer:.3f}")
     for label, tok in tokenizers.items():
+        tok, n_q = tok if isinstance(tok, tuple) else (tok, None)
         for which in FEATURE_SETS:
             key = f"{label} [{which}]"
             try:
-                fn = lambda w, t=tok, k=which: token_features(t, w, k)  # noqa: E731
+                fn = lambda w, t=tok, k=which, n=n_q: token_features(t, w, k, n)  # noqa: E731
                 rows[key] = train_and_score(build_items(train_utts, fn), build_items(test_utts, fn), cfg)
             except NotApplicableError as exc:
                 rows[key] = f"not applicable: {exc}"

@@ -600,8 +600,11 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
     agg = aggregate(run, records, utt_ids, corpus_scorers(run["metrics"]), mode=mode)
     sig = significance(run, agg, correction)
     consistency = load_consistency(out)
+    from .token_report import extras_html, extras_json, extras_markdown, load_extras
+
+    extras = load_extras(out)  # --token-stats / --probe results, when the run made them
     written: dict[str, str] = {}
-    write_text_atomic(out / "results.md", render_markdown(run, agg, sig, consistency))
+    write_text_atomic(out / "results.md", render_markdown(run, agg, sig, consistency) + extras_markdown(extras))
     written["markdown"] = str(out / "results.md")
     write_text_atomic(out / "results.csv", render_csv(run, agg))
     written["csv"] = str(out / "results.csv")
@@ -611,7 +614,8 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
                                         "disabled_metrics", "num_utterances", "examples", "significance", "depths",
                                         "skipped_depths", "shard", "merged_from", "preset")}
     write_json_atomic(out / "results.json", {"run": summary, "utterances": utt_ids, "aggregation": agg["aggregation"],
-                                             "rows": agg["rows"], "significance": sig, "consistency": consistency})
+                                             "rows": agg["rows"], "significance": sig, "consistency": consistency,
+                                             **extras_json(extras)})
     written["json"] = str(out / "results.json")
     plot_paths: list[Path] = []
     if plots:
@@ -619,7 +623,8 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
 
         plot_paths = make_plots(out / "plots", agg, run["metrics"], run=run)
         written["plots"] = str(out / "plots")
-    write_text_atomic(out / "report.html", render_html(run, agg, sig, utts, records, out, plot_paths, consistency))
+    page = render_html(run, agg, sig, utts, records, out, plot_paths, consistency)
+    write_text_atomic(out / "report.html", page.replace("<h2>Exclusions</h2>", extras_html(extras) + "<h2>Exclusions</h2>", 1))
     written["html"] = str(out / "report.html")
     print_console(run, agg, console)
     return written

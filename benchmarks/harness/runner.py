@@ -88,6 +88,10 @@ class CompareConfig:
     #: batched-vs-single and chunked-vs-whole encoding checks per row (consistency.py)
     consistency: bool = False
     consistency_chunk_s: float = 1.0
+    #: per-codebook token statistics per row (token_report.py)
+    token_stats: bool = False
+    #: token-content probe: {"train": DIR, "transcripts": CACHE or None, **ProbeConfig fields}, or None (off)
+    probe: dict[str, Any] | None = None
     #: what a --preset set and which offline stand-ins it used (recorded in run.json, shown in the report)
     preset: dict[str, Any] | None = None
 
@@ -393,6 +397,11 @@ class Runner:
 
             run_consistency(self.p.systems, self.p.all_utterances, self.out, device=self.cfg.device,
                             chunk_s=self.cfg.consistency_chunk_s, progress=self.progress)
+        if (self.cfg.token_stats or self.cfg.probe) and (self.p.shard is None or self.p.shard["index"] == 0):
+            from .token_report import run_extras
+
+            run_extras(self.p.systems, self.p.all_utterances, self.out, self.cfg.token_stats, self.cfg.probe,
+                       progress=self.progress)
         return dict(self.counts)
 
 

@@ -1,0 +1,65 @@
+"""compare --token-stats / --probe end to end on the fake codec and identity: the tables land in
+results.md, results.json and report.html with the values worked out by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile as sf
+
+from tokenizer_bench.benchmarks.harness.runner import CompareConfig, run_compare
+from tokenizer_bench.benchmarks.harness.systems import SystemSpec
+from tokenizer_bench.core.errors import ConfigError
+
+from .conftest import SR, voiced
+
+
+def _train_split(root):
+    """Two LibriSpeech-layout utterances of speaker 9 (not a speaker of the evaluation set)."""
+    chapter = root / "9" / "1"
+    chapter.mkdir(parents=True)
+    lines = []
+    for i, text in enumerate(["HELLO WORLD", "WORLD HELLO"]):
+        sf.write(chapter / f"9-1-000{i}.flac", voiced(16000, i), SR)
+        lines.append(f"9-1-000{i} {text}")
+    (chapter / "9-1.trans.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_token_stats_and_probe_in_outputs(fake_plugins, speech_set, tmp_path):
+    out = tmp_path / "run"
+    probe = {"train": str(_train_split(tmp_path / "train")), "transcripts": None, "steps": 2, "hidden": 8,
+             "conv_layers": 1, "lstm_layers": 0, "batch_size": 2}
+    cfg = CompareConfig(systems=[SystemSpec("fake_codec"), SystemSpec("identity")], data=[str(speech_set)], out=out,
+                        metrics=["stoi"], asr="fake_asr", plots=False, report_examples=0, aso_iterations=50,
+                        token_stats=True, probe=probe)
+    run_compare(cfg)
+    res = json.loads((out / "results.json").read_text())
+    fake = res["token_stats"]["fake_codec"]
+    # the fake codec emits only code 0 on its 4 codebooks: utilisation 1/1024, entropy 0, 0 bit/s entropy-coded
+    assert [c["utilisation"] for c in fake["codebooks"]] == [1 / 1024] * 4
+    assert fake["entropy_bitrate"] == 0.0 and fake["nominal_bitrate"] == pytest.approx(50 * 4 * 10)
+    assert fake["tokens_per_second"] == pytest.approx(200.0)
+    rows = res["token_probe"]["rows"]
+    assert rows["fake_codec [rvq1]"].startswith("not applicable") and rows["identity [sum]"].startswith("not applicable")
+    ref = rows["original (log-mel)"]
+    assert 0.0 <= ref["cer"] and ref["num_test"] == 4  # utt4 has no transcript
+    assert res["token_probe"]["test"]["without_text"] == ["utt4"]
+    md = (out / "results.md").read_text()
+    assert "## Token statistics" in md and "## Token-content probe" in md
+    assert "| fake_codec | 4 | 200 | 2000 | 0 |" in md
+    page = (out / "report.html").read_text()
+    assert "id='token-stats'" in page and "id='token-probe'" in page
+
+
+def test_probe_cli_needs_train_split():
+    from tokenizer_bench.benchmarks.harness.cli import _probe_config
+
+    with pytest.raises(ConfigError, match="--probe-train"):
+        _probe_config(True, None, None, 10, [])
+    with pytest.raises(ConfigError, match="only apply with --probe"):
+        _probe_config(False, None, None, 10, ["hidden=8"])
+    with pytest.raises(ConfigError, match="--probe-option"):
+        _probe_config(True, "x", None, 10, ["hiddn=8"])
+    assert _probe_config(True, "x", None, 10, ["hidden=8"])["hidden"] == 8
