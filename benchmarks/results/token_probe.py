@@ -51,14 +51,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report", nargs="*", help="JSON parts to merge into token_probe.md/json")
+    ap.add_argument("--stats", action="store_true", help="token statistics on test-other instead of the probe")
     args = ap.parse_args(argv)
     if args.report:
         return report([Path(p) for p in args.report])
     torch.set_num_threads(1)
     from tokenizer_bench.core.api import load_tokenizer
 
-    cfg = P.ProbeConfig(steps=args.steps, seed=args.seed, lstm_layers=0, conv_layers=3, hidden=128, batch_size=8,
-                        lr=3e-3)
+    if args.stats:
+        return stats(args, load_tokenizer)
+
+    cfg = P.ProbeConfig(steps=args.steps, seed=args.seed)  # defaults: 3 conv x 128, no LSTM, batch 8, lr 3e-3
     transcripts = P.cached_transcripts(ROOT / "runs/quality/cache/teachers")
     train = P.load_split(DATA / "train-clean-100", transcripts)
     test = P.load_split(DATA / "test-other")
@@ -82,10 +85,39 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out}")
 
 
+def stats(args, load_tokenizer) -> None:
+    from tokenizer_bench.benchmarks.harness.tokens import token_statistics
+
+    test = P.load_split(DATA / "test-other")
+    train = P.load_split(DATA / "train-clean-100", P.cached_transcripts(ROOT / "runs/quality/cache/teachers"))
+    result = {}
+    for r in args.rows.split(","):
+        if r == "mel":
+            continue
+        if r == "random":
+            tok, label = random_init_like(ROOT / "runs/quality/lm/lm", [w for _, _, w, _ in train[:32]], args.seed), \
+                "random init (same config)"
+        else:
+            tok, label = load_tokenizer("dm_codec", str(ROOT / f"runs/quality/{r}/{r}")), f"trained {r}"
+        result[label] = token_statistics(tok, [w for _, _, w, _ in test])
+        print(label, result[label]["entropy_bitrate"], flush=True)
+    Path(args.out).write_text(json.dumps({"command": " ".join(["token_probe.py"] + (argv_or_default(args))),
+                                          "token_stats": result}, indent=1))
+
+
+def argv_or_default(args) -> list[str]:
+    return ["--stats", "--rows", args.rows, "--out", "<part>"]
+
+
 def report(parts: list[Path]) -> None:
     merged: dict = {}
+    token_stats = {}
     for p in parts:
         d = json.loads(p.read_text())
+        if "token_stats" in d:
+            token_stats.update(d["token_stats"])
+            merged.setdefault("commands", []).append(d["command"])
+            continue
         rows = merged.setdefault("rows", {})
         rows.update(d.pop("rows"))
         merged.setdefault("commands", []).append(d.pop("command"))
@@ -125,6 +157,13 @@ def report(parts: list[Path]) -> None:
               "resamples where the row is not lower):", "",
               "| row | vs | CER difference | 95 % CI | p |", "|---|---|---:|---|---:|"] + pairs
     del ref, mel
+    if token_stats:
+        from tokenizer_bench.benchmarks.harness.tokens import stats_markdown
+
+        lines += ["", f"Token statistics of the same tokenizers over the {merged['test']['n']} test-other utterances "
+                  "(utilisation = distinct codes used / 256; entropy-coded bit/s = sum of per-codebook entropies x 50 "
+                  "frames/s):", "", stats_markdown(token_stats)]
+        merged["token_stats"] = token_stats
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks/results/token_probe.md").write_text(text)
     (ROOT / "benchmarks/results/token_probe.json").write_text(json.dumps(merged, indent=1))
