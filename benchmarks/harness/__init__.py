@@ -10,7 +10,7 @@ Modules, one job each:
 - :mod:`.scoring` — resampling/length matching and metric evaluation for one utterance;
 - :mod:`.records` — the resumable per-utterance JSONL store;
 - :mod:`.runner` — the ``compare`` pipeline;
-- :mod:`.presets` — ``--preset NAME`` from ``configs/presets/compare.yaml``, checked before any work;
+- :mod:`.presets` — ``--preset NAME`` from ``benchmarks/harness/presets.yaml``, checked before any work;
 - :mod:`.shards` — ``--shard I/N`` and the merge of shard folders (``compare-merge``);
 - :mod:`.consistency` — batched-vs-single and chunked-vs-whole encoding checks;
 - :mod:`.aggregate`, :mod:`.significance` (almost stochastic order), :mod:`.report`,

@@ -44,7 +44,7 @@ def add_commands(app: typer.Typer) -> None:
         correction: Optional[str] = typer.Option(
             None, "--correction", help="Multiple-comparison correction of the ASO tables: none (default, the paper), bonferroni, holm."),
         preset: Optional[str] = typer.Option(
-            None, "--preset", help="Published protocol (configs/presets/compare.yaml): dmcodec, xcodec2. Explicit options override it."),
+            None, "--preset", help="Published protocol (benchmarks/harness/presets.yaml): dmcodec, xcodec2. Explicit options override it."),
         allow_stand_ins: bool = typer.Option(
             False, "--allow-stand-ins", help="With --preset: use its offline stand-ins for models that are not available (recorded)."),
         shard: Optional[str] = typer.Option(

@@ -1,4 +1,4 @@
-"""``--preset NAME``: a published evaluation protocol as data (``configs/presets/compare.yaml``).
+"""``--preset NAME``: a published evaluation protocol as data (``benchmarks/harness/presets.yaml``).
 
 Why data: a protocol is a list of choices (draw, ASR, metrics, aggregation, correction) and the
 models they need; writing them as code branches would hide them and invite drift. This module
@@ -8,7 +8,7 @@ The check (:func:`resolve_preset`), before any utterance is touched:
 
 - every metric the preset names must be registered and buildable here, and every hub model it
   ``requires`` must be in the local Hugging Face cache (or downloadable: the hub answers);
-- whatever fails is listed at once with what to install / the ``huggingface-cli download``
+- whatever fails is listed at once with what to install / the ``hf download``
   command; with ``allow_stand_ins`` the preset's offline stand-in for that ASR / metric is used
   instead, and the substitution is returned for ``run.json`` and the report's header. Never a
   silent swap: without the flag a missing piece stops the run.
@@ -19,11 +19,11 @@ Options the user gives explicitly override the preset's and are recorded as ``ov
 from __future__ import annotations
 
 import os
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 
 #: fields a preset may set, with what an unset CLI option falls back to
@@ -37,9 +37,7 @@ PRESETS_ENV = "TOKENIZER_BENCH_COMPARE_PRESETS"
 def presets_path() -> Path:
     if os.environ.get(PRESETS_ENV):
         return Path(os.environ[PRESETS_ENV])
-    import tokenizer_bench.configs as configs
-
-    return Path(configs.__file__).parent / "presets" / "compare.yaml"
+    return Path(__file__).with_name("presets.yaml")
 
 
 def load_presets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -70,16 +68,9 @@ class ResolvedPreset:
     record: dict[str, Any] = field(default_factory=dict)  # for run.json
 
 
-def _probe(timeout: float = 4.0) -> bool:
-    if any(os.environ.get(k, "").upper() in {"1", "ON", "YES", "TRUE"}
-           for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZER_BENCH_OFFLINE")):
-        return False
-    url = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/") + "/api/models?limit=1"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except Exception:
-        return False
+def _probe() -> bool:
+    """Whether downloads can happen now (not offline, the hub answers): the one check in core.hub."""
+    return not hub.access().local_only
 
 
 def model_available(model_id: str) -> bool:
@@ -156,7 +147,7 @@ def resolve_preset(name: str, explicit: dict[str, Any], *, allow_stand_ins: bool
         if reachable:
             continue  # downloads on first use, as everywhere in the ecosystem
         problems[target] = (f"{req.get('what', req['id'])}: {req['id']} is not in the local Hugging Face cache and "
-                            f"the hub is not reachable; download it where it is: huggingface-cli download {req['id']}")
+                            f"the hub is not reachable; download it where it is: {hub.download_command(req['id'])}")
     for m in values.get("metrics") or []:
         if m in problems:
             continue

@@ -46,7 +46,7 @@ def test_missing_model_fails_before_work_naming_the_download():
     with pytest.raises(MissingDependencyError) as exc:
         resolve_preset("toy", {}, **_checks())
     msg = str(exc.value)
-    assert "huggingface-cli download org/big" in msg and "big_mos" in msg and "--allow-stand-ins" in msg
+    assert "hf download org/big" in msg and "big_mos" in msg and "--allow-stand-ins" in msg
 
 
 def test_stand_ins_are_used_only_when_allowed_and_recorded():
