@@ -14,7 +14,7 @@ def add_commands(app: typer.Typer) -> None:
     @app.command("compare")
     def compare(
         tokenizers: Optional[str] = typer.Option(
-            None, "--tokenizers", help="Tokenizers under test: name[:checkpoint][,...] (e.g. dm_codec:runs/best,identity)."),
+            None, "--tokenizers", help="Tokenizers under test: name[:checkpoint][@label][,...] (e.g. dm_codec:runs/a/tokenizer,dm_codec:runs/b/tokenizer@b-run,identity); two exports of one tokenizer are labelled by their run folders."),
         baselines: Optional[str] = typer.Option(
             None, "--baselines", help="Baseline tokenizers, listed first: name[:checkpoint][,...] (e.g. encodec,facodec,speechtokenizer)."),
         baseline_checkpoint: List[str] = typer.Option(

@@ -266,6 +266,11 @@ class FACodecTokenizer(Tokenizer):
         return next(self.encoder.parameters()).device
 
     # ------------------------------------------------------------------ interface
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Prosody, content and residual streams have their own sizes (``codebook_sizes_log2``)."""
+        return tuple(2 ** int(b) for b in self._bits)
+
     def bitrate_at(self, n_q: int | None) -> float:
         n = self.check_n_q(n_q)
         return float(self.frame_rate) * sum(self._bits[:n])

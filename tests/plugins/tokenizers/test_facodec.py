@@ -294,3 +294,16 @@ def test_checkpoint_errors(tmp_path, monkeypatch):
         load_tokenizer("facodec", checkpoint=tmp_path, decoder_args=other)
     with pytest.raises(ConfigError, match="unknown decoder_args"):
         load_tokenizer("facodec", checkpoint=tmp_path, decoder_args={"hidden": 3})
+
+
+def test_codebook_sizes_follow_each_stream_and_bound_check_codes():
+    # streams in code order: 1 prosody (2^3), 2 content (2^4), 3 residual (2^5)
+    tok = FACodecTokenizer.build(ENC, {**DEC, "codebook_size_prosody": 3, "codebook_size_content": 4,
+                                       "codebook_size_residual": 5})
+    assert tok.codebook_sizes == (8, 16, 16, 32, 32, 32)
+    ok = torch.tensor([[[7], [15], [15], [31], [31], [31]]])
+    tok.check_codes(ok)
+    too_big_for_prosody = ok.clone()
+    too_big_for_prosody[0, 0, 0] = 8  # inside the largest codebook, outside the prosody one
+    with pytest.raises(ValueError, match=r"codebook 0 holds values in \[8, 8\]; they must lie in \[0, 8\)"):
+        tok.check_codes(too_big_for_prosody)
