@@ -309,7 +309,8 @@ def load_split(source: str | Path, transcripts: dict[str, str] | None = None, sa
 
 def run_probe_rows(tokenizers: dict[str, Any | tuple[Any, int | None]], train_utts: Sequence[tuple[str, str, torch.Tensor, str]],
                    test_utts: Sequence[tuple[str, str, torch.Tensor, str]], cfg: ProbeConfig,
-                   reference: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   reference: bool = True, log: Callable[[str], None] | None = None,
+                   feature_sets: Sequence[str] = FEATURE_SETS) -> dict[str, Any]:
     """Probe rows: ``mel`` (reference) and, per tokenizer, ``rvq1`` and ``sum``; a tokenizer without
     code embeddings gets its reason instead of a number. A value may be ``(tokenizer, n_q)``."""
     rows: dict[str, Any] = {}
@@ -321,7 +322,7 @@ def run_probe_rows(tokenizers: dict[str, Any | tuple[Any, int | None]], train_ut
             log(f"probe original (log-mel): CER {rows['original (log-mel)'].cer:.3f}")
     for label, tok in tokenizers.items():
         tok, n_q = tok if isinstance(tok, tuple) else (tok, None)
-        for which in FEATURE_SETS:
+        for which in feature_sets:
             key = f"{label} [{which}]"
             try:
                 fn = lambda w, t=tok, k=which, n=n_q: token_features(t, w, k, n)  # noqa: E731

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report", nargs="*", help="JSON parts to merge into token_probe.md/json")
+    ap.add_argument("--features", default="rvq1,sum")
     ap.add_argument("--stats", action="store_true", help="token statistics on test-other instead of the probe")
     args = ap.parse_args(argv)
     if args.report:
@@ -74,13 +75,15 @@ def main(argv: list[str] | None = None) -> None:
         elif r != "mel":
             toks[f"trained {r}"] = load_tokenizer("dm_codec", str(ROOT / f"runs/quality/{r}/{r}"))
     t0 = time.time()
-    out = P.run_probe_rows(toks, train, test, cfg, reference="mel" in rows, log=lambda m: print(m, flush=True))
+    out = P.run_probe_rows(toks, train, test, cfg, reference="mel" in rows, log=lambda m: print(m, flush=True),
+                           feature_sets=args.features.split(","))
     payload = {"command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])), "probe": cfg.model_dump(),
                "train": {"source": str(DATA / "train-clean-100"), "n": len(train),
                          "transcripts": "teacher cache STT (faster-whisper) in runs/quality/cache/teachers"},
                "test": {"source": str(DATA / "test-other"), "n": len(test), "transcripts": "official"},
                "seconds": time.time() - t0,
-               "rows": {k: (v if isinstance(v, str) else v.to_json()) for k, v in out.items()}}
+               "rows": {(k if args.seed == 0 else f"{k} (seed {args.seed})"): (v if isinstance(v, str) else v.to_json())
+                        for k, v in out.items()}}
     Path(args.out).write_text(json.dumps(payload, indent=1))
     print(f"wrote {args.out}")
 
@@ -122,7 +125,8 @@ def report(parts: list[Path]) -> None:
         rows.update(d.pop("rows"))
         merged.setdefault("commands", []).append(d.pop("command"))
         merged.setdefault("seconds", []).append(d.pop("seconds"))
-        merged.update(d)
+        for k, v in d.items():
+            merged.setdefault(k, v)  # probe settings and splits: the first part's (seeds differ per row key)
     rows = merged["rows"]
     lines = ["# Token-content probe on the quality benchmark's tokenizers", "",
              "Do the frozen tokens carry the words? A CTC character probe (3 Conv1d+GELU layers of 128, linear; "
@@ -139,24 +143,31 @@ def report(parts: list[Path]) -> None:
     for k, v in rows.items():
         lines.append(f"| {k} | – | {v} |" if isinstance(v, str) else
                      f"| {k} | {v['cer']:.3f} | [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] |")
-    ref = rows.get("random init (same config) [rvq1]")
     pairs = []
-    mel = rows.get("original (log-mel)")
-    for k, v in rows.items():
-        if isinstance(v, str):
-            continue
-        for base_name in ("random init (same config) [rvq1]", "random init (same config) [sum]"):
-            base = rows.get(base_name)
-            if base is None or k == base_name or isinstance(base, str) or base_name.split()[-1] != k.split()[-1] \
-                    and k != "original (log-mel)":
-                continue
-            d = P.paired_difference(v["per_utterance"], base["per_utterance"])
-            pairs.append(f"| {k} | {base_name} | {d['diff']:+.3f} | [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] | "
-                         f"{d['p_not_lower']:.3f} |")
+
+    def pair(k: str, base_name: str) -> None:
+        v, base = rows.get(k), rows.get(base_name)
+        if v is None or base is None or isinstance(v, str) or isinstance(base, str):
+            return
+        d = P.paired_difference(v["per_utterance"], base["per_utterance"])
+        pairs.append(f"| {k} | {base_name} | {d['diff']:+.3f} | [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] | "
+                     f"{d['p_not_lower']:.3f} |")
+
+    seeds = sorted({k.rsplit(" (seed ", 1)[1][:-1] for k in rows if " (seed " in k})
+    for suffix in [""] + [f" (seed {n})" for n in seeds]:
+        for which in ("rvq1", "sum"):
+            tag = f"[{which}]{suffix}"
+            rand = f"random init (same config) {tag}"
+            pair(f"original (log-mel){suffix}", rand)
+            trained = [k for k in rows if k.startswith("trained ") and k.endswith(tag)]
+            for k in trained:
+                pair(k, rand)
+            for k in trained:
+                if "no_distillation" not in k:
+                    pair(k, f"trained no_distillation {tag}")
     lines += ["", "Paired differences (same test utterances, 1000 paired bootstrap resamples; p = fraction of "
               "resamples where the row is not lower):", "",
               "| row | vs | CER difference | 95 % CI | p |", "|---|---|---:|---|---:|"] + pairs
-    del ref, mel
     if token_stats:
         from tokenizer_bench.benchmarks.harness.tokens import stats_markdown
 
