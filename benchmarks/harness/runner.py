@@ -25,6 +25,7 @@ system; with comparable rows the utterance leaves every row's aggregate of the m
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -198,6 +199,13 @@ def _expected(names: Sequence[str], rec: dict | None) -> bool:
     return all(n in have for n in names)
 
 
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda") and torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -245,7 +253,7 @@ class Runner:
         rec["metric_errors"].update(errors)
 
     # ------------------------------------------------------------------ ground truth
-    def run_ground_truth(self, existing: dict) -> None:
+    def run_ground_truth(self, existing: dict, scorer: AudioScorer | None = None) -> None:
         if self.p.asr is None:
             return
         key = self.p.gt_key
@@ -270,9 +278,14 @@ class Runner:
                 except TokenizerBenchError as exc:
                     rec.update(status="failed", error=f"reference audio: {exc}")
                 recs.append(rec)
-            texts, err = self._transcribe(wavs) if wavs else ([], None)
-            for i, t in zip(idx, texts):
-                self._finish_text(recs[i], t, err)
+            if scorer is not None and scorer.transcribes:  # both workers transcribe, one utterance each
+                futures = [scorer.submit_job(None, sr, None, sr, w) for w in wavs]
+                for i, fut in zip(idx, futures):
+                    self._finish_job(recs[i], fut, scorer)
+            else:
+                texts, err = self._transcribe(wavs) if wavs else ([], None)
+                for i, t in zip(idx, texts):
+                    self._finish_text(recs[i], t, err)
             for rec in recs:
                 self.store.append(rec)
                 self.counts["computed"] += 1
@@ -358,11 +371,15 @@ class Runner:
                     save_audio(self.out / rel, recon.unsqueeze(0), tok_sr)
                     rec["audio"] = rel.as_posix()
                 recon_np = recon.numpy()
-                futures[len(recs) - 1] = scorer.submit(ref_np, ref_sr, recon_np, tok_sr)
+                if asr_sr is not None and scorer.transcribes:  # metrics and transcript in one worker job
+                    futures[len(recs) - 1] = scorer.submit_job(ref_np, ref_sr, recon_np, tok_sr,
+                                                               resample(recon, tok_sr, asr_sr).numpy())
+                else:
+                    futures[len(recs) - 1] = scorer.submit(ref_np, ref_sr, recon_np, tok_sr)
                 values, errors = score_system_metrics(self.metrics, system.info, timings, rec["duration_s"])
                 rec["metrics"].update(values)
                 rec["metric_errors"].update(errors)
-                if asr_sr is not None:
+                if asr_sr is not None and not scorer.transcribes:
                     asr_idx.append(len(recs) - 1)
                     asr_wavs.append(resample(recon, tok_sr, asr_sr).numpy())
             if asr_wavs:
@@ -370,7 +387,9 @@ class Runner:
                 for i, t in zip(asr_idx, texts):
                     self._finish_text(recs[i], t, err)
             for i, rec in enumerate(recs):
-                if i in futures:
+                if i in futures and scorer.transcribes and asr_sr is not None:
+                    self._finish_job(rec, futures[i], scorer)
+                elif i in futures:
                     try:
                         values, errors = futures[i].result()
                     except Exception as exc:  # a crashed worker process
@@ -382,16 +401,44 @@ class Runner:
                 done += 1
                 self.progress(system.label, done, total)
 
+    def _worker_asr_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """The ASR moves into the worker processes (each builds it once) when there are workers, the
+        run is on CPU (one model copy per GPU process is not wanted) and the backend says an
+        utterance's transcript does not depend on its batch (``batch_invariant``)."""
+        asr = self.p.asr
+        if asr is None or self.cfg.workers < 2 or not self.cfg.device.startswith("cpu"):
+            return None
+        if not getattr(asr, "batch_invariant", False):
+            return None
+        return self.cfg.asr, dict(self.cfg.asr_options or {})
+
+    def _finish_job(self, rec: dict, future: Any, scorer: AudioScorer) -> None:
+        try:
+            (values, errors), (transcript, asr_error) = future.result()
+        except Exception as exc:  # a crashed worker process
+            reason = f"metric worker failed: {exc}"
+            values, errors = {}, {n: reason for n in scorer.metrics}
+            transcript, asr_error = None, reason
+        rec["metrics"].update(values)
+        rec["metric_errors"].update(errors)
+        self._finish_text(rec, transcript, asr_error)
+
     def run(self) -> dict[str, int]:
         self.out.mkdir(parents=True, exist_ok=True)
         existing = self.store.load()
-        scorer = AudioScorer(self.metrics, self.cfg.workers)
+        scorer = AudioScorer(self.metrics, self.cfg.workers, asr_spec=self._worker_asr_spec())
+        threads = torch.get_num_threads()
         try:
-            self.run_ground_truth(existing)
+            if scorer.parallel and self.cfg.device.startswith("cpu"):
+                # the workers fill the cores: more torch threads here than the cores they leave
+                # spin for busy cores (2 cores, 2 workers: the codec's 2 threads cost 2-20x the CPU of 1)
+                torch.set_num_threads(max(1, _usable_cores() - self.cfg.workers))
+            self.run_ground_truth(existing, scorer)
             for system in self.p.systems:
                 self.run_system(system, existing, scorer)
         finally:
             scorer.close()
+            torch.set_num_threads(threads)
         if self.cfg.consistency and (self.p.shard is None or self.p.shard["index"] == 0):
             from .consistency import run_consistency
 

@@ -111,12 +111,27 @@ def score_system_metrics(metrics: Mapping[str, Any], tokenizer: dict[str, Any], 
 
 # ----------------------------------------------------------------------------- worker processes
 _WORKER_METRICS: dict[str, Any] | None = None
+_WORKER_ASR: Any = None
 
 
-def _init_worker(metrics: dict[str, Any]) -> None:
-    global _WORKER_METRICS
+def _init_worker(metrics: dict[str, Any], asr_spec: tuple[str, dict[str, Any]] | None = None) -> None:
+    """One thread per worker process: the pool already fills the cores, and a multi-threaded
+    library inside each of several processes spins for cores that are busy (measured on 2 cores:
+    the codec's 2 torch threads took 2-20x the CPU of one). numba's ``prange`` loops in ViSQOL
+    write independent outputs, so their thread count cannot change a value."""
+    global _WORKER_METRICS, _WORKER_ASR
     torch.set_num_threads(1)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except ImportError:  # visqol-python then runs its pure-Python loops
+        pass
     _WORKER_METRICS = metrics
+    if asr_spec is not None:
+        from .selection import build_asr
+
+        _WORKER_ASR = build_asr(*asr_spec)
 
 
 def _worker_score(reference: np.ndarray, ref_sr: int, estimate: np.ndarray, est_sr: int):
@@ -124,24 +139,64 @@ def _worker_score(reference: np.ndarray, ref_sr: int, estimate: np.ndarray, est_
     return score_audio_metrics(_WORKER_METRICS, reference, ref_sr, estimate, est_sr)
 
 
-class AudioScorer:
-    """Runs audio metrics inline, or in ``workers`` processes (``submit`` returns a future-like)."""
+def transcribe_one(asr: Any, wav: np.ndarray) -> tuple[str | None, str | None]:
+    """``(transcript, None)`` or ``(None, reason)``: one failed utterance must not end the run."""
+    try:
+        texts = list(asr.transcribe([wav]))
+        if len(texts) != 1:
+            raise RuntimeError(f"ASR returned {len(texts)} transcripts for 1 input")
+        return texts[0], None
+    except Exception as exc:
+        return None, f"ASR failed: {type(exc).__name__}: {exc}"
 
-    def __init__(self, metrics: Mapping[str, Any], workers: int = 1) -> None:
+
+def _worker_job(reference: np.ndarray | None, ref_sr: int, estimate: np.ndarray | None, est_sr: int,
+                asr_audio: np.ndarray | None):
+    """Audio metrics of one pair (when ``estimate`` is given) and the transcript of ``asr_audio``."""
+    scored = ({}, {}) if estimate is None else _worker_score(reference, ref_sr, estimate, est_sr)
+    text = None if asr_audio is None else transcribe_one(_WORKER_ASR, asr_audio)
+    return scored, text
+
+
+class AudioScorer:
+    """Runs audio metrics inline, or in ``workers`` processes (``submit`` returns a future-like).
+
+    With ``asr_spec`` (registry name, options) each worker builds its own ASR backend once and
+    transcribes there too (``submit_job``), so the main process only encodes/decodes. The runner
+    passes it only for backends marked ``batch_invariant`` (an utterance's transcript does not
+    depend on what it is batched with), so moving the ASR cannot change a transcript.
+    """
+
+    def __init__(self, metrics: Mapping[str, Any], workers: int = 1,
+                 asr_spec: tuple[str, dict[str, Any]] | None = None) -> None:
         self.metrics = {n: m for n, m in metrics.items() if metric_kind(m) == "audio"}
         self.workers = int(workers)
         self._pool = None
-        if self.workers > 1 and self.metrics:
+        self.transcribes = False
+        if self.workers > 1 and (self.metrics or asr_spec is not None):
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(self.metrics,))
+                                             initializer=_init_worker, initargs=(self.metrics, asr_spec))
+            self.transcribes = asr_spec is not None
+
+    @property
+    def parallel(self) -> bool:
+        return self._pool is not None
 
     def submit(self, reference: np.ndarray, ref_sr: int, estimate: np.ndarray, est_sr: int):
         if self._pool is not None:
             return self._pool.submit(_worker_score, reference, ref_sr, estimate, est_sr)
         return _Done(score_audio_metrics(self.metrics, reference, ref_sr, estimate, est_sr))
+
+    def submit_job(self, reference: np.ndarray | None, ref_sr: int, estimate: np.ndarray | None, est_sr: int,
+                   asr_audio: np.ndarray):
+        """Audio metrics (when ``estimate`` is given) and the worker's transcript of ``asr_audio``;
+        the future's result is ``((values, errors), (transcript, asr_error))``."""
+        if not self.transcribes:
+            raise RuntimeError("submit_job needs a scorer built with asr_spec and workers > 1")
+        return self._pool.submit(_worker_job, reference, ref_sr, estimate, est_sr, asr_audio)
 
     def close(self) -> None:
         if self._pool is not None:

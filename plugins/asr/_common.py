@@ -7,7 +7,10 @@ its options, returning an object with
 - ``describe() -> dict``: model id/path and decoding options. The harness stores it with every
   record, so changing the ASR invalidates (re-computes) word-error records instead of mixing them;
 - ``transcribe(wavs: Sequence[np.ndarray]) -> list[str]``: raw transcripts (the WER metric
-  normalises them), one per 1-D float32 waveform.
+  normalises them), one per 1-D float32 waveform;
+- optionally ``batch_invariant = True`` when an utterance's transcript does not depend on the
+  other waveforms of its call (no padding across a batch): the harness then builds one copy of the
+  backend in each ``--workers`` process (from its registry name and options) and transcribes there.
 
 Models are loaded when the backend is built, so a missing model stops a benchmark before any
 work, with a :class:`MissingDependencyError` saying what to download or pass.
