@@ -190,8 +190,11 @@ def train_and_score(train: Sequence[ProbeItem], test: Sequence[ProbeItem], cfg: 
             f = norm(item.features)
             logp = model(f[None], torch.tensor([f.shape[-1]]))[0]
             hyp, ref = greedy_ctc(logp, f.shape[-1]), normalise_text(item.text)
-            out = jiwer.process_characters(ref, hyp) if hyp else None
-            errors = (out.substitutions + out.deletions + out.insertions) if out else len(ref)
+            if hyp and ref:
+                out = jiwer.process_characters(ref, hyp)
+                errors = out.substitutions + out.deletions + out.insertions
+            else:  # jiwer refuses empty strings: every character of the other side is an error
+                errors = len(ref) or len(hyp)
             per.append({"id": item.id, "errors": int(errors), "ref_chars": len(ref), "hyp": hyp})
     cer = sum(p["errors"] for p in per) / max(1, sum(p["ref_chars"] for p in per))
     return ProbeResult(cer, per, train_seconds, loss_value, ci95=bootstrap_ci(per, seed=cfg.seed))
