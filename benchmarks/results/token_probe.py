@@ -82,10 +82,14 @@ def main(argv: list[str] | None = None) -> None:
                          "transcripts": "teacher cache STT (faster-whisper) in runs/quality/cache/teachers"},
                "test": {"source": str(DATA / "test-other"), "n": len(test), "transcripts": "official"},
                "seconds": time.time() - t0,
-               "rows": {(k if args.seed == 0 else f"{k} (seed {args.seed})"): (v if isinstance(v, str) else v.to_json())
-                        for k, v in out.items()}}
+               "rows": {_key(k, args): (v if isinstance(v, str) else v.to_json()) for k, v in out.items()}}
     Path(args.out).write_text(json.dumps(payload, indent=1))
     print(f"wrote {args.out}")
+
+
+def _key(row: str, args) -> str:
+    """Row key in the merged table: seeds other than 0 and step counts other than 400 are named."""
+    return row + (f" ({args.steps} steps)" if args.steps != 400 else "") + (f" (seed {args.seed})" if args.seed else "")
 
 
 def stats(args, load_tokenizer) -> None:
@@ -109,7 +113,7 @@ def stats(args, load_tokenizer) -> None:
 
 
 def argv_or_default(args) -> list[str]:
-    return ["--stats", "--rows", args.rows, "--out", "<part>"]
+    return ["--stats", "--rows", args.rows, "--out", args.out]
 
 
 def report(parts: list[Path]) -> None:
@@ -153,8 +157,8 @@ def report(parts: list[Path]) -> None:
         pairs.append(f"| {k} | {base_name} | {d['diff']:+.3f} | [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] | "
                      f"{d['p_not_lower']:.3f} |")
 
-    seeds = sorted({k.rsplit(" (seed ", 1)[1][:-1] for k in rows if " (seed " in k})
-    for suffix in [""] + [f" (seed {n})" for n in seeds]:
+    suffixes = sorted({k.split("]", 1)[1] for k in rows if k.startswith("random init (same config) [")})
+    for suffix in suffixes:
         for which in ("rvq1", "sum"):
             tag = f"[{which}]{suffix}"
             rand = f"random init (same config) {tag}"
@@ -168,6 +172,20 @@ def report(parts: list[Path]) -> None:
     lines += ["", "Paired differences (same test utterances, 1000 paired bootstrap resamples; p = fraction of "
               "resamples where the row is not lower):", "",
               "| row | vs | CER difference | 95 % CI | p |", "|---|---|---:|---|---:|"] + pairs
+    by_seed: dict[str, dict[str, float]] = {}
+    for k, v in rows.items():
+        if isinstance(v, str):
+            continue
+        base, _, seed = k.partition(" (seed ")
+        by_seed.setdefault(base, {})[seed[:-1] or "0"] = v["cer"]
+    multi = {k: v for k, v in by_seed.items() if len(v) > 1}
+    if multi:
+        lines += ["", "Across seeds (probe seed and, for the random init, the init seed too):", "",
+                  "| features | CER per seed | mean | range |", "|---|---|---:|---:|"]
+        for k, v in multi.items():
+            vals = list(v.values())
+            lines.append(f"| {k} | " + " / ".join(f"{x:.3f} (seed {s})" for s, x in v.items())
+                         + f" | {sum(vals) / len(vals):.3f} | {max(vals) - min(vals):.3f} |")
     if token_stats:
         from tokenizer_bench.benchmarks.harness.tokens import stats_markdown
 
