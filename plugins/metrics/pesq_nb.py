@@ -8,31 +8,16 @@ receive filter) on 16 kHz input in ``"nb"`` mode. Its ceiling, for identical sig
 
 from __future__ import annotations
 
-import numpy as np
-
-from tokenizer_bench.core.interfaces import MetricNeeds
-
-from ._common import mono_pair
+from .pesq_wb import PESQ
 
 
-class PESQNarrowband:
-    """Narrowband PESQ MOS-LQO (about 1.02..4.55, higher is better)."""
+class PESQNarrowband(PESQ):
+    """Narrowband PESQ MOS-LQO (about 1.02..4.55, higher is better): wideband's metric in ``"nb"`` mode."""
 
     name = "pesq_nb"
     display = "PESQ-NB"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
-    needs = MetricNeeds(reference_audio=True, packages=("pesq",), sample_rate=16000)
-
-    def __call__(self, *, reference: np.ndarray, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
-        from pesq import pesq
-
-        ref, est = mono_pair(reference, estimate)
-        if int(sample_rate) != 16000:
-            raise ValueError(f"PESQ-NB is scored on 16 kHz input here, got {sample_rate} Hz")
-        return float(pesq(16000, ref, est, "nb"))
+    mode = "nb"
+    rate_error = "PESQ-NB is scored on 16 kHz input here, got {} Hz"
 
 
 def register_metrics(register) -> None:

@@ -19,16 +19,18 @@ class PESQ:
     kind = "audio"
     higher_is_better = True
     needs = MetricNeeds(reference_audio=True, packages=("pesq",), sample_rate=16000)
+    mode = "wb"  # the pesq package's model: "wb" (P.862.2) or "nb" (P.862 + P.862.1)
+    rate_error = "wideband PESQ needs 16 kHz input, got {} Hz"
 
     def __call__(self, *, reference: np.ndarray, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
         from pesq import pesq
 
         ref, est = mono_pair(reference, estimate)
         if int(sample_rate) != 16000:
-            raise ValueError(f"wideband PESQ needs 16 kHz input, got {sample_rate} Hz")
+            raise ValueError(self.rate_error.format(sample_rate))
         # pesq raises (e.g. NoUtterancesError) on signals it cannot score; the harness records
         # the message for the utterance.
-        return float(pesq(16000, ref, est, "wb"))
+        return float(pesq(16000, ref, est, self.mode))
 
 
 def register_metrics(register) -> None:
