@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from tokenizer_bench.core import paths
+
+# No test reaches the real hub: unless a test points huggingface_hub at its local emulation
+# (tests/_hub_emulation.py), the endpoint is a closed port on 127.0.0.1, so a load that would
+# download fails at once as "unreachable" instead of contacting huggingface.co. Set before any
+# test imports huggingface_hub (it reads HF_ENDPOINT at import); subprocesses inherit it.
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 
 
 # Tests use tiny models: one thread avoids oversubscription overhead that dominates them.
