@@ -1,4 +1,4 @@
-"""Example tokenizer-bench plugin: an FSQ quantizer and a loudness metric."""
+"""Example tokenizer-bench plugin: an FSQ quantizer, a loudness metric and a multi-resolution STFT training loss."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from tokenizer_bench import hookimpl
 
 from .fsq import FSQ
 from .loudness import LoudnessDifference
+from .stft_loss import MultiResolutionSTFTLoss
 
 
 @hookimpl
@@ -16,3 +17,8 @@ def register_quantizers(register):
 @hookimpl
 def register_metrics(register):
     register("loudness_difference", LoudnessDifference)
+
+
+@hookimpl
+def register_losses(register):
+    register("multi_resolution_stft", MultiResolutionSTFTLoss)
