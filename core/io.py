@@ -1,4 +1,9 @@
-"""Atomic file writes: a crash never leaves a half-written checkpoint, config or result file."""
+"""Checkpoint and result file I/O in one place.
+
+Writes are atomic (a crash never leaves a half-written checkpoint, config or result file); reads
+turn every failure (missing, truncated, foreign file) into a one-line :class:`CheckpointError`
+naming the file; weights load strictly, with every missing, unexpected or mis-shaped key named.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from .errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @contextmanager
@@ -56,3 +66,72 @@ def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+def load_torch_file(path: str | Path, what: str = "PyTorch weights") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; CheckpointError naming the file on any failure."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {what} file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, disallowed global, ...
+        raise CheckpointError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc}); the file is truncated, "
+                              "corrupt or not a PyTorch state file — re-download or re-save it") from exc
+
+
+def load_safetensors_file(path: str | Path, what: str = "safetensors weights") -> dict[str, torch.Tensor]:
+    """All tensors of a ``.safetensors`` file on the CPU; CheckpointError naming the file on any failure."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {what} file not found")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError, OSError
+        raise CheckpointError(f"{path}: cannot read {what} ({exc}); the file is truncated or corrupt — "
+                              "re-save it") from exc
+
+
+def _listed(items: list[str], limit: int = 5) -> str:
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, Any], what: str = "weights",
+                           source: str | Path = "<state dict>", hint: str | None = None,
+                           assign: bool = False) -> None:
+    """Load ``state`` into ``module`` requiring exactly its keys and shapes.
+
+    ``torch``'s own strict load reports a mismatch as a multi-line RuntimeError and checks shapes
+    only after the keys; here every missing, unexpected and mis-shaped key is collected first and
+    reported in one :class:`CheckpointError` that names ``source`` (the file) and ``what`` was
+    loaded, followed by ``hint`` (what to do about it). ``assign=True`` loads into a module built
+    on the meta device (its tensors are replaced, not copied into); a tensor left on the meta
+    device afterwards is an error too.
+    """
+    import torch
+
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{source}: does not hold a state dict (got {type(state).__name__})")
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    not_tensor = [f"{k} ({type(state[k]).__name__})" for k in own
+                  if k in state and not isinstance(state[k], torch.Tensor)]
+    bad_shape = [f"{k} {tuple(state[k].shape)} (model {tuple(own[k].shape)})" for k in own
+                 if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != own[k].shape]
+    problems = [f"{label}: {_listed(items)}" for label, items in
+                (("missing", missing), ("unexpected", unexpected), ("not tensors", not_tensor),
+                 ("shape mismatches", bad_shape)) if items]
+    if problems:
+        tail = f". {hint}" if hint else ""
+        raise CheckpointError(f"{source}: the {what} do not match the model ({'; '.join(problems)}){tail}")
+    module.load_state_dict(dict(state), strict=True, assign=assign)
+    if assign:
+        left = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+        if left:
+            raise CheckpointError(f"{source}: the {what} left tensors on the meta device: {_listed(left)}")

@@ -33,7 +33,7 @@ from torch import nn
 
 from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError
-from tokenizer_bench.core.io import torch_save_atomic, write_json_atomic
+from tokenizer_bench.core.io import load_state_dict_strict, load_torch_file, torch_save_atomic, write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
 from ._facodec import (
@@ -92,45 +92,13 @@ def _merge_args(kind: str, released: dict, saved: dict | None, given: dict | Non
     return args
 
 
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated file, pickle with code objects, ...
-        raise CheckpointError(f"cannot read FACodec weights {path}: {exc}") from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    return state
-
-
-def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Strict load with a message that names the file and the offending keys."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (model {tuple(own[k].shape)})"
-        for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or wrong:
-        def head(items: list[str]) -> str:
-            return ", ".join(items[:5]) + (f" ... ({len(items)} in all)" if len(items) > 5 else "")
-
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {head(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {head(unexpected)}")
-        if wrong:
-            parts.append(f"shape mismatches: {head(wrong)}")
-        raise CheckpointError(
-            f"{path} does not match the FACodec model built from the given arguments ({'; '.join(parts)}). "
-            "Check version= and encoder_args/decoder_args (a reduced model needs the arguments it was saved with)."
-        )
-    module.load_state_dict(state, strict=True, assign=True)
-    left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
-    if left:
-        raise CheckpointError(f"{path}: tensors not loaded: {', '.join(left[:5])}")
+def _load_weights(module: nn.Module, path: Path, part: str) -> None:
+    """Strictly adopt the state dict in ``path`` into ``module`` (built on the meta device)."""
+    load_state_dict_strict(
+        module, load_torch_file(path, what=f"FACodec {part} weights"), what=f"FACodec {part} weights", source=path,
+        hint="Check version= and encoder_args/decoder_args (a reduced model needs the arguments it was saved with)",
+        assign=True,
+    )
 
 
 def _resolve_files(checkpoint: str | Path, version: int, revision: str | None = None) -> tuple[Path, Path]:
@@ -234,8 +202,8 @@ class FACodecTokenizer(Tokenizer):
         # of the 98M-parameter decoder (64.6M of it the speaker-classifier head).
         with torch.device("meta"):
             encoder, decoder = cls._instantiate(enc_cls, enc_args, dec_cls, dec_args, pe_mode)
-        _load_strict(encoder, _load_state(enc_file), enc_file)
-        _load_strict(decoder, _load_state(dec_file), dec_file)
+        _load_weights(encoder, enc_file, "encoder")
+        _load_weights(decoder, dec_file, "decoder")
         return cls(encoder, decoder)
 
     def save_pretrained(self, directory: str | Path) -> None:
