@@ -77,3 +77,106 @@ class Metric(Protocol):
     higher_is_better: bool
 
     def __call__(self, **inputs: Any) -> float: ...
+
+
+# --------------------------------------------------------------------------------------------
+# training: losses, trainable codecs, recipes
+# --------------------------------------------------------------------------------------------
+#
+# A training config lists its loss terms by name (``losses: {term: {name, weight, <args>}}``);
+# the recipe computes each listed term from the inputs its loss declares and adds them up,
+# Σ weight · value, in the order the config lists them. A loss declares its inputs with a class
+# attribute ``inputs`` holding one of the names below; that name fixes how it is called:
+#
+# ``waveforms``              ``loss(wav, wav_hat) -> scalar``: float32 ``[B, 1, N]`` input and
+#                            reconstruction, cut to the same length (reconstruction losses).
+# ``quantizer``              ``loss(qout) -> scalar``: the generator's :class:`QuantizerOutput`
+#                            (e.g. the commitment loss).
+# ``teacher_features``       ``loss(qout, features) -> (scalar, {part: scalar})``: ``features`` maps a
+#                            teacher role (e.g. ``"lm"``) to its cached features ``[B, T, D]`` on
+#                            codec frames, ``"<role>_mask"`` to that role's ``[B, T]`` mask and
+#                            ``"frame_mask"`` to the frames that hold audio. The factory takes
+#                            ``student_dim`` (quantizer dimension) and ``teacher_dims``
+#                            (``{role: D}``) from the recipe, and the class says which roles a
+#                            configuration needs with ``roles(**config_args) -> tuple[str, ...]``.
+#                            Its parameters (projections) are trained with the generator.
+# ``discriminator_logits``   ``loss.generator_loss(fake_logits, num_terms=None)`` and
+#                            ``loss.discriminator_loss(real_logits, fake_logits, num_terms=None)``
+#                            over the flat lists of discriminator logits (adversarial losses).
+# ``discriminator_features`` ``loss(real_fmaps, fake_fmaps, num_terms=None)`` over the feature-map
+#                            lists (feature matching).
+#
+# ``num_terms`` is given when the discriminators run one at a time: the number of logits /
+# feature maps of the whole pass, so a mean over them can be written as a sum of per-discriminator
+# parts. A loss that cannot take it works with ``trainer.discriminator_passes: together``.
+
+WAVEFORMS = "waveforms"
+QUANTIZER = "quantizer"
+TEACHER_FEATURES = "teacher_features"
+DISCRIMINATOR_LOGITS = "discriminator_logits"
+DISCRIMINATOR_FEATURES = "discriminator_features"
+LOSS_INPUTS: tuple[str, ...] = (WAVEFORMS, QUANTIZER, TEACHER_FEATURES, DISCRIMINATOR_LOGITS, DISCRIMINATOR_FEATURES)
+
+
+@runtime_checkable
+class TrainingLoss(Protocol):
+    """A loss usable as a term of ``losses:``: a callable declaring its ``inputs`` (one of
+    :data:`LOSS_INPUTS`; the calling convention is listed above)."""
+
+    inputs: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class TrainableCodec(Protocol):
+    """What a tokenizer exposes to be trained (``model.tokenizer`` of a training config).
+
+    ``generator`` is the trained ``nn.Module``: ``generator(wav [B,1,N]) -> (wav_hat [B,1,N'],
+    QuantizerOutput)`` with ``layer_outputs`` filled, ``generator.hop_length`` samples per frame
+    and ``generator.quantizer.dimension`` the latent size. ``save_pretrained(dir)`` writes the
+    trained generator so that the tokenizer factory loads it back. ``default_recipe`` names the
+    registered recipe used when the config has no ``recipe`` section.
+    """
+
+    generator: Any
+    sample_rate: int
+    codebook_size: int
+    default_recipe: str
+
+    def save_pretrained(self, directory: Any) -> Any: ...
+
+
+TRAINABLE_CODEC_ATTRIBUTES: tuple[str, ...] = ("generator", "sample_rate", "codebook_size", "default_recipe", "save_pretrained")
+
+
+@runtime_checkable
+class Recipe(Protocol):
+    """One training step of a codec: which networks it trains and how (``recipe:`` of a config).
+
+    The trainer (the generic loop: accumulation, checkpoints, logging, schedules, validation,
+    export) calls, in this order:
+
+    * ``feature_roles() -> tuple[str, ...]``: teacher roles whose cached features every batch
+      must carry (before the data is opened);
+    * ``build(codec, feature_dims)``: make the modules and losses (``feature_dims``: ``{role: D}``
+      of the cached features);
+    * ``modules() -> dict[str, nn.Module]``: every trained module by checkpoint name;
+    * ``optimizers() -> list[OptimizerGroup]`` (``core.training.recipe``): parameter groups, each
+      with its own optimiser and schedule;
+    * ``micro_step(step, batch, sync, accum) -> StepResult`` for every micro-batch (backward, and
+      on ``sync`` the optimiser steps through ``step.clip``);
+    * ``validation_loss(wav, wav_hat) -> (key, value)`` on validation crops (eval mode).
+    """
+
+    def feature_roles(self) -> tuple[str, ...]: ...
+
+    def build(self, codec: Any, feature_dims: dict[str, int]) -> None: ...
+
+    def modules(self) -> dict[str, Any]: ...
+
+    def optimizers(self) -> list[Any]: ...
+
+    def micro_step(self, step: Any, batch: dict[str, Any], sync: bool, accum: int) -> Any: ...
+
+    def validation_loss(self, wav: torch.Tensor, wav_hat: torch.Tensor) -> tuple[str, torch.Tensor]: ...
