@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import AudioError
+from .errors import AudioError, WaveformError
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
 
@@ -75,12 +75,33 @@ def load_audio(
     return tensor, int(sr)
 
 
-def check_waveform(wav: torch.Tensor, what: str = "waveform") -> None:
-    """Reject NaN/inf and empty tensors with a message naming ``what``."""
+def check_waveform(wav: torch.Tensor, what: str = "waveform", *, sample_rate: int | None = None,
+                   min_samples: int = 1, finite: bool = True) -> torch.Tensor:
+    """The one check of an in-memory mono waveform ``[B, 1, N]``; returns ``wav`` unchanged.
+
+    Raises :class:`WaveformError` naming ``what`` (the component that was called) and the
+    problem: not a tensor, not 3-D, not one channel, not floating point, empty, fewer than
+    ``min_samples`` samples, or (with ``finite``) NaN/inf samples. ``finite=False`` skips the
+    NaN scan, which reads every sample and, on a GPU, waits for it: training steps pass it.
+    """
+    at = f" at {sample_rate} Hz" if sample_rate else ""
+    if not isinstance(wav, torch.Tensor):
+        raise WaveformError(f"{what}: expects a mono waveform tensor [B, 1, N]{at}, got {type(wav).__name__}")
+    shape = tuple(wav.shape)
+    if wav.dim() != 3:
+        raise WaveformError(f"{what}: expects a mono waveform [B, 1, N]{at}, got shape {shape}")
+    if wav.shape[1] != 1:
+        raise WaveformError(f"{what}: expects a mono waveform [B, 1, N]{at}, got {wav.shape[1]} channels "
+                            f"(shape {shape}); mix down to mono first")
+    if not wav.is_floating_point():
+        raise WaveformError(f"{what}: expects float audio in [-1, 1], got dtype {str(wav.dtype).replace('torch.', '')}")
     if wav.numel() == 0:
-        raise AudioError(f"{what}: empty")
-    if not torch.isfinite(wav).all():
-        raise AudioError(f"{what}: contains NaN or infinite values")
+        raise WaveformError(f"{what}: empty audio (shape {shape})")
+    if wav.shape[-1] < min_samples:
+        raise WaveformError(f"{what}: needs at least {min_samples} samples, got {wav.shape[-1]}")
+    if finite and not bool(torch.isfinite(wav).all()):
+        raise WaveformError(f"{what}: audio contains NaN or infinite samples")
+    return wav
 
 
 def save_audio(path: str | Path, wav: torch.Tensor | np.ndarray, sample_rate: int) -> Path:

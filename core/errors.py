@@ -32,6 +32,14 @@ class AudioError(TokenizerBenchError):
     """An audio file cannot be used (corrupt, empty, silent, NaN, ...)."""
 
 
+class WaveformError(AudioError, ValueError):
+    """An in-memory waveform cannot be used: not ``[B, 1, N]``, not float, empty, too short or NaN.
+
+    Also a ``ValueError``: passing such a tensor to a tokenizer or discriminator is a caller's
+    mistake about an argument, not about a file.
+    """
+
+
 class CheckpointError(TokenizerBenchError):
     """A checkpoint is missing, truncated or does not match the model."""
 

@@ -78,6 +78,19 @@ class Tokenizer(ABC):
             if lo < 0 or hi >= size:
                 raise ValueError(f"codebook {q} holds values in [{lo}, {hi}]; they must lie in [0, {size})")
 
+    def check_wav(self, wav: torch.Tensor, min_samples: int = 1) -> torch.Tensor:
+        """Reject a waveform :meth:`encode` cannot take; return it unchanged otherwise.
+
+        Every tokenizer validates its input the same way and with one error type,
+        :class:`~tokenizer_bench.core.errors.WaveformError` (an ``AudioError`` and a ``ValueError``)
+        naming the tokenizer and the problem: not ``[B, 1, N]``, several channels, not floating
+        point, empty, shorter than ``min_samples`` (a model's receptive field), NaN or inf.
+        """
+        from .audio import check_waveform
+
+        return check_waveform(wav, self.name or type(self).__name__, sample_rate=getattr(self, "sample_rate", None),
+                              min_samples=min_samples)
+
     def check_n_q(self, n_q: int | None) -> int:
         """Validate ``n_q`` (None means all codebooks) and return the effective number."""
         if n_q is None:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from tokenizer_bench.core import hub
-from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError
+from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
@@ -131,19 +131,11 @@ class EncodecTokenizer(Tokenizer):
         return next(self.model.parameters()).device
 
     # ------------------------------------------------------------------ interface
-    def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:
-        if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1:
-            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
-            raise AudioError(f"encodec expects mono audio [B, 1, N] at 16 kHz, got {shape}")
-        if wav.shape[-1] == 0:
-            raise AudioError("encodec got empty audio")
-        return wav
-
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         """``wav [B, 1, N]`` at 16 kHz -> codes ``[B, n_q, ceil(1.5 N / 320)]`` (75 Hz)."""
         n = self.check_n_q(n_q)
-        x = resample(self._check_wav(wav), self.sample_rate, self.model_rate).to(self.device)
+        x = resample(self.check_wav(wav), self.sample_rate, self.model_rate).to(self.device)
         out = self.model.encode(x, bandwidth=self.bandwidth, return_dict=True)
         codes = out.audio_codes  # [chunks=1, B, Q, T]
         return codes[0, :, :n].contiguous()

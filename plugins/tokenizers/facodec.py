@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from tokenizer_bench.core import hub
-from tokenizer_bench.core.errors import AudioError, CheckpointError, ConfigError
+from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.io import load_state_dict_strict, load_torch_file, torch_save_atomic, write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
@@ -243,22 +243,17 @@ class FACodecTokenizer(Tokenizer):
         n = self.check_n_q(n_q)
         return float(self.frame_rate) * sum(self._bits[:n])
 
-    def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:
-        if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1:
-            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
-            raise AudioError(f"facodec expects mono audio [B, 1, N] at 16 kHz, got {shape}")
+    def _checked_wav(self, wav: torch.Tensor) -> torch.Tensor:
         min_len = self.encoder.hop_length
         if self.version == 2:  # the mel front end reflect-pads 412 samples per side
             min_len = max(min_len, (1024 - 200) // 2 + 1)
-        if wav.shape[-1] < min_len:
-            raise AudioError(f"facodec needs at least {min_len} samples, got {wav.shape[-1]}")
-        return wav.to(device=self.device, dtype=torch.float32)
+        return self.check_wav(wav, min_samples=min_len).to(device=self.device, dtype=torch.float32)
 
     @torch.inference_mode()
     def encode_with_side(self, wav: torch.Tensor, n_q: int | None = None) -> tuple[torch.Tensor, SideInfo]:
         """``wav [B,1,N]`` -> (codes ``[B, n_q, T]``, ``{"timbre": [B, 256]}``)."""
         n = self.check_n_q(n_q)
-        wav = self._check_wav(wav)
+        wav = self._checked_wav(wav)
         latent = self.encoder(wav)
         prosody = self.encoder.get_prosody_feature(wav) if self.version == 2 else None
         _, codes, _, _ = self.decoder.quantize(latent, prosody)
@@ -268,7 +263,7 @@ class FACodecTokenizer(Tokenizer):
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         n = self.check_n_q(n_q)
-        wav = self._check_wav(wav)
+        wav = self._checked_wav(wav)
         latent = self.encoder(wav)
         prosody = self.encoder.get_prosody_feature(wav) if self.version == 2 else None
         _, codes, _, _ = self.decoder.quantize(latent, prosody)

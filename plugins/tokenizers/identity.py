@@ -41,9 +41,7 @@ class IdentityTokenizer(Tokenizer):
 
     def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         self.check_n_q(n_q)
-        if wav.dim() != 3 or wav.shape[1] != 1:
-            raise ValueError(f"expected wav [B,1,N], got shape {tuple(wav.shape)}")
-        pcm = torch.round(wav.to(torch.float64) * _SCALE).clamp(-_SCALE, _SCALE - 1)
+        pcm = torch.round(self.check_wav(wav).to(torch.float64) * _SCALE).clamp(-_SCALE, _SCALE - 1)
         return (pcm + _SCALE).to(torch.int64)
 
     def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:

@@ -39,7 +39,7 @@ def test_n_q_and_shapes_are_checked():
     tok = load_tokenizer("identity")
     with pytest.raises(ValueError, match="n_q"):
         tok.encode(torch.zeros(1, 1, 10), n_q=2)
-    with pytest.raises(ValueError, match="B,1,N"):
+    with pytest.raises(ValueError, match=r"\[B, 1, N\]"):
         tok.encode(torch.zeros(1, 10))
     with pytest.raises(ValueError, match="0, 65535"):
         tok.decode(torch.full((1, 1, 3), 70000))
