@@ -217,7 +217,8 @@ def fetch_snapshot(repo_id: str, *, revision: str | None = None, allow_patterns:
 
     how = access()
     try:
-        folder = snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns,
+        patterns = None if allow_patterns is None else list(allow_patterns)
+        folder = snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
                                    local_files_only=how.local_only)
     except (HfHubHTTPError, OSError, ValueError) as exc:
         if how.local_only:

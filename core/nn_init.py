@@ -67,18 +67,20 @@ def _norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def _init_layer(module: nn.Module, generator: torch.Generator | None) -> bool:
     """Variance-preserving init of one layer in place; False when it holds no weight to set."""
-    weight_norm = isinstance(getattr(module, "weight_v", None), torch.Tensor) and \
-        isinstance(getattr(module, "weight_g", None), torch.Tensor)
-    if weight_norm:
-        v = module.weight_v
+    weight_v = getattr(module, "weight_v", None)
+    weight_g = getattr(module, "weight_g", None)
+    v: torch.Tensor
+    if isinstance(weight_v, torch.Tensor) and isinstance(weight_g, torch.Tensor):
+        v = weight_v
     elif isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
         v = getattr(module, "weight_orig", module.weight)  # spectral norm keeps the raw weight in weight_orig
+        weight_g = None
     else:
         return False
     std = 1.0 / math.sqrt(fan_in(module, v))
     v.normal_(0.0, std, generator=generator)
-    if weight_norm:
-        module.weight_g.copy_(_norm_except_dim0(v))
+    if weight_g is not None:
+        weight_g.copy_(_norm_except_dim0(v))
     bias = getattr(module, "bias", None)
     if isinstance(bias, torch.Tensor):
         bias.zero_()

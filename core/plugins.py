@@ -113,7 +113,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> None:
     with _lock:
         pm = get_plugin_manager()
         pm.register(plugin, name=name)
-        _sources[id(plugin)] = name or pm.get_name(plugin)
+        _sources[id(plugin)] = name or pm.get_name(plugin) or repr(plugin)
         _registries = None
 
 
