@@ -20,7 +20,12 @@ AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
 
 
 def resample(wav: torch.Tensor | np.ndarray, sr_in: int, sr_out: int) -> torch.Tensor:
-    """Resample along the last axis with soxr ("HQ"); returns float32 tensor on the input device."""
+    """Resample along the last axis with soxr ("HQ"); returns float32 tensor on the input device.
+
+    The project's one resampler (data loading, tokenizer wrappers running at another rate,
+    metrics): every leading axis is a channel to soxr, so ``[N]``, ``[C, N]`` and ``[B, 1, N]``
+    all work, and each row is resampled independently of the others.
+    """
     device = wav.device if isinstance(wav, torch.Tensor) else torch.device("cpu")
     arr = wav.detach().float().cpu().numpy() if isinstance(wav, torch.Tensor) else np.asarray(wav, np.float32)
     if sr_in == sr_out:

@@ -6,9 +6,9 @@ resamples to the model's rate inside (16k -> 24k before encoding, 24k -> 16k aft
 ``frame_rate`` and ``bitrate`` are the model's (75 Hz, 6000 bit/s): codes are what the model
 produces; only the waveform interface is at 16 kHz.
 
-Resampling uses ``soxr`` (libsoxr, "HQ" quality) on CPU float64 numpy arrays: deterministic
-(same input, same output, on every device), and no torchaudio. It is not differentiable, which a
-frozen baseline does not need.
+Resampling is the project's one resampler, :func:`tokenizer_bench.core.audio.resample` (libsoxr,
+"HQ" quality, on the CPU): deterministic (same input, same output, on every device), and no
+torchaudio. It is not differentiable, which a frozen baseline does not need.
 
 Only single-chunk, unnormalised mono models are supported (``chunk_length_s=None``,
 ``normalize=False``, ``audio_channels=1``, as the 24 kHz model): for the others the codes alone
@@ -25,10 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from tokenizer_bench.core import hub
+from tokenizer_bench.core.audio import resample
 from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
@@ -36,19 +36,6 @@ from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_optio
 HUB_ID = "facebook/encodec_24khz"
 CONFIG_FILE = "encodec_config.json"
 SAMPLE_RATE = 16000
-SOXR_QUALITY = "HQ"
-
-
-def resample(wav: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
-    """Resample ``[B, 1, N]`` with soxr (deterministic, CPU); returns float32 on ``wav``'s device."""
-    if from_rate == to_rate:
-        return wav
-    import soxr
-
-    x = wav.detach().to("cpu", torch.float64).squeeze(1).numpy().T  # [N, B]: soxr channels = batch
-    y = soxr.resample(np.ascontiguousarray(x), from_rate, to_rate, quality=SOXR_QUALITY)
-    y = np.asarray(y).reshape(-1, wav.shape[0]).T  # [B, N']
-    return torch.from_numpy(np.ascontiguousarray(y)).to(device=wav.device, dtype=torch.float32).unsqueeze(1)
 
 
 def _load_model(checkpoint: str | Path, revision: str | None = None):

@@ -68,3 +68,15 @@ def test_save_audio_is_16_bit_and_leaves_no_temp_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]
     data, _ = sf.read(path)
     assert np.allclose(data, 0.25, atol=1 / 32768)
+
+
+def test_resample_batches_rows_independently():
+    # soxr sees each leading row as its own channel: a [B, 1, N] batch is the rows resampled one by one
+    g = torch.Generator().manual_seed(3)
+    batch = 0.3 * torch.randn(3, 1, 1600, generator=g)
+    out = resample(batch, 16000, 24000)
+    assert out.shape == (3, 1, 2400) and out.dtype == torch.float32
+    for b in range(3):
+        assert torch.allclose(out[b, 0], resample(batch[b, 0], 16000, 24000), atol=1e-6)
+    same = resample(batch.double(), 16000, 16000)  # equal rates: a float32 copy, no filtering
+    assert same.dtype == torch.float32 and torch.equal(same, batch)
