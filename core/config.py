@@ -14,6 +14,7 @@ that set it, so a validation error names the file and the key path.
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Iterable, TypeVar
@@ -142,17 +143,57 @@ def compose(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
     return merged, prov
 
 
+# --------------------------------------------------------------------------- KEY=VALUE arguments
+#: Exponent notation without a dot (``1e-3``): a float in YAML 1.2 and JSON, a string to PyYAML.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line VALUE read as YAML, as the same text in a config file would be.
+
+    ``5`` -> 5, ``0.5`` -> float, ``true`` -> True, ``[1, 2]`` -> list, ``{a: 1}`` -> dict,
+    ``some text`` -> str, empty or ``null`` -> None; quote a value to keep it a string (``'no'``,
+    ``'5'``). One exception: exponent notation without a dot (``1e-3``) is a float, as in YAML 1.2
+    and JSON (PyYAML reads it as text). One rule for every KEY=VALUE flag, so an option means the
+    same everywhere. Raises ``yaml.YAMLError`` for text that is not YAML (``[1, 2``).
+    """
+    value = yaml.safe_load(raw) if raw.strip() else None
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(raw.strip()):
+        return float(value)
+    return value
+
+
+def parse_key_value(text: str, flag: str, form: str = "KEY", example: str = "key=value") -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (stripped KEY, :func:`parse_value` of VALUE), split at the first ``=``.
+
+    A missing ``=``, an empty KEY or a VALUE that is not YAML is a :class:`ConfigError` naming
+    ``flag`` and the argument; ``form`` names what KEY stands for in that message.
+    """
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ConfigError(f"{flag} {text!r}: expected {form}=VALUE (e.g. {example})")
+    if not key.strip():
+        raise ConfigError(f"{flag} {text!r}: empty key before '=' (expected {form}=VALUE, e.g. {example})")
+    try:
+        return key.strip(), parse_value(raw)
+    except yaml.YAMLError as exc:
+        problem = str(getattr(exc, "problem", None) or exc).strip()
+        raise ConfigError(f"{flag} {text!r}: the value is not valid YAML ({problem}); quote it to pass it as text, "
+                          f"e.g. {key.strip()}='...'") from None
+
+
+def parse_key_values(items: Iterable[str], flag: str, form: str = "KEY",
+                     example: str = "key=value") -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` arguments as a dict (a later KEY replaces an earlier one)."""
+    return dict(parse_key_value(text, flag, form, example) for text in items)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE (e.g. trainer.max_steps=50)")
-    key, _, raw = text.partition("=")
-    keys = [k for k in key.strip().split(".") if k]
+    """``--set a.b.c=VALUE`` -> (``["a", "b", "c"]``, value)."""
+    key, value = parse_key_value(text, "--set", "KEY.PATH", "trainer.max_steps=50")
+    keys = [k for k in key.split(".") if k]
     if not keys:
         raise ConfigError(f"--set {text!r}: empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
     return keys, value
 
 

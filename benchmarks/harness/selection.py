@@ -146,19 +146,10 @@ def select_metrics(requested: Sequence[str] | None, *, gpu_available: bool | Non
 
 
 def parse_options(items: Sequence[str], flag: str) -> dict[str, Any]:
-    """``key=value`` pairs; values parsed as JSON when possible (numbers, true/false), else strings."""
-    import json
+    """``key=value`` pairs, values read as YAML (:func:`tokenizer_bench.core.config.parse_value`)."""
+    from tokenizer_bench.core.config import parse_key_values
 
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    return parse_key_values(items, flag)
 
 
 def parse_metric_options(items: Sequence[str], flag: str = "--metric-option") -> dict[str, dict[str, Any]]:

@@ -65,15 +65,10 @@ def parse_tokenizer_spec(spec: str) -> tuple[str, str | None]:
 
 
 def parse_options(options: list[str]) -> dict[str, Any]:
-    import yaml
+    """Repeated ``--option KEY=VALUE`` as tokenizer options (values read as YAML, as ``--set``)."""
+    from ..config import parse_key_values
 
-    out: dict[str, Any] = {}
-    for text in options:
-        if "=" not in text:
-            raise TokenizerBenchError(f"--option {text!r}: expected KEY=VALUE")
-        key, _, raw = text.partition("=")
-        out[key.strip()] = yaml.safe_load(raw)
-    return out
+    return parse_key_values(options, "--option", example="bandwidth=1.5")
 
 
 def _codes_dtype(codebook_size: int) -> Any:

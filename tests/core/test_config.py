@@ -132,6 +132,43 @@ def test_override_syntax_error():
         parse_override("trainer.max_steps")
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a.b=1", ("a.b", 1)),  # the key is kept whole; --set splits it into a path
+        ("x=[1,2]", ("x", [1, 2])),
+        ("s=some text", ("s", "some text")),
+        ("k=", ("k", None)),  # as 'k:' in a YAML file
+        (" lr = 1e-3", ("lr", 0.001)),  # exponent without a dot is a float (PyYAML alone: the text '1e-3')
+        ("lr=2.5E+2", ("lr", 250.0)),
+        ("flag=true", ("flag", True)),
+        ("lang='no'", ("lang", "no")),  # quoted: text, not YAML 1.1's false
+        ("url=http://h/a=b", ("url", "http://h/a=b")),  # split at the first '='
+        ("m={a: 1}", ("m", {"a": 1})),
+        ("v=1e-3x", ("v", "1e-3x")),
+    ],
+)
+def test_key_value_reads_values_as_yaml(text, expected):
+    from tokenizer_bench.core.config import parse_key_value
+
+    assert parse_key_value(text, "--option") == expected
+
+
+def test_key_value_errors_name_the_flag_and_argument():
+    from tokenizer_bench.core.config import parse_key_value, parse_key_values, parse_override
+
+    with pytest.raises(ConfigError, match=r"^--option 'bandwidth': expected KEY=VALUE \(e.g. key=value\)$"):
+        parse_key_value("bandwidth", "--option")
+    with pytest.raises(ConfigError, match=r"^--metric-option '=3': empty key before '='"):
+        parse_key_value("=3", "--metric-option")
+    with pytest.raises(ConfigError, match=r"^--set 'x=\[1, 2': the value is not valid YAML .*x='...'$"):
+        parse_override("x=[1, 2")
+    with pytest.raises(ConfigError, match=r"^--set '\.\.=1': empty key$"):
+        parse_override("..=1")
+    assert parse_override("trainer.max_steps=50") == (["trainer", "max_steps"], 50)
+    assert parse_key_values(["a=1", "b=x", "a=2"], "--option") == {"a": 2, "b": "x"}
+
+
 def test_missing_config_lists_packaged_ones(tmp_path):
     with pytest.raises(ConfigError, match="not found as a file or a packaged config"):
         resolve_config(tmp_path / "nope.yaml")
