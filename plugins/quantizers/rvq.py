@@ -3,11 +3,12 @@
 Buffers follow the official layout, ``vq.layers.{i}._codebook.{inited, cluster_size, embed,
 embed_avg}`` (no parameters, no projections), so official generator checkpoints load strictly.
 Behaviour follows the official ``core_vq`` (EnCodec): nearest code by squared Euclidean
-distance, EMA codebook updates in training (decay 0.99, Laplace-smoothed cluster sizes with
-eps 1e-5), straight-through estimator, commitment loss = mse(q.detach(), residual) per layer
-averaged over layers, residual ``r_{i+1} = r_i - q_i``.
+distance, EMA codebook updates in training (:mod:`._codebook`), straight-through estimator,
+commitment loss = mse(q.detach(), residual) per layer averaged over layers, residual
+``r_{i+1} = r_i - q_i``.
 
-Where this differs from the official code, on purpose:
+Where this differs from the official code, on purpose (the official behaviours, selected by
+``dead_code_mode``, ``kmeans_ema_init`` and ``layer_output_gradient``, are in :mod:`.parity`):
 
 * **k-means init** is the fast Lloyd's of :mod:`._kmeans` (matmul distances, stop at the fixed
   point, at most ``kmeans_max_samples`` vectors) instead of 50 broadcast iterations.
@@ -15,40 +16,17 @@ Where this differs from the official code, on purpose:
   mode. Here only a *training* forward initialises; an eval forward on an uninitialised codebook
   leaves the state untouched (eval is side-effect free and deterministic) and warns once.
   ``encode`` never initialises (as the official).
-* **Dead codes.** The official code replaces codes whose EMA cluster size is below the threshold
-  by random batch vectors, but then overwrites the whole codebook with ``embed_avg /
-  cluster_size`` in the same step, so the replacement never survives. ``dead_code_mode``:
-  ``"official"`` (default) reproduces that outcome (no replacement: what trained the published
-  checkpoints), including its random draw, so a seeded run matches the official code (checked
-  to float precision, k-means init included, up to ties in near-equal distances). ``"reset"``
-  makes the replacement stick (the dead code's ``embed``, ``embed_avg = v * threshold`` and
-  ``cluster_size = threshold`` are reset after the EMA step, as in lucidrains'
-  vector-quantize-pytorch). Note that at small batches ``reset`` churns: with
-  ``B*T`` vectors per step and ``K`` codes, EMA cluster sizes settle near ``B*T / K`` (0.9 at
-  batch 6 x 3 s), below the threshold 2 for most codes.
-* **EMA state after k-means** (``kmeans_ema_init``). The official init sets ``embed_avg`` to the
-  means themselves while ``cluster_size`` holds the cluster counts, so the first EMA step turns a
-  code into roughly ``mean / count`` (empty clusters blow up by ~1e5 and stay unused).
-  ``"official"`` (default) keeps that; ``"weighted"`` stores ``mean * count`` so codes stay at
-  their centroids (as later lucidrains versions do). In a 64-d simulation (1024 codes, 900 or
-  3600 vectors per step) the two differ only during the first few dozen steps.
 * **Commitment loss** is computed in eval mode too (the official returns exactly 0 there); it
   carries no gradient in eval.
-* **Per-layer outputs.** ``layer_outputs[k]`` has the official values, but its gradient reaches
-  the encoder latent as an identity (``layer_output_gradient="encoder"``, default). With the
-  official residual chain ``r_{i+1} = r_i - (r_i + sg(q_i - r_i))`` every layer after the first
-  has *zero* gradient with respect to the latent, so distilling RVQ-8 or the RVQ-1:8 average would
-  not train the encoder beyond RVQ-1. ``"official"`` keeps the official tensors.
-* **Distributed.** When ``torch.distributed`` is initialised, the k-means result is broadcast
-  from rank 0, the EMA statistics (counts and sums) are all-reduced before the update, and
-  replacement vectors (``reset`` mode) are broadcast, so all replicas keep identical codebooks.
+* **Per-layer outputs.** ``layer_outputs[k]`` has the official values, but in training its
+  gradient reaches the encoder latent as an identity (``layer_output_gradient="encoder"``,
+  default), so a loss on any layer's output (distillation of RVQ-8 or the RVQ-1:8 average)
+  trains the encoder.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import nn
@@ -57,151 +35,40 @@ from torch.nn import functional as F
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces import QuantizerOutput
 
-from ._kmeans import initial_means, kmeans, nearest
+from . import parity
+from ._codebook import EuclideanCodebook
 
 DEAD_CODE_MODES = ("official", "reset")
-LAYER_OUTPUT_GRADIENTS = ("encoder", "official")
 KMEANS_EMA_INITS = ("official", "weighted")
 
 
-def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
+def layer_output_to_latent(q: torch.Tensor, q_out: torch.Tensor, path: torch.Tensor,
+                           training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's output for losses on it, and the next ``path``.
+
+    ``path`` starts as the latent and loses each layer's detached codes, so in training the output
+    ``path + sg(q - path)`` has the value of ``q`` and an identity gradient to the latent. In eval
+    the output is the layer's tensor itself.
+    """
+    if not training:
+        return q_out, path
+    return path + (q - path).detach(), path - q.detach()
 
 
-def _all_reduce_sum_(*tensors: torch.Tensor) -> None:
-    if _distributed():
-        for t in tensors:
-            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+#: ``layer_output_gradient`` -> the rule for per-layer outputs.
+LAYER_OUTPUTS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
+    "encoder": layer_output_to_latent,
+    "official": parity.official_layer_output,
+}
+LAYER_OUTPUT_GRADIENTS = tuple(LAYER_OUTPUTS)
 
 
-def _broadcast_(*tensors: torch.Tensor) -> None:
-    if _distributed():
-        for t in tensors:
-            torch.distributed.broadcast(t, src=0)
-
-
-def laplace_smoothed_sizes(cluster_size: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``(n_k + eps) / (n + K eps) * n``: keeps the total, moves every size away from zero."""
-    n = cluster_size.sum()
-    k = cluster_size.shape[0]
-    return (cluster_size + epsilon) / (n + k * epsilon) * n
-
-
-class EuclideanCodebook(nn.Module):
-    """One EMA codebook. Buffers (in official order): ``inited, cluster_size, embed, embed_avg``."""
-
-    def __init__(
-        self,
-        dim: int,
-        codebook_size: int,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 50,
-        kmeans_max_samples: int | None = 8192,
-        decay: float = 0.99,
-        epsilon: float = 1e-5,
-        threshold_ema_dead_code: float = 2,
-        dead_code_mode: str = "official",
-        kmeans_ema_init: str = "official",
-    ) -> None:
-        super().__init__()
-        self.dim = dim
-        self.kmeans_ema_init = kmeans_ema_init
-        self.codebook_size = codebook_size
-        self.kmeans_iters = kmeans_iters
-        self.kmeans_max_samples = kmeans_max_samples
-        self.decay = decay
-        self.epsilon = epsilon
-        self.threshold_ema_dead_code = threshold_ema_dead_code
-        self.dead_code_mode = dead_code_mode
-        if kmeans_init:
-            embed = torch.zeros(codebook_size, dim)
-        else:
-            embed = torch.empty(codebook_size, dim)
-            nn.init.kaiming_uniform_(embed)
-        self.register_buffer("inited", torch.tensor([0.0 if kmeans_init else 1.0]))
-        self.register_buffer("cluster_size", torch.zeros(codebook_size))
-        self.register_buffer("embed", embed)
-        self.register_buffer("embed_avg", embed.clone())
-        self._warned_uninitialised = False
-        self._inited_seen = False
-        #: Details of the last k-means init (iterations, converged, samples); None until it ran.
-        self.last_kmeans: dict | None = None
-
-    @property
-    def initialised(self) -> bool:
-        # Cached once true, so a training step does not sync with the GPU per layer to read it.
-        if not self._inited_seen:
-            self._inited_seen = bool(self.inited.item())
-        return self._inited_seen
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        self._inited_seen = False  # the loaded state decides again
-        super()._load_from_state_dict(*args, **kwargs)
-
-    @torch.no_grad()
-    def init_from_data_(self, x: torch.Tensor) -> None:
-        """k-means on ``x [N, D]`` -> codebook; rank 0's result is broadcast to every replica."""
-        rank = torch.distributed.get_rank() if _distributed() else 0
-        if rank == 0:
-            res = kmeans(x, self.codebook_size, self.kmeans_iters, self.kmeans_max_samples)
-            self.embed.copy_(res.means)
-            if self.kmeans_ema_init == "weighted":
-                self.embed_avg.copy_(res.means * res.cluster_size[:, None])
-            else:
-                self.embed_avg.copy_(res.means)
-            self.cluster_size.copy_(res.cluster_size)
-            self.last_kmeans = {"iterations": res.iterations, "converged": res.converged,
-                                "num_samples": res.num_samples}
-        self.inited.fill_(1.0)
-        _broadcast_(self.embed, self.embed_avg, self.cluster_size)
-
-    def nearest(self, x: torch.Tensor) -> torch.Tensor:
-        """Code indices ``[N]`` for ``x [N, D]``."""
-        return nearest(x, self.embed)
-
-    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
-        return F.embedding(codes, self.embed)
-
-    @torch.no_grad()
-    def ema_update_(self, x: torch.Tensor, codes: torch.Tensor) -> None:
-        """One training update from ``x [N, D]`` assigned to ``codes [N]``: EMA of counts and sums, then
-        ``embed = embed_avg / laplace(cluster_size)``; in ``reset`` mode dead codes are replaced afterwards."""
-        counts = torch.bincount(codes, minlength=self.codebook_size).to(x.dtype)
-        sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x)
-        _all_reduce_sum_(counts, sums)
-        if self.dead_code_mode == "official" and self.threshold_ema_dead_code > 0:
-            # The official code replaces expired codes here and overwrites them below, so only its
-            # random draw has an effect (on the RNG stream); draw the same numbers so seeded runs
-            # match the official implementation exactly.
-            if bool((self.cluster_size < self.threshold_ema_dead_code).any()):
-                initial_means(x, self.codebook_size)
-        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        sizes = laplace_smoothed_sizes(self.cluster_size, self.epsilon)
-        self.embed.copy_(self.embed_avg / sizes[:, None])
-        if self.dead_code_mode == "reset":
-            self._reset_dead_codes_(x)
-
-    @torch.no_grad()
-    def _reset_dead_codes_(self, x: torch.Tensor) -> None:
-        if self.threshold_ema_dead_code <= 0:
-            return
-        dead = self.cluster_size < self.threshold_ema_dead_code
-        n_dead = int(dead.sum().item())
-        if n_dead == 0:
-            return
-        fresh = initial_means(x, n_dead)
-        _broadcast_(fresh)
-        self.embed[dead] = fresh
-        self.embed_avg[dead] = fresh * self.threshold_ema_dead_code
-        self.cluster_size[dead] = float(self.threshold_ema_dead_code)
-
-    def warn_uninitialised(self) -> None:
-        if not self._warned_uninitialised:
-            warnings.warn(
-                "rvq: quantizing with a codebook that was never initialised (k-means runs on the first "
-                "training-mode forward); codes are meaningless until then", RuntimeWarning, stacklevel=3)
-            self._warned_uninitialised = True
+def make_codebook(dead_code_mode: str, kmeans_ema_init: str, **kwargs) -> EuclideanCodebook:
+    """The method's codebook, or :class:`.parity.OfficialCodebook` when either mode is ``official``."""
+    if dead_code_mode == "official" or kmeans_ema_init == "official":
+        return parity.OfficialCodebook(official_dead_codes=dead_code_mode == "official",
+                                       official_kmeans_ema=kmeans_ema_init == "official", **kwargs)
+    return EuclideanCodebook(reset_dead_codes=True, **kwargs)
 
 
 class VectorQuantization(nn.Module):
@@ -209,7 +76,7 @@ class VectorQuantization(nn.Module):
 
     def __init__(self, **codebook_kwargs) -> None:
         super().__init__()
-        self._codebook = EuclideanCodebook(**codebook_kwargs)
+        self._codebook = make_codebook(**codebook_kwargs)
 
 
 class _LayerStack(nn.Module):
@@ -297,10 +164,11 @@ class ResidualVectorQuantizer(nn.Module):
         self._check_latent(x)
         n_q = self._n_q(n_q)
         b, _, t = x.shape
+        layer_output = LAYER_OUTPUTS[self.layer_output_gradient]
         with torch.autocast(device_type=x.device.type, enabled=False):
             x = x.float()
             residual = x
-            grad_residual = x  # carries an identity gradient to x through every layer
+            grad_residual = x  # the latent less the earlier layers' detached codes (layer_output_to_latent)
             quantized = torch.zeros_like(x)
             codes, losses, outputs, counts = [], [], [], []
             for cb in self.codebooks[:n_q]:
@@ -318,11 +186,8 @@ class ResidualVectorQuantizer(nn.Module):
                 else:
                     q_out = q
                 losses.append(F.mse_loss(q.detach(), residual))
-                if self.training and self.layer_output_gradient == "encoder":
-                    outputs.append(grad_residual + (q - grad_residual).detach())
-                    grad_residual = grad_residual - q.detach()
-                else:
-                    outputs.append(q_out)
+                output, grad_residual = layer_output(q, q_out, grad_residual, self.training)
+                outputs.append(output)
                 residual = residual - q_out
                 quantized = quantized + q_out
                 codes.append(idx.view(b, t))
@@ -392,9 +257,6 @@ class ResidualVectorQuantizer(nn.Module):
             out[f"layer{i}_usage"] = u
             out[f"layer{i}_perplexity"] = ppl
         return out
-
-    def bits_per_frame(self, n_q: int | None = None) -> float:
-        return self._n_q(n_q) * math.log2(self.codebook_size)
 
 
 def register_quantizers(register) -> None:
