@@ -4,7 +4,8 @@
 resolved through the registries, so any registered encoder, quantizer and decoder can be
 plugged in. With the default components its state dict is exactly the official
 SpeechTokenizer / DM-Codec generator's (``encoder.*``, ``transform.*``, ``quantizer.vq.*``,
-``decoder.*``; 103,675,586 parameters at the paper configuration).
+``decoder.*``; 103,675,586 parameters at the paper configuration). The ``transform`` head is the
+official layout's only (see :mod:`.parity`): a generator trained here has none.
 
 :class:`DMCodecTokenizer` wraps a generator behind the common :class:`Tokenizer` interface and
 reads/writes two layouts:
@@ -14,6 +15,9 @@ reads/writes two layouts:
 * the official one: SpeechTokenizer/DM-Codec ``config.json`` (13 architecture keys) + a ``.pt``
   state dict (or a trainer checkpoint dict with a ``generator`` key), loaded strictly with
   ``torch.load(weights_only=True)``.
+
+All reads and writes go through :mod:`tokenizer_bench.core.io` (atomic, fsynced writes; strict
+loads whose errors name the file).
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,16 +34,24 @@ from torch import nn
 
 from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import CheckpointError, ConfigError
-from tokenizer_bench.core.host_memory import reuse_freed_memory_on
 from tokenizer_bench.core.interfaces import QuantizerOutput
+from tokenizer_bench.core.io import (
+    load_safetensors_file,
+    load_state_dict_strict,
+    load_torch_file,
+    save_safetensors_atomic,
+    torch_save_atomic,
+    write_json_atomic,
+)
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
 from tokenizer_bench.plugins.tokenizers._chunking import batch_groups, decode_in_windows, encode_in_windows
+from tokenizer_bench.plugins.tokenizers.parity import OfficialTransformHead, state_dict_with_head
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
-#: The keys the official model reads from its config.json (NOTES §0).
+#: The keys the official model reads from its config.json.
 OFFICIAL_ARCH_KEYS: tuple[str, ...] = (
     "n_filters", "strides", "dimension", "semantic_dimension", "bidirectional", "dilation_base",
     "residual_kernel_size", "n_residual_layers", "lstm_layers", "activation", "codebook_size", "n_q",
@@ -174,11 +184,12 @@ def generator_config_from_options(options: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- generator
 
 
-class DMCodecGenerator(nn.Module):
-    """Encoder -> residual VQ -> decoder, plus the ``transform`` projection used for distillation.
+class DMCodecGenerator(OfficialTransformHead, nn.Module):
+    """Encoder -> residual VQ -> decoder.
 
-    Submodules are registered as ``encoder``, ``transform`` (only when ``semantic_dimension``
-    differs from the latent size), ``quantizer``, ``decoder`` — the official order and names.
+    Submodules are registered as ``encoder``, ``quantizer``, ``decoder`` — the official order and
+    names — with the official layout's ``transform`` head after ``encoder`` when
+    ``semantic_dimension`` is set and differs from the latent size (:mod:`.parity`).
     """
 
     def __init__(
@@ -198,8 +209,7 @@ class DMCodecGenerator(nn.Module):
         }
         self.encoder = _build("encoders", specs["encoder"])
         dim = int(getattr(self.encoder, "dimension"))
-        if semantic_dimension is not None and int(semantic_dimension) != dim:
-            self.transform = nn.Linear(dim, int(semantic_dimension))
+        self.add_official_transform(dim, semantic_dimension)
         self.quantizer = _build("quantizers", specs["quantizer"])
         self.decoder = _build("decoders", specs["decoder"])
         if int(self.quantizer.dimension) != dim:
@@ -234,12 +244,6 @@ class DMCodecGenerator(nn.Module):
         qout = self.quantizer(latent, n_q=n_q)
         return self.decoder(qout.quantized), qout
 
-    def project(self, quantized: torch.Tensor) -> torch.Tensor:
-        """RVQ output ``[B, D, T]`` -> ``[B, T, semantic_dimension]`` (the distillation student Q')."""
-        x = quantized.transpose(1, 2)
-        transform = getattr(self, "transform", None)
-        return transform(x) if transform is not None else x
-
     @torch.no_grad()
     def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         return self.quantizer.encode(self.encoder(wav), n_q=n_q)
@@ -252,26 +256,6 @@ class DMCodecGenerator(nn.Module):
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp_path)`` then rename over ``path`` so readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -282,33 +266,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return data
-
-
-def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: Path | str) -> None:
-    """Load ``state`` into ``module`` requiring identical keys and shapes; CheckpointError otherwise."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    bad_shape = [f"{k} {tuple(state[k].shape)} (model {tuple(own[k].shape)})"
-                 for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or bad_shape:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad_shape)):
-            if items:
-                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-                parts.append(f"{label}: {', '.join(items[:5])}{more}")
-        raise CheckpointError(f"{source}: weights do not match the model config — " + "; ".join(parts))
-    module.load_state_dict(dict(state), strict=True)
-
-
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found") from None
-    except Exception as exc:  # truncated zip, bad pickle, disallowed global, ...
-        raise CheckpointError(f"{path}: cannot read PyTorch weights ({type(exc).__name__}: {exc}); the file is "
-                              "truncated, corrupt or not a state dict — re-download or re-save it") from exc
 
 
 def official_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -342,19 +299,28 @@ def _pick_weights(directory: Path, weights_file: str | None) -> Path:
 
 
 def save_official_layout(generator: DMCodecGenerator, directory: str | Path, weights_name: str = "model.pt",
-                         extra_config: Mapping[str, Any] | None = None) -> Path:
+                         extra_config: Mapping[str, Any] | None = None, transform: nn.Linear | None = None) -> Path:
     """Write ``config.json`` (the 13 official keys, plus ``extra_config``) and ``weights_name`` (torch.save).
 
-    What the official ``SpeechTokenizer``/DM-Codec ``Model`` loads. Returns the directory.
+    What the official ``SpeechTokenizer``/DM-Codec ``Model`` loads. ``transform``: a projection
+    (latent -> semantic size) saved as the official ``transform`` head of a generator that has
+    none (:func:`.parity.state_dict_with_head`); ``semantic_dimension`` is then its output size.
+    Returns the directory.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     cfg = official_config_from_specs(generator.config)
+    state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+    if transform is not None:
+        if transform.in_features != cfg["dimension"]:
+            raise ConfigError(f"transform takes {transform.in_features} features; the generator's latent has "
+                              f"{cfg['dimension']}")
+        state = state_dict_with_head(state, transform)
+        cfg["semantic_dimension"] = int(transform.out_features)
     if extra_config:
         cfg = {**dict(extra_config), **cfg}
-    state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
-    _atomic_write(directory / weights_name, lambda p: torch.save(state, p))
-    _write_json(directory / CONFIG_NAME, cfg)
+    torch_save_atomic(state, directory / weights_name)
+    write_json_atomic(directory / CONFIG_NAME, cfg)
     return directory
 
 
@@ -370,6 +336,8 @@ class DMCodecTokenizer(Tokenizer):
     """
 
     name: ClassVar[str] = "dm_codec"
+    #: The registered training recipe a config without `recipe:` trains it with (plugins/recipes).
+    default_recipe: ClassVar[str] = "dm_codec_gan"
     loads_pushed_repo_ids: ClassVar[bool] = True  # build_dm_codec fetches the snapshot of a repo id
     #: File name :meth:`save_official` uses by default.
     official_weights_name: ClassVar[str] = "model.pt"
@@ -470,16 +438,7 @@ class DMCodecTokenizer(Tokenizer):
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{cfg_path}: cannot build the generator ({exc})") from exc
         weights = directory / (weights_file or WEIGHTS_NAME)
-        from safetensors.torch import load_file
-
-        if not weights.is_file():
-            raise CheckpointError(f"{weights}: weights file not found")
-        try:
-            state = load_file(str(weights))
-        except Exception as exc:  # SafetensorError, OSError
-            raise CheckpointError(f"{weights}: cannot read safetensors weights ({exc}); the file is truncated or "
-                                  "corrupt — re-save it") from exc
-        load_state_dict_strict(generator, state, weights)
+        load_state_dict_strict(generator, load_safetensors_file(weights), what="generator weights", source=weights)
         return generator
 
     @classmethod
@@ -489,18 +448,15 @@ class DMCodecTokenizer(Tokenizer):
         except ConfigError as exc:
             raise CheckpointError(f"{directory / CONFIG_NAME}: {exc}") from exc
         weights = _pick_weights(directory, weights_file)
-        state = official_state_dict(_torch_load(weights), weights)
-        load_state_dict_strict(generator, state, weights)
+        state = official_state_dict(load_torch_file(weights), weights)
+        load_state_dict_strict(generator, state, what="generator weights", source=weights)
         return generator
 
     # ---------------------------------------------------------------- saving
     def save_pretrained(self, directory: str | Path) -> None:
         """``config.json`` + ``model.safetensors`` in ``directory``, each written atomically (weights first)."""
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
         cfg = {
             "tokenizer": self.name,
             "format_version": FORMAT_VERSION,
@@ -510,8 +466,8 @@ class DMCodecTokenizer(Tokenizer):
             "frame_rate": self.frame_rate,
             "codebook_size": self.codebook_size,
         }
-        _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
-        _write_json(directory / CONFIG_NAME, cfg)
+        save_safetensors_atomic(self.generator.state_dict(), directory / WEIGHTS_NAME, metadata={"format": "pt"})
+        write_json_atomic(directory / CONFIG_NAME, cfg)
 
     def save_official(self, directory: str | Path, weights_name: str | None = None) -> Path:
         """Write the official layout (``config.json`` + ``.pt``); see :func:`save_official_layout`."""
@@ -526,23 +482,15 @@ class DMCodecTokenizer(Tokenizer):
         self.generator.to(device)
         return self
 
-    def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:
-        if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1 or wav.shape[-1] == 0:
-            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
-            raise ValueError(f"{self.name}.encode expects mono audio [B, 1, N] with N > 0, got {shape}")
-        if not wav.is_floating_point():
-            raise ValueError(f"{self.name}.encode expects float audio, got {wav.dtype}")
-        return wav.to(self.device, torch.float32)
-
     def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         n_q = self.check_n_q(n_q)
-        wav = self._check_wav(wav)
+        wav = self.check_wav(wav).to(self.device, torch.float32)
         hop = self.generator.hop_length
 
         def one(x: torch.Tensor) -> torch.Tensor:
             return self.generator.encode(x, n_q=n_q)
 
-        with torch.no_grad(), reuse_freed_memory_on(self.device):
+        with torch.no_grad():
             return self._bounded(one, wav, wav.shape[-1] / self.sample_rate,
                                  lambda f, x, c, k: encode_in_windows(f, x, hop, c, k))
 
@@ -551,7 +499,7 @@ class DMCodecTokenizer(Tokenizer):
             raise ValueError(f"{self.name}.decode expects codes [B, Q <= {self.num_codebooks}, T], "
                              f"got {tuple(codes.shape)}")
         hop = self.generator.hop_length
-        with torch.no_grad(), reuse_freed_memory_on(self.device):
+        with torch.no_grad():
             return self._bounded(self.generator.decode, codes.to(self.device), codes.shape[-1] / self.frame_rate,
                                  lambda f, x, c, k: decode_in_windows(f, x, hop, c, k))
 

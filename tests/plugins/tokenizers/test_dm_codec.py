@@ -15,6 +15,7 @@ from tokenizer_bench.plugins.tokenizers.dm_codec import (
     OFFICIAL_ARCH_KEYS,
     DMCodecGenerator,
     DMCodecTokenizer,
+    save_official_layout,
     specs_from_official_config,
 )
 
@@ -190,3 +191,27 @@ def test_components_are_pluggable_specs():
     assert g.frame_rate == 1000.0 and all(cb.initialised for cb in g.quantizer.codebooks)
     with pytest.raises(ConfigError, match="dimension"):
         DMCodecGenerator(**{**specs, "quantizer": {"name": "rvq", "dimension": 8}})
+
+
+def test_official_save_adds_a_transform_head_to_a_headless_generator(tmp_path):
+    """A generator trained without the official head is written in the official layout with a given
+    projection as ``transform`` (keys between the encoder's and the quantizer's, as in the official
+    state dict), and loads back strictly with exactly that head."""
+    tok = load_tokenizer("dm_codec", **{**TINY, "semantic_dimension": None}, seed=0)
+    assert not any(k.startswith("transform") for k in tok.generator.state_dict())
+    head = torch.nn.Linear(16, 12)
+    save_official_layout(tok.generator, tmp_path, transform=head)
+    assert json.loads((tmp_path / "config.json").read_text())["semantic_dimension"] == 12
+    keys = list(torch.load(tmp_path / "model.pt", weights_only=True))
+    parts = [k.split(".")[0] for k in keys]
+    assert parts.index("transform") == parts.count("encoder") and keys.count("transform.weight") == 1
+    assert parts[parts.count("encoder") + 2] == "quantizer"
+    loaded = DMCodecTokenizer.from_pretrained(tmp_path)
+    assert torch.equal(loaded.generator.transform.weight, head.weight)
+    assert torch.equal(loaded.generator.transform.bias, head.bias)
+    wav = torch.randn(1, 1, 3200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uninitialised codebooks: codes are still deterministic
+        assert torch.equal(loaded.encode(wav), tok.encode(wav))
+    with pytest.raises(ConfigError, match="transform takes 8 features"):
+        save_official_layout(tok.generator, tmp_path / "bad", transform=torch.nn.Linear(8, 12))
