@@ -57,7 +57,15 @@ def register_discriminators(register: Register) -> None:
 
 @hookspec
 def register_losses(register: Register) -> None:
-    """Register loss modules (reconstruction, adversarial, distillation, ...)."""
+    """Register losses; each declares its ``inputs`` (:data:`tokenizer_bench.core.interfaces.LOSS_INPUTS`)."""
+
+
+@hookspec
+def register_recipes(register: Register) -> None:
+    """Register training recipes following :class:`tokenizer_bench.core.interfaces.Recipe`.
+
+    The factory is called as ``factory(cfg=TrainConfig, **recipe_args)`` (the ``recipe:`` mapping).
+    """
 
 
 @hookspec

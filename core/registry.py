@@ -21,6 +21,7 @@ KINDS: tuple[str, ...] = (
     "aligners",
     "discriminators",
     "losses",
+    "recipes",
     "tokenizers",
     "asr_backends",
     "metrics",

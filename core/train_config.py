@@ -1,38 +1,44 @@
 """Schema of a training config (``tokenizer-bench train CONFIG``).
 
-Sections: ``model`` (the tokenizer's components), ``teachers`` (frozen models and the aligner),
-``distillation`` (which RVQ outputs are distilled toward which teacher, λ weights),
-``discriminators``, ``losses`` (components and the eq. 10 weights), ``data``, ``trainer``.
-Component mappings are ``{name: <registered name>, <constructor argument>: value, ...}``.
+Sections: ``model`` (the tokenizer under training and its constructor arguments), ``recipe``
+(the registered training step; default: the tokenizer's ``default_recipe``), ``teachers``
+(frozen models and the aligner), ``discriminators``, ``losses`` (the weighted loss terms),
+``data``, ``trainer``, ``evaluation``. Component mappings are ``{name: <registered name>,
+<constructor argument>: value, ...}``; a loss term adds its ``weight``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .config import Component, component
+from .errors import ConfigError
 
 Strict = ConfigDict(extra="forbid")
 
 
-def _c(name: str, **kwargs) -> dict:
-    return {"name": name, **kwargs}
-
-
 class ModelConfig(BaseModel):
-    """The tokenizer under training; its options are passed to the tokenizer factory."""
+    """The tokenizer under training: ``tokenizer`` names the registered factory, every other key
+    is passed to it as a constructor argument (the component specs as mappings)."""
 
-    model_config = Strict
-    tokenizer: str = "dm_codec"
+    model_config = ConfigDict(extra="allow")
+    tokenizer: str = Field(description="Registered tokenizer name; it must be trainable (core.interfaces.TrainableCodec)")
     sample_rate: int = 16000
-    encoder: component("encoders")
-    quantizer: component("quantizers")
-    decoder: component("decoders")
-    semantic_dimension: int | None = Field(
-        default=None, description="Size of the official `transform` head (checkpoint compatibility only)."
-    )
+    encoder: component("encoders") | None = None
+    quantizer: component("quantizers") | None = None
+    decoder: component("decoders") | None = None
+
+    def factory_options(self) -> dict[str, Any]:
+        """The keyword arguments of the tokenizer factory: every key but ``tokenizer``."""
+        out: dict[str, Any] = {"sample_rate": self.sample_rate}
+        for part in ("encoder", "quantizer", "decoder"):
+            comp = getattr(self, part)
+            if comp is not None:
+                out[part] = comp.to_dict()
+        out.update(self.model_extra or {})
+        return out
 
 
 class TeachersConfig(BaseModel):
@@ -51,74 +57,46 @@ class TeachersConfig(BaseModel):
     device: str = "auto"
 
 
-class DistillTarget(BaseModel):
-    model_config = Strict
-    target: str = Field(default="rvq1", description="RVQ output distilled: rvq1, rvq8, rvq1:8 (average), rvqK, rvqA:B")
+class LossTerm(Component):
+    """One term of the generator's total: a registered loss, its constructor arguments and its
+    ``weight`` (left out: the recipe's default weight for this term name)."""
+
+    weight: float | None = None
 
 
-class DistillationConfig(BaseModel):
-    """Which RVQ outputs are distilled toward which cached teacher features (eq. 1-3, 11).
+def _loss_entry(term: str, spec: LossTerm):
+    from .errors import UnknownComponentError
+    from .plugins import get_registry
+    from .registry import check_arguments
 
-    ``lm``/``sm`` set to null disables that teacher's loss. With both teachers the loss is
-    ``scale·(λ_SM·L_SM + λ_LM·L_LM)`` with λ_SM + λ_LM = 1. The default ``scale: 1.0`` is the
-    paper's eq. 3 and the official trainer: at λ = ½/½ it gives ½(L_SM + L_LM) (the official
-    ``(L_h + L_l)/2``), and the Table 3 sweep is λ_SM·L_SM + λ_LM·L_LM, so λ_LM = 1 equals the
-    LM-only model (♣). ``scale: 0.5`` is eq. 11 read literally (½(λ_SM·L_SM + λ_LM·L_LM), i.e.
-    ¼(L_SM + L_LM) at ½/½), kept as a named option. With one teacher the loss is that teacher's
-    L (eq. 1) itself: ``scale`` and the λs are not applied. ``loss`` names the distillation
-    component; left out, it is ``lm_sm_distillation`` with both teachers and ``distillation`` with
-    one. The trainer passes it the sizes (student = quantizer dimension, teachers = cached feature
-    sizes), the targets, the λs and ``scale``; its other options go in ``loss``.
-    """
-
-    model_config = Strict
-    lm: DistillTarget | None = Field(default_factory=DistillTarget)
-    sm: DistillTarget | None = None
-    lambda_lm: float = Field(default=0.5, ge=0.0, le=1.0)
-    lambda_sm: float = Field(default=0.5, ge=0.0, le=1.0)
-    scale: float = Field(
-        default=1.0,
-        ge=0.0,
-        description="Factor on λ_SM·L_SM + λ_LM·L_LM (both teachers only). 1.0: eq. 3 and the official "
-        "trainer, ½(L_SM + L_LM) at λ = ½/½; 0.5: eq. 11 read literally, ¼(L_SM + L_LM) at λ = ½/½.",
-    )
-    share_projection: bool | None = Field(
-        default=None,
-        description="One W for both teachers (the paper). None: share when the teachers have the same size.",
-    )
-    loss: component("losses") | None = None
-    mask_silence: bool = Field(default=False, description="Exclude frames between words from the LM loss.")
-
-    @model_validator(mode="after")
-    def _lambdas(self) -> "DistillationConfig":
-        if self.lm is not None and self.sm is not None and abs(self.lambda_lm + self.lambda_sm - 1.0) > 1e-6:
-            raise ValueError(f"lambda_lm + lambda_sm must be 1 (paper eq. 3), got {self.lambda_lm} + {self.lambda_sm}")
-        return self
-
-    @property
-    def teachers(self) -> tuple[str, ...]:
-        """The teachers whose features the loss needs, in a fixed order."""
-        return tuple(k for k in ("lm", "sm") if getattr(self, k) is not None)
+    try:
+        entry = get_registry("losses").get(spec.name)
+    except UnknownComponentError as exc:
+        raise ValueError(f"losses.{term}: {exc}") from None
+    try:
+        check_arguments(entry, spec.kwargs)
+    except ConfigError as exc:
+        raise ValueError(f"losses.{term}: {exc}") from None
+    return entry
 
 
-class LossesConfig(BaseModel):
-    """Generator/discriminator loss components and the eq. 10 weights."""
+def loss_roles(term: str, spec: LossTerm) -> tuple[str, ...]:
+    """Teacher roles a loss term needs (its class's ``roles(**args)``; none for other losses).
+    ``roles`` also checks the arguments, raising ValueError."""
+    roles = getattr(_loss_entry(term, spec).factory, "roles", None)
+    return tuple(roles(**spec.kwargs)) if roles is not None else ()
 
-    model_config = Strict
-    mel: component("losses") | None = None
-    waveform: component("losses") | None = None
-    adversarial: component("losses") | None = None
-    feature_matching: component("losses") | None = None
-    weights: dict[str, float] = Field(
-        default_factory=lambda: {
-            "mel": 45.0,
-            "waveform": 500.0,
-            "commitment": 10.0,
-            "distillation": 120.0,
-            "feature_matching": 2.0,
-            "adversarial": 1.0,
-        }
-    )
+
+OLD_FORM_HELP = """the loss mapping changed: every term is one entry of `losses`, with its weight and arguments,
+and the distillation settings are the arguments of the distillation term, e.g.
+  losses:
+    mel: {name: audiocraft_mel, weight: 45.0}
+    waveform: {name: waveform_l1, weight: 500.0}
+    commitment: {name: commitment, weight: 10.0}
+    distillation: {name: distillation, weight: 120.0, lm: {target: rvq1}, sm: null, lambda_lm: 1.0, lambda_sm: 0.0}
+    adversarial: {name: adversarial, weight: 1.0, kind: hinge}
+    feature_matching: {name: feature_matching, weight: 2.0, kind: relative}
+(`tokenizer-bench migrate-config OLD.yaml` rewrites an old file)"""
 
 
 class DownloadConfig(BaseModel):
@@ -182,7 +160,7 @@ class TrainerConfig(BaseModel):
     """
 
     model_config = Strict
-    output_dir: str = "runs/dm_codec"
+    output_dir: str = "runs/codec"
     max_epochs: int = Field(default=100, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
     lr_generator: float = Field(default=1e-4, gt=0)
@@ -229,8 +207,8 @@ class TrainerConfig(BaseModel):
         default=False,
         description="On CPU, let each step's layers reuse the heap memory earlier layers freed instead of "
         "page-faulting a fresh mapping for every large activation (glibc), and give the free heap back after "
-        "the step. Off by default: for the paper step at batch 2 x 3 s it saved page faults but no time and "
-        "raised the peak by ~0.3 GiB (benchmarks/results/host_memory.md); the tokenizer's calls gain 1.2-1.35x",
+        "the step. Trade-off: fewer page faults against a higher peak while a step's freed memory is held; off by "
+        "default, as the training step gained no time from it (benchmarks/results/host_memory.md)",
     )
     adam_implementation: Literal["fused", "foreach", "loop"] = Field(
         default="fused", description="torch.optim.Adam kernel: fused (fastest), foreach, or the per-tensor loop"
@@ -300,23 +278,51 @@ class EvaluationConfig(BaseModel):
 
 class TrainConfig(BaseModel):
     model_config = Strict
-    name: str = "dm_codec"
+    name: str = "codec"
     seed: int = 42
     model: ModelConfig
+    recipe: component("recipes") | None = Field(
+        default=None, description="The training step; left out: the tokenizer's default_recipe")
     teachers: TeachersConfig = Field(default_factory=TeachersConfig)
-    distillation: DistillationConfig = Field(default_factory=DistillationConfig)
     discriminators: list[component("discriminators")] = Field(default_factory=list)
-    losses: LossesConfig = Field(default_factory=LossesConfig)
+    losses: dict[str, LossTerm | None] = Field(
+        default_factory=dict, description="term -> {name, weight, <args>}; null drops a term of a base config")
     data: DataConfig
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_form(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            losses = data.get("losses")
+            old = [where for where, found in (
+                ("a top-level `distillation:` section", "distillation" in data),
+                ("`losses.weights`", isinstance(losses, dict) and "weights" in losses),
+            ) if found]
+            if old:
+                raise ValueError(f"{' and '.join(old)}: the old config form; " + OLD_FORM_HELP)
+        return data
+
+    @field_validator("losses")
+    @classmethod
+    def _known_losses(cls, losses: dict[str, LossTerm | None]) -> dict[str, LossTerm | None]:
+        for term, spec in losses.items():
+            if spec is not None:
+                _loss_entry(term, spec)
+        return losses
+
     @model_validator(mode="after")
-    def _teachers_for_distillation(self) -> "TrainConfig":
-        for key in self.distillation.teachers:
-            if getattr(self.teachers, key) is None:
-                raise ValueError(
-                    f"distillation.{key} is set but teachers.{key} is null: configure the {key.upper()} teacher "
-                    f"or set distillation.{key}: null"
-                )
+    def _teachers_for_losses(self) -> "TrainConfig":
+        for term, spec in self.terms().items():
+            for role in loss_roles(term, spec):
+                if getattr(self.teachers, role, None) is None:
+                    raise ValueError(
+                        f"losses.{term} needs the {role} teacher but teachers.{role} is null: configure the "
+                        f"{role.upper()} teacher or set losses.{term}.{role}: null"
+                    )
         return self
+
+    def terms(self) -> dict[str, LossTerm]:
+        """The listed loss terms, in config order (null entries dropped)."""
+        return {k: v for k, v in self.losses.items() if v is not None}

@@ -101,7 +101,7 @@ def open_feature_cache(cfg: TrainConfig, utterances: list, hop_length: int, *, i
     processes wait). Utterances the cache builder had to skip (unreadable audio, no transcript)
     are left out of training, counted and reported here; the cache report says why.
     """
-    from .. import teacher_cache as tc
+    from ..teacher_cache import store as tc
 
     cache = tc.TeacherCache.open(cfg, hop_length)
     missing = set(cache.missing(utterances))
@@ -132,7 +132,7 @@ def open_feature_cache(cfg: TrainConfig, utterances: list, hop_length: int, *, i
 
 
 def _cache_worker(cfg_data: dict, utterances: list, hop_length: int) -> None:
-    from .. import teacher_cache as tc
+    from ..teacher_cache import build as tc
     from ..config import validate
 
     tc.build_teacher_cache(validate(cfg_data, TrainConfig), utterances, hop_length, progress=True)
@@ -171,7 +171,7 @@ def feature_dims(load: Callable[[str], dict], utterances: list, keys: tuple[str,
             continue
         missing = [k for k in keys if k not in feats]
         if missing:
-            raise ConfigError(f"teacher cache has no {missing} features for {utt.id} (distillation needs {list(keys)})")
+            raise ConfigError(f"teacher cache has no {missing} features for {utt.id} (the training losses need {list(keys)})")
         return {k: int(feats[k].shape[-1]) for k in keys}
     raise ConfigError(f"cannot read cached teacher features of the first utterances ({last_exc})")
 
@@ -186,10 +186,13 @@ def build_train_data(
     wait: Callable[[], None],
     say: Callable[[str], None],
     features: Any = None,
+    feature_keys: tuple[str, ...] = (),
 ) -> TrainData:
     """Corpus -> utterances -> teacher cache -> dataset, sampler and loader settings.
 
-    ``features`` overrides the teacher cache with any ``utt_id -> {key: tensor}`` loader (tests).
+    ``feature_keys``: the teacher roles whose cached features every batch carries (the recipe's
+    ``feature_roles``); ``features`` overrides the teacher cache with any ``utt_id -> {key: tensor}``
+    loader (tests).
     """
     from ..data import list_utterances
 
@@ -197,7 +200,7 @@ def build_train_data(
         ensure_corpus(cfg, say)
     wait()
     utts = list_utterances(cfg.data.train, cfg.data.format, cfg.data.max_utterances)
-    keys = cfg.distillation.teachers
+    keys = tuple(feature_keys)
     load = None
     if keys:
         if features is None:

@@ -1,31 +1,18 @@
-"""The GAN trainer: config-composed, on CPU, one GPU or many (DDP through Hugging Face Accelerate).
+"""The generic codec trainer: config-composed, on CPU, one GPU or many (DDP through Hugging Face Accelerate).
 
-One optimiser step, as the official code orders it:
+The trainer owns what every codec trainer needs: the loop over epochs and batches, gradient
+accumulation, optimisers and learning-rate schedules, checkpoints and exact resume, logging,
+validation and export. What one step does — which networks train, which losses, in which order —
+is the *recipe* (``core.interfaces.Recipe``, named by the config's ``recipe`` or the tokenizer's
+``default_recipe``), built from the ``recipes`` registry. The recipe declares its modules (saved by
+name in checkpoints) and its optimiser groups (each with the trainer's schedule); the trainer
+DDP-wraps the groups marked ``distributed`` and hands the recipe ``prepared``, ``optimizers``,
+``clip`` and the ``phase`` profiling hook.
 
-1. **G forward once**: ``wav_hat, qout = G(wav)``; distillation losses on ``qout.layer_outputs``
-   against the cached teacher crops (the projections W live in the distillation module, which is
-   part of the generator-side DDP module and of the generator optimiser).
-2. **D step** on ``wav_hat.detach()``: discriminator loss over all sub-discriminators, backward,
-   clip, step. Real and generated audio go through a discriminator in one concatenated batch
-   (every discriminator here is per-example, so this equals two passes and halves the launches).
-3. **G step**: the discriminators run again, on ``wav`` without a graph and on ``wav_hat`` with
-   one (their own parameters frozen for this pass); eq. 10 total = Σ weight·term over mel,
-   waveform, commitment, distillation, adversarial and feature matching; backward, clip, step.
-
-Memory (``trainer.discriminator_passes: each``, the default): both discriminator passes go one
-discriminator at a time, each back-propagated before the next runs, so only one discriminator's
-activations live next to the generator's. The GAN losses are sums over sub-discriminators (a mean
-is a sum over a known count, passed as ``num_terms``), so the gradients are those of one joint
-pass. In the G step each discriminator back-propagates into a detached copy of ``wav_hat``; the
-summed gradient then enters the generator's single backward as ``(wav_hat * grad).sum()``. The
-discriminators are not DDP-wrapped: their gradients are averaged across processes by one
-all-reduce before their optimiser step, as DDP would.
-
-Everything that decides the next step — weights of every network (discriminators included),
-optimiser and scheduler states, RNG states of every process, and the data position — is in the
-checkpoint, so ``--resume`` continues bit-for-bit on the same hardware. The running code
-histogram of :mod:`.codebook_health` and the best validation result (``export_which: best``)
-travel in it too.
+Everything that decides the next step — weights of every recipe module, optimiser and scheduler
+states, RNG states of every process, and the data position — is in the checkpoint, so
+``--resume`` continues bit-for-bit on the same hardware. The running code histogram of
+:mod:`.codebook_health` and the best validation result (``export_which: best``) travel in it too.
 """
 
 from __future__ import annotations
@@ -40,7 +27,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..config import Component, dump_config
+from ..config import dump_config
 from ..errors import CheckpointError, ConfigError
 from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import torch_save_atomic, write_text_atomic
@@ -50,8 +37,8 @@ from .codebook_health import CodebookHealth, batch_histogram, layer_metrics
 from .data import TrainData, build_train_data
 from .logging import TrainingLogger
 from .memory import checkpoint_submodules
-from .modules import DiscriminatorSet, GeneratorWithDistillation, split_real_fake
 from .optim import build_optimizer, build_scheduler, current_lr, decay_due
+from .recipe import OptimizerGroup, StepResult, build_recipe, check_trainable
 
 CONFIG_FILE = "config.yaml"
 EXPORT_DIR = "tokenizer"
@@ -65,67 +52,24 @@ def _registry(kind: str):
 
 
 def build_tokenizer(cfg: TrainConfig) -> Any:
-    """A randomly initialised trainable tokenizer (its ``generator`` is trained) from ``cfg.model``."""
+    """A randomly initialised trainable tokenizer (``core.interfaces.TrainableCodec``) from
+    ``cfg.model``: every key but ``tokenizer`` is a constructor argument of its factory."""
     m = cfg.model
-    options: dict[str, Any] = {
-        "encoder": m.encoder.to_dict(),
-        "quantizer": m.quantizer.to_dict(),
-        "decoder": m.decoder.to_dict(),
-        "sample_rate": m.sample_rate,
-        "semantic_dimension": m.semantic_dimension,
-    }
-    tok = _registry("tokenizers").get(m.tokenizer).factory(checkpoint=None, **options)
-    gen = getattr(tok, "generator", None)
-    if not isinstance(gen, nn.Module):
-        raise ConfigError(
-            f"model.tokenizer {m.tokenizer!r} is not trainable here: it has no `generator` torch module"
-        )
+    tok = _registry("tokenizers").get(m.tokenizer).factory(checkpoint=None, **m.factory_options())
+    check_trainable(tok, m.tokenizer)
     return tok
 
 
-def build_discriminators(cfg: TrainConfig) -> DiscriminatorSet | None:
-    if not cfg.discriminators:
-        return None
-    named: dict[str, nn.Module] = {}
-    for comp in cfg.discriminators:
-        name = comp.name
-        k = 2
-        while name in named:
-            name, k = f"{comp.name}_{k}", k + 1
-        named[name] = comp.build("discriminators")
-    return DiscriminatorSet(named)
-
-
-def build_distillation(cfg: TrainConfig, student_dim: int, dims: dict[str, int]) -> tuple[nn.Module | None, str | None]:
-    """The distillation module (with its projections) and how the generator bundle calls it."""
-    d = cfg.distillation
-    keys = d.teachers
-    if not keys:
-        return None, None
-    user = d.loss.kwargs if d.loss is not None else {}
-    if len(keys) == 2:
-        name = d.loss.name if d.loss is not None else "lm_sm_distillation"
-        share = d.share_projection if d.share_projection is not None else dims["lm"] == dims["sm"]
-        kwargs = dict(
-            student_dim=student_dim, lm_dim=dims["lm"], sm_dim=dims["sm"],
-            lm_target=d.lm.target, sm_target=d.sm.target,  # type: ignore[union-attr]
-            lambda_sm=d.lambda_sm, lambda_lm=d.lambda_lm, scale=d.scale, share_projection=share,
-        )
-        mode = "lm_sm"
-    else:
-        key = keys[0]
-        name = d.loss.name if d.loss is not None else "distillation"
-        kwargs = dict(student_dim=student_dim, teacher_dim=dims[key], target=getattr(d, key).target)
-        mode = key
-    kwargs.update(user)
-    return _registry("losses").build(name, **kwargs), mode
-
-
 class Trainer:
-    """Builds everything from a :class:`TrainConfig` and runs :meth:`fit`.
+    """Builds everything from a :class:`TrainConfig` and runs :meth:`fit` (or :meth:`train_step`).
 
     ``features`` replaces the teacher cache with any ``utt_id -> {"lm": [T,D], ...}`` callable
     (tests, or features computed elsewhere).
+
+    What a recipe uses: ``accelerator``, ``cfg``, ``step`` (optimiser steps so far),
+    ``prepared[key]`` (the DDP-wrapped module of a distributed optimiser group),
+    ``optimizers[key]``, :meth:`clip`, and ``phase``: a ``name -> context manager`` profiling
+    hook around the step's phases (benchmarks set it to a timer; default: no-op).
     """
 
     def __init__(
@@ -139,15 +83,12 @@ class Trainer:
         from accelerate import Accelerator
         from datetime import timedelta
 
-        from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, set_seed
+        from accelerate.utils import InitProcessGroupKwargs, set_seed
 
         self.cfg = cfg
         tcfg = cfg.trainer
         self.run_dir = Path(output_dir if output_dir is not None else tcfg.output_dir)
         handlers: list = [InitProcessGroupKwargs(timeout=timedelta(minutes=tcfg.distributed_timeout_minutes))]
-        if cfg.model.semantic_dimension is not None:
-            # the generator's `transform` head is not used by the distillation loss
-            handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
         # Accelerate sets up CPU-only multi-process (gloo) runs only when told to use the CPU.
         multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.accelerator = acc = Accelerator(
@@ -164,46 +105,40 @@ class Trainer:
         self.tokenizer = build_tokenizer(cfg)
         generator = self.tokenizer.generator
         self.hop_length = int(getattr(generator, "hop_length"))
-        self.discriminators_raw = build_discriminators(cfg)
-        self.losses = self._build_losses()
+        self.recipe = build_recipe(cfg, self.tokenizer)
         self.data: TrainData = build_train_data(
             cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
             is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
+            feature_keys=tuple(self.recipe.feature_roles()),
         )
         if tcfg.num_threads is not None:
             torch.set_num_threads(tcfg.num_threads)  # again: data preparation may have changed it
-        student_dim = int(getattr(generator, "dimension", getattr(generator.quantizer, "dimension")))
-        distill, mode = build_distillation(cfg, student_dim, self.data.feature_dims)
-        self.generator_raw = GeneratorWithDistillation(generator, distill, mode).train()
-        if self.discriminators_raw is not None:
-            self.discriminators_raw.train()
+        self.recipe.build(self.tokenizer, self.data.feature_dims)
 
         # ---------------------------------------------------------------- optimisation
         total = self.total_steps()
-        self.opt_g = build_optimizer(self.generator_raw.parameters(), tcfg.lr_generator, tcfg)
-        self.sched_g = build_scheduler(self.opt_g, tcfg, total)
-        self.opt_d = self.sched_d = None
-        if self.discriminators_raw is not None:
-            self.opt_d = build_optimizer(self.discriminators_raw.parameters(), tcfg.lr_discriminator, tcfg)
-            self.sched_d = build_scheduler(self.opt_d, tcfg, total)
-            # not DDP-wrapped: run per discriminator, gradients averaged in _average_gradients
-            self.discriminators_raw.to(acc.device)
-            self.gen, self.opt_g, self.opt_d = acc.prepare(self.generator_raw, self.opt_g, self.opt_d)
-        else:
-            self.gen, self.opt_g = acc.prepare(self.generator_raw, self.opt_g)
-        self.disc_modules: dict[str, Any] | None = None  # compiled versions, when trainer.compile
-        if self.discriminators_raw is not None:
-            together = tcfg.discriminator_passes == "together"
-            names = self.discriminators_raw.names()
-            self.disc_groups: list[list[str]] = [names] if together else [[n] for n in names]
+        self.groups: list[OptimizerGroup] = list(self.recipe.optimizers())
+        self.optimizers: dict[str, Any] = {}
+        self.schedulers: dict[str, Any] = {}
+        for g in self.groups:
+            self.optimizers[g.key] = build_optimizer(g.module.parameters(), g.lr, tcfg)
+            self.schedulers[g.key] = build_scheduler(self.optimizers[g.key], tcfg, total)
+        for g in self.groups:
+            if not g.distributed:
+                g.module.to(acc.device)
+        dist = [g for g in self.groups if g.distributed]
+        prepared = acc.prepare(*[g.module for g in dist], *[self.optimizers[g.key] for g in self.groups])
+        prepared = list(prepared) if isinstance(prepared, (list, tuple)) else [prepared]
+        self.prepared: dict[str, Any] = {g.key: m for g, m in zip(dist, prepared[: len(dist)])}
+        self.optimizers = {g.key: o for g, o in zip(self.groups, prepared[len(dist):])}
         checkpoint_submodules(generator, tcfg.activation_checkpointing)
         self.trim_host_memory = tcfg.release_host_memory and acc.device.type == "cpu"
         self.reuse_heap = tcfg.reuse_freed_memory and acc.device.type == "cpu"
         if tcfg.compile:
-            self.gen = torch.compile(self.gen)
-            if self.discriminators_raw is not None:
-                self.disc_modules = {k: torch.compile(m) for k, m in self.discriminators_raw.discriminators.items()}
-        # benchmarks set this to a ``name -> context manager`` timer to see the step's phases
+            self.prepared = {k: torch.compile(m) for k, m in self.prepared.items()}
+        bind = getattr(self.recipe, "bind", None)
+        if bind is not None:
+            bind(self)
         self.phase: Callable[[str], contextlib.AbstractContextManager] = lambda name: contextlib.nullcontext()
 
         # ---------------------------------------------------------------- codebook health
@@ -257,28 +192,11 @@ class Trainer:
                 "another --output-dir (trainer.output_dir)"
             )
 
-    def _build_losses(self) -> dict[str, Any]:
-        lc = self.cfg.losses
-        out: dict[str, Any] = {}
-        for key in ("mel", "waveform", "adversarial", "feature_matching"):
-            comp: Component | None = getattr(lc, key)
-            if comp is not None:
-                out[key] = comp.build("losses")
-        if ("adversarial" in out or "feature_matching" in out) and self.discriminators_raw is None:
-            raise ConfigError("losses.adversarial/feature_matching are set but no discriminators are configured")
-        if self.discriminators_raw is not None and "adversarial" not in out:
-            raise ConfigError("discriminators are configured but losses.adversarial is not (the D loss comes from it)")
-        if "mel" not in out and "waveform" not in out:
-            raise ConfigError("losses: set at least one reconstruction loss (mel or waveform)")
-        out["total"] = _registry("losses").build("weighted_sum", weights=lc.weights)
-        return out
-
     # ------------------------------------------------------------------ checkpoints
     def state(self, codebook_health: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything a resumed run needs. ``codebook_health``: the code-histogram window summed
         over processes (``save_checkpoint``); default this process's own."""
-        g = self.generator_raw
-        state = {
+        state: dict[str, Any] = {
             "format_version": 1,
             "step": self.step,
             "epoch": self.epoch,
@@ -286,20 +204,17 @@ class Trainer:
             "skipped_total": self.skipped_total,
             "world_size": self.accelerator.num_processes,
             "config": dump_config(self.cfg),
-            "generator": g.generator.state_dict(),
-            "distillation": g.distillation.state_dict() if g.distillation is not None else {},
-            "optim_g": self.opt_g.state_dict(),
-            "scheduler_g": self.sched_g.state_dict(),
             "validation": {"best": self.best_valid, "last_step": self.last_valid_step},
         }
+        for name, module in self.recipe.modules().items():
+            state[name] = module.state_dict()
+        for g in self.groups:
+            state[f"optim_{g.key}"] = self.optimizers[g.key].state_dict()
+            state[f"scheduler_{g.key}"] = self.schedulers[g.key].state_dict()
         if self.codebook_health is not None:
             state["codebook_health"] = (
                 codebook_health if codebook_health is not None else self.codebook_health.state_dict()
             )
-        if self.discriminators_raw is not None:
-            state["discriminators"] = self.discriminators_raw.state_dict()
-            state["optim_d"] = self.opt_d.state_dict()
-            state["scheduler_d"] = self.sched_d.state_dict()
         return state
 
     def save_checkpoint(self) -> Path | None:
@@ -333,18 +248,16 @@ class Trainer:
     def load_checkpoint(self, path: Path, state: dict[str, Any] | None = None) -> None:
         """Restore everything from ``path``; ``state``: its ``trainer.pt`` when already read."""
         state = ckpt.load_trainer_state(path) if state is None else state
-        g = self.generator_raw
-        ckpt.load_module_state(g.generator, state["generator"], "generator", path)
-        if g.distillation is not None:
-            ckpt.load_module_state(g.distillation, state["distillation"], "distillation projection", path)
-        if self.discriminators_raw is not None:
-            if "discriminators" not in state:
-                raise CheckpointError(f"{path}: has no discriminators but the config trains some")
-            ckpt.load_module_state(self.discriminators_raw, state["discriminators"], "discriminator", path)
-            self.opt_d.load_state_dict(state["optim_d"])
-            self.sched_d.load_state_dict(state["scheduler_d"], steps=int(state["step"]))
-        self.opt_g.load_state_dict(state["optim_g"])
-        self.sched_g.load_state_dict(state["scheduler_g"], steps=int(state["step"]))
+        for name, module in self.recipe.modules().items():
+            if name not in state:
+                raise CheckpointError(f"{path}: has no {name} state but the config trains it")
+            ckpt.load_module_state(module, state[name], name, path)
+        for g in self.groups:
+            for what in (f"optim_{g.key}", f"scheduler_{g.key}"):
+                if what not in state:
+                    raise CheckpointError(f"{path}: has no {what} state but the config trains {g.label}")
+            self.optimizers[g.key].load_state_dict(state[f"optim_{g.key}"])
+            self.schedulers[g.key].load_state_dict(state[f"scheduler_{g.key}"], steps=int(state["step"]))
         self._load_extras(state)
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
@@ -386,7 +299,7 @@ class Trainer:
         best = self.best_valid
         if best is not None and best.get("key") == key and not value < float(best["value"]):
             return
-        state = {k: v.detach().cpu() for k, v in self.generator_raw.generator.state_dict().items()}
+        state = {k: v.detach().cpu() for k, v in self.tokenizer.generator.state_dict().items()}
         torch_save_atomic({"step": self.step, "key": key, "value": value, "generator": state},
                           self._best_path(self.step))
         self.best_valid = {"key": key, "value": float(value), "step": self.step}
@@ -444,7 +357,8 @@ class Trainer:
                         continue  # every rank skips together, or DDP would wait forever
                     micro += 1
                     sync = micro % accum == 0
-                    scalars, wav, wav_hat = self._micro_step(batch, sync, accum)
+                    result = self._micro_step(batch, sync, accum)
+                    scalars = result.scalars
                     for k, v in scalars.items():
                         sums[k] = sums.get(k, 0.0) + v
                     count += 1
@@ -455,10 +369,10 @@ class Trainer:
                     if self.step % tc.log_every == 0 or self.step == total:
                         self._log(sums, count)
                         sums, count = {}, 0
-                    self.logger.advance(self.step, {"mel": scalars.get("loss/mel", float("nan"))})
+                    self.logger.advance(self.step, result.progress)
                     if self.step % tc.audio_every == 0:
-                        self.logger.audio(self.step, "audio/input", wav[0])
-                        self.logger.audio(self.step, "audio/reconstruction", wav_hat[0])
+                        self.logger.audio(self.step, "audio/input", result.wav[0])
+                        self.logger.audio(self.step, "audio/reconstruction", result.wav_hat[0])
                     if tc.valid_every and self.step % tc.valid_every == 0:
                         self._validate()
                     if self.step % tc.checkpoint_every == 0:
@@ -501,7 +415,7 @@ class Trainer:
         """``save_pretrained`` the last generator, or with ``export_which: best`` the best validated
         one (swapped in for the save and swapped back); returns the exported step."""
         tc = self.cfg.trainer
-        gen = self.generator_raw.generator
+        gen = self.tokenizer.generator
         which, step, backup = "last", self.step, None
         if tc.export_which == "best":
             best = self._load_best()
@@ -537,185 +451,38 @@ class Trainer:
         """After every optimiser step: the schedules move (warm-up, cosine), and an exponential
         decay falls here when ``lr_decay_every`` is a number of steps."""
         decay = decay_due(self.cfg.trainer, step=self.step)
-        self.sched_g.step(decay=decay)
-        if self.sched_d is not None:
-            self.sched_d.step(decay=decay)
+        for sched in self.schedulers.values():
+            sched.step(decay=decay)
 
     def _decay(self) -> None:
         """An exponential decay event at an epoch end (``lr_decay_every: epoch``)."""
-        self.sched_g.decay()
-        if self.sched_d is not None:
-            self.sched_d.decay()
+        for sched in self.schedulers.values():
+            sched.decay()
 
-    def _features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        dev = self.accelerator.device
-        feats: dict[str, torch.Tensor] = {}
-        for key in self.cfg.distillation.teachers:
-            feats[key] = batch[key].to(dev, non_blocking=True)
-            mask = batch[f"{key}_mask"]
-            if key == "lm" and not self.cfg.distillation.mask_silence:
-                mask = batch["frame_mask"]
-            feats[f"{key}_mask"] = mask.to(dev, non_blocking=True)
-        return feats
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimiser step on ``batch`` (no accumulation); returns the step's scalars.
 
-    def _micro_step(self, batch: dict[str, Any], sync: bool, accum: int) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
-        acc = self.accelerator
-        tc = self.cfg.trainer
-        phase = self.phase
-        wav = batch["wav"].to(acc.device, non_blocking=True)
-        with phase("teacher_features"):
-            feats = self._features(batch)
-        disc_on = self.discriminators_raw is not None and self.step >= tc.discriminator_warmup_steps
-        scalars: dict[str, float] = {}
+        The public entry for benchmarks and tests: the same step :meth:`fit` runs, without the
+        loop's bookkeeping (the step counter, schedules, logs and checkpoints do not move).
+        """
+        return self._micro_step(batch, sync=True, accum=1).scalars
+
+    def _micro_step(self, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
+        """The recipe's micro-step inside the heap-reuse boundary; then the code statistics."""
         with contextlib.ExitStack() as stack:
             if self.reuse_heap:  # ends by giving the step's free heap back (malloc_trim)
                 stack.enter_context(reuse_freed_memory())
-            if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
-                stack.enter_context(acc.no_sync(self.gen))
-            # 1. generator forward, once
-            with phase("generator_forward"), acc.autocast():
-                wav_hat, qout, distill, distill_terms = self.gen(wav, feats)
-            wav_hat = wav_hat[..., : wav.shape[-1]]
-            if self.codebook_health is not None:
-                self.codebook_health.update(qout.codes, _frame_mask(batch, qout.codes, acc.device))
-            # 2. discriminator step on the detached reconstruction
-            if disc_on:
-                scalars["loss/discriminator"] = self._discriminator_backward(wav, wav_hat.detach(), accum)
-                if sync:
-                    with phase("d_optimizer"):
-                        self._average_gradients(self.discriminators_raw.parameters())
-                        scalars["grad_norm/discriminator"] = self._clip(self.discriminators_raw.parameters())
-                        self.opt_d.step()
-                        self.opt_d.zero_grad(set_to_none=True)
-            # 3. generator step
-            terms: dict[str, torch.Tensor] = {}
-            with phase("g_losses"):
-                x, y = wav.float(), wav_hat.float()
-                if "mel" in self.losses:
-                    terms["mel"] = self.losses["mel"](x, y)
-                if "waveform" in self.losses:
-                    terms["waveform"] = self.losses["waveform"](x, y)
-                terms["commitment"] = qout.commit_loss.float()
-                if distill is not None:
-                    terms["distillation"] = distill.float()
-            surrogate = None
-            if disc_on:
-                gan_terms, grad_wav_hat = self._generator_gan_backward(wav, wav_hat)
-                terms.update(gan_terms)  # values only: their gradient is in grad_wav_hat
-                surrogate = (wav_hat * grad_wav_hat).sum()
-            total, weighted = self.losses["total"](terms)
-            with phase("g_backward"):
-                acc.backward((total + surrogate if surrogate is not None else total) / accum)
-            if sync:
-                with phase("g_optimizer"):
-                    scalars["grad_norm/generator"] = self._clip(self.gen.parameters())
-                    self.opt_g.step()
-                    self.opt_g.zero_grad(set_to_none=True)
+            result = self.recipe.micro_step(self, batch, sync, accum)
         if sync and self.trim_host_memory and not self.reuse_heap:
-            with phase("release_host_memory"):
+            with self.phase("release_host_memory"):
                 release_host_memory()
-        for k, v in terms.items():
-            scalars[f"loss/{k}"] = float(v.detach())
-        for k, v in weighted.items():
-            scalars[f"weighted/{k}"] = float(v.detach())
-        for k, v in distill_terms.items():
-            scalars[f"loss/{k}"] = float(v.detach())
-        scalars["loss/generator_total"] = float(total.detach())
-        for k, v in (qout.metrics or {}).items():
-            scalars[f"codebook/{k}"] = float(v)
-        if not math.isfinite(scalars["loss/generator_total"]):
-            raise FloatingPointError(
-                f"non-finite generator loss at step {self.step + 1}: "
-                + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
-            )
-        return scalars, wav.detach(), wav_hat.detach()
+        if self.codebook_health is not None and result.codes is not None:
+            self.codebook_health.update(result.codes, _frame_mask(batch, result.codes, self.accelerator.device))
+        return result
 
-    def _num_terms(self, wav: torch.Tensor) -> tuple[int | None, int | None]:
-        """Terms of the whole adversarial / feature-matching loss, for per-discriminator passes."""
-        if len(self.disc_groups) == 1:
-            return None, None
-        counts = self.discriminators_raw.output_counts(wav[:1])
-        return sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
-
-    def _discriminator_backward(self, wav: torch.Tensor, fake: torch.Tensor, accum: int) -> float:
-        """Eq. 7 over all discriminators, back-propagated group by group; returns the loss value."""
-        acc, phase = self.accelerator, self.phase
-        n_logits, _ = self._num_terms(wav)
-        both = torch.cat([wav, fake])
-        value = 0.0
-        for names in self.disc_groups:
-            with phase("d_forward"), acc.autocast():
-                logits, _ = self.discriminators_raw.run(names, both, self.disc_modules)
-            with phase("d_loss"):
-                real_l, fake_l, _, _ = split_real_fake(logits, [], wav.shape[0])
-                loss = self.losses["adversarial"].discriminator_loss(
-                    [x.float() for x in real_l], [x.float() for x in fake_l], **_maybe(num_terms=n_logits)
-                )
-            with phase("d_backward"):
-                acc.backward(loss / accum)
-            value += float(loss.detach())
-            del logits, real_l, fake_l, loss
-        return value
-
-    def _generator_gan_backward(
-        self, wav: torch.Tensor, wav_hat: torch.Tensor
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Adversarial (eq. 6) and feature-matching (eq. 8) terms, and the gradient of their weighted
-        sum with respect to ``wav_hat``, one discriminator group at a time (parameters frozen)."""
-        acc, phase = self.accelerator, self.phase
-        weights = self.losses["total"].weights
-        n_logits, n_fmaps = self._num_terms(wav)
-        # under fp16 the partial backwards need the loss scale too; it is divided out again below
-        scale = float(acc.scaler.get_scale()) if getattr(acc, "scaler", None) is not None else 1.0
-        leaf = wav_hat.detach().requires_grad_(True)
-        values = {"adversarial": torch.zeros((), device=wav.device)}
-        if "feature_matching" in self.losses:
-            values["feature_matching"] = torch.zeros((), device=wav.device)
-        self.discriminators_raw.requires_grad_(False)
-        try:
-            for names in self.disc_groups:
-                with phase("g_disc_forward"):
-                    with torch.no_grad(), acc.autocast():
-                        _, real_f = self.discriminators_raw.run(names, wav, self.disc_modules)
-                    with acc.autocast():
-                        fake_l, fake_f = self.discriminators_raw.run(names, leaf, self.disc_modules)
-                with phase("g_losses"):
-                    adv = self.losses["adversarial"].generator_loss(
-                        [g.float() for g in fake_l], **_maybe(num_terms=n_logits)
-                    )
-                    part = weights["adversarial"] * adv
-                    values["adversarial"] = values["adversarial"] + adv.detach()
-                    if "feature_matching" in self.losses:
-                        fm = self.losses["feature_matching"](
-                            [[r.float() for r in f] for f in real_f], [[g.float() for g in f] for f in fake_f],
-                            **_maybe(num_terms=n_fmaps),
-                        )
-                        part = part + weights["feature_matching"] * fm
-                        values["feature_matching"] = values["feature_matching"] + fm.detach()
-                with phase("g_disc_backward"):
-                    torch.autograd.backward(part * scale, inputs=[leaf])
-                del fake_l, fake_f, real_f, part
-        finally:
-            self.discriminators_raw.requires_grad_(True)
-        return values, leaf.grad / scale
-
-    def _average_gradients(self, params) -> None:
-        """What DDP does for the discriminators: mean of every gradient over processes, one all-reduce."""
-        world = self.accelerator.num_processes
-        if world == 1:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        torch.distributed.all_reduce(flat)
-        flat /= world
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
-
-    def _clip(self, params) -> float:
+    def clip(self, params: Any) -> float:
+        """Clip the gradients of ``params`` to ``trainer.grad_clip`` (global norm; none: no clipping)
+        and return their norm before clipping (Accelerate's ``clip_grad_norm_``, across processes)."""
         max_norm = self.cfg.trainer.grad_clip
         norm = self.accelerator.clip_grad_norm_(list(params), max_norm if max_norm is not None else float("inf"))
         return float(norm) if norm is not None else float("nan")
@@ -729,9 +496,8 @@ class Trainer:
         if acc.num_processes > 1:
             vals = acc.reduce(vals, reduction="mean")
         scalars = dict(zip(keys, vals.tolist()))
-        scalars["lr/generator"] = current_lr(self.opt_g)
-        if self.opt_d is not None:
-            scalars["lr/discriminator"] = current_lr(self.opt_d)
+        for g in self.groups:
+            scalars[f"lr/{g.label}"] = current_lr(self.optimizers[g.key])
         scalars["data/skipped_total"] = float(self.skipped_total)
         scalars.update(self._codebook_window())
         self.logger.log(self.step, self.epoch, scalars)
@@ -755,7 +521,7 @@ class Trainer:
     def _validate(self) -> None:
         """Validation on the fixed crops of ``data.valid``, generator in eval mode (main process).
 
-        Logs the mel (or waveform) loss as ``valid/<key>`` and each RVQ layer's code usage and
+        Logs the recipe's validation loss as ``valid/<key>`` and each quantizer layer's code usage and
         perplexity over the whole validation set (``valid/codebook/layer<i>_*``: eval-mode codes,
         many more frames than one training batch). With ``export_which: best`` it keeps the
         generator whenever the loss is the lowest so far.
@@ -765,8 +531,7 @@ class Trainer:
         if ds is None:
             return
         if self.is_main:
-            key = "mel" if "mel" in self.losses else "waveform"
-            value, hist = self._valid_pass(ds, key)
+            key, value, hist = self._valid_pass(ds)
             if value is not None:
                 scalars = {f"valid/{key}": value}
                 if hist is not None:
@@ -777,15 +542,16 @@ class Trainer:
         self.last_valid_step = self.step
         acc.wait_for_everyone()
 
-    def _valid_pass(self, ds, key: str) -> tuple[float | None, torch.Tensor | None]:
-        """Mean ``key`` loss over the validation items and their summed code histogram ``[Q, K]``."""
+    def _valid_pass(self, ds) -> tuple[str, float | None, torch.Tensor | None]:
+        """The recipe's validation loss (its key and mean over the validation items) and their
+        summed code histogram ``[Q, K]``."""
         from ..data.dataset import collate
 
         dev = self.accelerator.device
-        gen = self.generator_raw.generator
+        gen = self.tokenizer.generator
         was_training = gen.training
         gen.eval()
-        total, n, hist = 0.0, 0, None
+        key, total, n, hist = "", 0.0, 0, None
         try:
             bs = self.cfg.data.batch_size
             for start in range(0, len(ds), bs):
@@ -795,14 +561,15 @@ class Trainer:
                     continue
                 wav = batch["wav"].to(dev)
                 wav_hat, qout = gen(wav)
-                total += float(self.losses[key](wav.float(), wav_hat[..., : wav.shape[-1]].float())) * wav.shape[0]
+                key, value = self.recipe.validation_loss(wav.float(), wav_hat[..., : wav.shape[-1]].float())
+                total += float(value) * wav.shape[0]
                 n += wav.shape[0]
                 if self.codebook_size is not None:
                     h = batch_histogram(qout.codes, self.codebook_size, _frame_mask(batch, qout.codes, dev))
                     hist = h if hist is None else hist + h
         finally:
             gen.train(was_training)
-        return (total / n if n else None), hist
+        return key, (total / n if n else None), hist
 
 
 def train(
@@ -828,11 +595,6 @@ def train(
 
         summary["evaluation"] = evaluate_export(cfg, summary["export_dir"], summary["run_dir"], say=trainer.say)
     return summary
-
-
-def _maybe(**kwargs: Any) -> dict[str, Any]:
-    """Keyword arguments that are not None (losses of joint passes are called as before)."""
-    return {k: v for k, v in kwargs.items() if v is not None}
 
 
 def _frame_mask(batch: dict[str, Any], codes: torch.Tensor, device: torch.device) -> torch.Tensor | None:

@@ -22,6 +22,8 @@ from typing import Literal, Sequence
 import torch
 from torch import nn
 
+from tokenizer_bench.core.interfaces import DISCRIMINATOR_FEATURES, DISCRIMINATOR_LOGITS
+
 Kind = Literal["hinge", "lsgan"]
 Reduction = Literal["mean", "sum"]
 
@@ -119,6 +121,8 @@ def feature_matching_loss(
 class AdversarialLoss(nn.Module):
     """GAN objective over all sub-discriminators; ``forward`` is the generator's loss (eq. 6)."""
 
+    inputs = DISCRIMINATOR_LOGITS
+
     def __init__(self, kind: Kind = "hinge", reduction: Reduction = "mean") -> None:
         super().__init__()
         _check(kind, reduction)
@@ -141,6 +145,8 @@ class AdversarialLoss(nn.Module):
 
 class FeatureMatchingLoss(nn.Module):
     """Eq. 8 as a module (``relative``/``absolute``, ``mean``/``sum``); see :func:`feature_matching_loss`."""
+
+    inputs = DISCRIMINATOR_FEATURES
 
     def __init__(
         self, kind: Literal["relative", "absolute"] = "relative", reduction: Reduction = "mean", eps: float = 1e-8

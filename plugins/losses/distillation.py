@@ -8,7 +8,7 @@ linear W) and a teacher sequence S ∈ R^{T×D} of one utterance:
 with the cosine taken **over time, separately for each feature dimension d**; the batch loss is
 the mean over utterances. Inputs are strictly ``[B, T, D]`` with identical shapes: the official
 code stores teacher features as ``[B, 1, T, D]``, and its loss then compares a single frame and
-broadcasts across the batch (fault 3 of the design notes), so a 4-D input is refused, never
+broadcasts across the batch, so a 4-D input is refused, never
 broadcast. Different T is refused too: putting teacher features on codec frames is the
 aligner's job (``length_mismatch="truncate"`` reproduces the official truncation for parity).
 
@@ -26,11 +26,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tokenizer_bench.core.interfaces import TEACHER_FEATURES, QuantizerOutput
 
 _SPEC = re.compile(r"^rvq-?(\d+)(?::(\d+))?$", re.IGNORECASE)
 
@@ -45,7 +47,7 @@ def _check_pair(student: torch.Tensor, teacher: torch.Tensor) -> None:
         if t.dim() != 3:
             hint = (
                 " A [B, 1, T, D] teacher is the official code's per-utterance storage layout; squeeze "
-                "dim 1 to [B, T, D] (the official loss silently broadcasts it, see design notes §2.3)."
+                "dim 1 to [B, T, D] (the official loss silently broadcasts it over the batch)."
                 if t.dim() == 4 and t.shape[1] == 1 else ""
             )
             raise ValueError(f"distillation expects {name} features [B, T, D], got {tuple(t.shape)}.{hint}")
@@ -174,36 +176,6 @@ class DistillationProjection(nn.Module):
         return self.linear(x)
 
 
-class TeacherDistillation(nn.Module):
-    """One teacher: select the RVQ target, project it with W, apply eq. 1/2.
-
-    ``forward(layer_outputs, teacher[B,T,Dt], mask=None)``; the projection's parameters belong to
-    the generator's optimiser.
-    """
-
-    def __init__(
-        self,
-        student_dim: int = 1024,
-        teacher_dim: int = 768,
-        target: str = "rvq1",
-        eps: float = 1e-8,
-        length_mismatch: Literal["error", "truncate"] = "error",
-    ) -> None:
-        super().__init__()
-        self.target = RVQTarget.parse(target)
-        self.projection = DistillationProjection(student_dim, teacher_dim)
-        self.loss = DistillationLoss(eps, length_mismatch)
-
-    def student(self, layer_outputs: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Projected student features ``[B, T, Dt]``."""
-        return self.projection(select_rvq_target(layer_outputs, self.target).transpose(1, 2))
-
-    def forward(
-        self, layer_outputs: Sequence[torch.Tensor], teacher: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.loss(self.student(layer_outputs), teacher, mask)
-
-
 # --------------------------------------------------------------------------------------------
 # LM + SM (eq. 3 / 11)
 # --------------------------------------------------------------------------------------------
@@ -228,71 +200,128 @@ def combine_lm_sm(
     return scale * (lambda_sm * loss_sm + lambda_lm * loss_lm)
 
 
-class LMSMDistillation(nn.Module):
-    """LM- and SM-guided distillation (DM-Codec ♠): LM on ``lm_target``, SM on ``sm_target``.
+class Distillation(nn.Module):
+    """The distillation term of ``losses``: LM- and/or SM-guided (eq. 1-3, 11), one W per teacher or shared.
 
-    ``forward(layer_outputs, lm_features, sm_features, lm_mask=None, sm_mask=None)`` returns
-    ``(L_LS, {"lm": L_LM, "sm": L_SM})``. With ``share_projection`` (the paper's single W, and the
-    official ``transform``) both teachers must have the same size; set it False for teachers of
-    different sizes (e.g. a 384-d LM stand-in next to a 768-d HuBERT), giving each its own W.
-    ``lambda_lm`` defaults to ``1 − lambda_sm``; ``L_LS = scale·(λ_SM·L_SM + λ_LM·L_LM)``
-    (``scale=1.0``: eq. 3 / official; ``0.5``: eq. 11 read literally), see :func:`combine_lm_sm`.
+    ``lm`` / ``sm``: ``{target: <RVQ spec>}`` of each teacher used, or None (SM-only: ``lm: None``).
+    With both teachers the loss is ``scale·(λ_SM·L_SM + λ_LM·L_LM)`` with λ_SM + λ_LM = 1
+    (:func:`combine_lm_sm`; ``scale=1.0`` is eq. 3 and the official trainer, ``0.5`` eq. 11 read
+    literally); ``share_projection`` gives both one W (the paper, and the official ``transform``;
+    None: share when the teachers have the same size). With one teacher the loss is that
+    teacher's L (eq. 1) itself: ``scale`` and the λs are not applied. ``mask_silence`` leaves
+    the frames between words out of the LM loss (the aligner's mask); otherwise every frame that
+    holds audio counts.
+
+    ``student_dim`` (the quantizer dimension) and ``teacher_dims`` (``{role: D}`` of the cached
+    features) come from the recipe. ``forward(qout, features)`` returns ``(L, {"distill_<role>":
+    L_role})`` (the ``teacher_features`` inputs of core/interfaces.py).
     """
+
+    inputs = TEACHER_FEATURES
 
     def __init__(
         self,
-        student_dim: int = 1024,
-        lm_dim: int = 768,
-        sm_dim: int = 768,
-        lm_target: str = "rvq1",
-        sm_target: str = "rvq1:8",
+        student_dim: int | None = None,
+        teacher_dims: Mapping[str, int] | None = None,
+        lm: Mapping[str, str] | None = None,
+        sm: Mapping[str, str] | None = None,
+        lambda_lm: float = 0.5,
         lambda_sm: float = 0.5,
-        lambda_lm: float | None = None,
         scale: float = 1.0,
-        share_projection: bool = True,
+        share_projection: bool | None = None,
+        mask_silence: bool = False,
         eps: float = 1e-8,
         length_mismatch: Literal["error", "truncate"] = "error",
     ) -> None:
         super().__init__()
-        lambda_lm = 1.0 - lambda_sm if lambda_lm is None else lambda_lm
-        check_lambdas(lambda_sm, lambda_lm)
+        self.targets = _targets(lm, sm, lambda_lm, lambda_sm, scale)
+        if student_dim is None or teacher_dims is None:
+            raise ValueError("distillation: student_dim and teacher_dims are set by the recipe (sizes of the "
+                             "quantizer and of the cached teacher features)")
+        missing = [r for r in self.targets if r not in teacher_dims]
+        if missing:
+            raise ValueError(f"distillation: no feature size for teacher(s) {', '.join(missing)} (got {dict(teacher_dims)})")
         self.lambda_sm, self.lambda_lm, self.scale = float(lambda_sm), float(lambda_lm), float(scale)
-        self.lm_target, self.sm_target = RVQTarget.parse(lm_target), RVQTarget.parse(sm_target)
-        if share_projection and lm_dim != sm_dim:
-            raise ValueError(
-                f"share_projection=True needs equal teacher sizes, got lm_dim={lm_dim} and sm_dim={sm_dim}; "
-                "set share_projection: false to give each teacher its own projection"
+        self.mask_silence = bool(mask_silence)
+        if len(self.targets) == 2:
+            dims = {r: int(teacher_dims[r]) for r in ("lm", "sm")}
+            share = dims["lm"] == dims["sm"] if share_projection is None else bool(share_projection)
+            if share and dims["lm"] != dims["sm"]:
+                raise ValueError(
+                    f"share_projection=True needs equal teacher sizes, got lm={dims['lm']} and sm={dims['sm']}; "
+                    "set share_projection: false to give each teacher its own projection"
+                )
+            self.share_projection = share
+            self.projections = nn.ModuleDict(
+                {"shared": DistillationProjection(int(student_dim), dims["lm"])} if share else
+                {r: DistillationProjection(int(student_dim), dims[r]) for r in ("lm", "sm")}
             )
-        self.share_projection = bool(share_projection)
-        if self.share_projection:
-            self.projections = nn.ModuleDict({"shared": DistillationProjection(student_dim, lm_dim)})
         else:
-            self.projections = nn.ModuleDict({
-                "lm": DistillationProjection(student_dim, lm_dim),
-                "sm": DistillationProjection(student_dim, sm_dim),
-            })
+            (role,) = self.targets
+            self.share_projection = False
+            self.projection = DistillationProjection(int(student_dim), int(teacher_dims[role]))
         self.loss = DistillationLoss(eps, length_mismatch)
 
-    def projection(self, teacher: Literal["lm", "sm"]) -> DistillationProjection:
-        return self.projections["shared" if self.share_projection else teacher]
+    @classmethod
+    def roles(cls, lm: Mapping[str, str] | None = None, sm: Mapping[str, str] | None = None,
+              lambda_lm: float = 0.5, lambda_sm: float = 0.5, scale: float = 1.0, **_: object) -> tuple[str, ...]:
+        """The teacher roles these arguments use (config-time check; ValueError on bad arguments)."""
+        return tuple(_targets(lm, sm, lambda_lm, lambda_sm, scale))
+
+    def projection_for(self, role: str) -> DistillationProjection:
+        """W of one teacher (the shared one when both use one)."""
+        if len(self.targets) == 1:
+            return self.projection
+        return self.projections["shared" if self.share_projection else role]
+
+    def student(self, layer_outputs: Sequence[torch.Tensor], role: str) -> torch.Tensor:
+        """Projected student features ``[B, T, Dt]`` of one teacher's RVQ target."""
+        return self.projection_for(role)(select_rvq_target(layer_outputs, self.targets[role]).transpose(1, 2))
+
+    def mask(self, features: Mapping[str, torch.Tensor], role: str) -> torch.Tensor | None:
+        if role == "lm" and not self.mask_silence:
+            return features.get("frame_mask")
+        return features.get(f"{role}_mask")
 
     def forward(
-        self,
-        layer_outputs: Sequence[torch.Tensor],
-        lm_features: torch.Tensor,
-        sm_features: torch.Tensor,
-        lm_mask: torch.Tensor | None = None,
-        sm_mask: torch.Tensor | None = None,
+        self, qout: QuantizerOutput, features: Mapping[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        lm_student = self.projection("lm")(select_rvq_target(layer_outputs, self.lm_target).transpose(1, 2))
-        sm_student = self.projection("sm")(select_rvq_target(layer_outputs, self.sm_target).transpose(1, 2))
-        loss_lm = self.loss(lm_student, lm_features, lm_mask)
-        loss_sm = self.loss(sm_student, sm_features, sm_mask)
+        if not qout.layer_outputs:
+            raise RuntimeError(
+                "the quantizer returned no per-layer outputs (QuantizerOutput.layer_outputs); distillation needs them"
+            )
+        if len(self.targets) == 1:
+            (role,) = self.targets
+            total = self.loss(self.student(qout.layer_outputs, role), features[role], self.mask(features, role))
+            return total, {f"distill_{role}": total}
+        lm_student = self.student(qout.layer_outputs, "lm")
+        sm_student = self.student(qout.layer_outputs, "sm")
+        loss_lm = self.loss(lm_student, features["lm"], self.mask(features, "lm"))
+        loss_sm = self.loss(sm_student, features["sm"], self.mask(features, "sm"))
         total = combine_lm_sm(loss_sm, loss_lm, self.lambda_sm, self.lambda_lm, self.scale)
-        return total, {"lm": loss_lm, "sm": loss_sm}
+        return total, {"distill_lm": loss_lm, "distill_sm": loss_sm}
+
+
+def _targets(lm: Mapping[str, str] | None, sm: Mapping[str, str] | None,
+             lambda_lm: float, lambda_sm: float, scale: float) -> dict[str, RVQTarget]:
+    """``{role: RVQ target}`` of the teachers used; checks the λs when both are."""
+    targets: dict[str, RVQTarget] = {}
+    for role, spec in (("lm", lm), ("sm", sm)):
+        if spec is None:
+            continue
+        if not isinstance(spec, Mapping) or set(spec) - {"target"}:
+            raise ValueError(f"distillation.{role} must be {{target: <rvq spec>}} or null, got {spec!r}")
+        targets[role] = RVQTarget.parse(spec.get("target", "rvq1"))
+    if not targets:
+        raise ValueError("distillation: set lm and/or sm ({target: ...}); to train without distillation drop the "
+                         "term (losses.distillation: null)")
+    if len(targets) == 2:
+        check_lambdas(lambda_sm, lambda_lm)
+    if scale < 0:
+        raise ValueError(f"distillation.scale must be >= 0, got {scale}")
+    return targets
 
 
 def register_losses(register) -> None:
-    register("distillation", TeacherDistillation)
-    register("lm_sm_distillation", LMSMDistillation)
+    register("distillation", Distillation)
     register("distillation_cosine", DistillationLoss)

@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tokenizer_bench.core.interfaces import WAVEFORMS
+
 from ._spectral import SpectralCache, stft_magnitude
 
 LengthPolicy = Literal["trim", "error"]
@@ -78,6 +80,8 @@ def common_length(x: torch.Tensor, x_hat: torch.Tensor, policy: LengthPolicy, wh
 class WaveformL1Loss(nn.Module):
     """Eq. 4: mean absolute difference of the waveforms (official weight 500)."""
 
+    inputs = WAVEFORMS
+
     def __init__(self, length_mismatch: LengthPolicy = "trim") -> None:
         super().__init__()
         _check_policy(length_mismatch)
@@ -99,6 +103,8 @@ class MultiScaleMelLoss(nn.Module):
     ``log=True`` compares ``log(clamp(S, log_floor))``. Mel filters default to torchaudio's
     defaults (HTK scale, no normalisation).
     """
+
+    inputs = WAVEFORMS
 
     def __init__(
         self,
@@ -175,6 +181,8 @@ class AudiocraftMelLoss(nn.Module):
     one number per scale.
     """
 
+    inputs = WAVEFORMS
+
     def __init__(
         self,
         sample_rate: int = 16000,
@@ -249,6 +257,8 @@ class DMCodecMelLoss(nn.Module):
     n_fft, not normalised), |STFT| + 1e-9, slaney-normalised HTK mel filters (f_max = sr/2),
     log(clamp(·, 1e-5)), and L1 over the frames both signals have.
     """
+
+    inputs = WAVEFORMS
 
     def __init__(
         self,

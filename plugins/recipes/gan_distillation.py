@@ -1,0 +1,250 @@
+"""DM-Codec's training step: an RVQ-GAN with representation distillation (registered as ``dm_codec_gan``).
+
+One optimiser step, as the official code orders it:
+
+1. **G forward once**: ``wav_hat, qout = G(wav)``; the ``teacher_features`` terms (distillation,
+   eq. 1-3) on ``qout.layer_outputs`` against the cached teacher crops. Their projections W are
+   part of the generator-side module (one DDP module, one optimiser: ``generator``).
+2. **D step** on ``wav_hat.detach()``: the adversarial term's discriminator loss (eq. 7) over all
+   sub-discriminators, backward, clip, step (:func:`tokenizer_bench.core.training.gan.discriminator_backward`).
+3. **G step**: eq. 10, total = Σ weight·term over the config's ``losses`` in their order —
+   ``waveforms`` terms (mel, waveform L1), ``quantizer`` terms (commitment), ``teacher_features``
+   terms, and the discriminator terms (adversarial eq. 6, feature matching eq. 8), whose gradient
+   with respect to ``wav_hat`` comes from
+   :func:`tokenizer_bench.core.training.gan.generator_adversarial_backward`; backward, clip, step.
+
+The discriminator terms join the total from ``trainer.discriminator_warmup_steps`` on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.interfaces import (
+    DISCRIMINATOR_FEATURES,
+    DISCRIMINATOR_LOGITS,
+    QUANTIZER,
+    TEACHER_FEATURES,
+    WAVEFORMS,
+    QuantizerOutput,
+)
+from tokenizer_bench.core.train_config import TrainConfig, loss_roles
+from tokenizer_bench.core.training.gan import (
+    DiscriminatorSet,
+    GanTerm,
+    average_gradients,
+    discriminator_backward,
+    generator_adversarial_backward,
+)
+from tokenizer_bench.core.training.recipe import LossTerm, OptimizerGroup, StepResult, build_loss_terms, weighted_total
+
+#: Eq. 10's weights of a term whose config leaves ``weight`` out. The paper omits them; these are
+#: the official trainer's (it puts the 45 on the first mel resolution and the 2 inside its feature
+#: loss; here every loss returns its unweighted value and the log shows both).
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "mel": 45.0,
+    "waveform": 500.0,
+    "commitment": 10.0,
+    "distillation": 120.0,
+    "feature_matching": 2.0,
+    "adversarial": 1.0,
+}
+
+
+class GeneratorWithTeacherLosses(nn.Module):
+    """The codec's generator and the ``teacher_features`` losses (they own the projections W), so
+    every generator-side parameter is used inside one DDP forward.
+
+    ``forward(wav, features)`` -> ``(wav_hat, qout, {term: (value, parts)})``.
+    """
+
+    def __init__(self, generator: nn.Module, teacher_losses: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.generator = generator
+        self.teacher_losses = nn.ModuleDict(teacher_losses)
+
+    def forward(
+        self, wav: torch.Tensor, features: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, QuantizerOutput, dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]]]:
+        wav_hat, qout = self.generator(wav)
+        out = {name: loss(qout, features) for name, loss in self.teacher_losses.items()}
+        return wav_hat, qout, out
+
+
+class GanDistillationRecipe:
+    """The recipe object (``core.interfaces.Recipe``). ``validate_on``: the ``waveforms`` term
+    logged as ``valid/<term>`` (default: the first one the config lists)."""
+
+    def __init__(self, cfg: TrainConfig, validate_on: str | None = None) -> None:
+        self.cfg = cfg
+        self.specs = cfg.terms()
+        inputs = {name: getattr(_factory(spec.name), "inputs", None) for name, spec in self.specs.items()}
+        waveform_terms = [n for n, i in inputs.items() if i == WAVEFORMS]
+        if not waveform_terms:
+            raise ConfigError("losses: list at least one reconstruction loss (a `waveforms` loss, e.g. mel or waveform)")
+        if validate_on is not None and validate_on not in waveform_terms:
+            raise ConfigError(f"recipe.validate_on: {validate_on!r} is not a waveforms term of losses "
+                              f"({', '.join(waveform_terms)})")
+        self.validate_on = validate_on or waveform_terms[0]
+        logits = [n for n, i in inputs.items() if i == DISCRIMINATOR_LOGITS]
+        gan = logits + [n for n, i in inputs.items() if i == DISCRIMINATOR_FEATURES]
+        if gan and not cfg.discriminators:
+            raise ConfigError(f"losses.{'/'.join(gan)} use discriminator outputs but no discriminators are configured")
+        if cfg.discriminators and len(logits) != 1:
+            raise ConfigError(
+                "discriminators are configured: list exactly one adversarial term in losses (a `discriminator_logits` "
+                f"loss; the discriminators' own loss comes from it), got {len(logits)}"
+            )
+        self.roles = tuple(dict.fromkeys(r for n, s in self.specs.items() for r in loss_roles(n, s)))
+
+    # ------------------------------------------------------------------ setup
+    def feature_roles(self) -> tuple[str, ...]:
+        return self.roles
+
+    def build(self, codec: Any, feature_dims: dict[str, int]) -> None:
+        generator = codec.generator
+        self.generator = generator
+        self.discriminators = DiscriminatorSet.build(self.cfg.discriminators)
+        student_dim = int(getattr(generator, "dimension", getattr(generator.quantizer, "dimension")))
+        self.terms: list[LossTerm] = build_loss_terms(
+            self.specs, DEFAULT_WEIGHTS,
+            extra={TEACHER_FEATURES: {"student_dim": student_dim, "teacher_dims": dict(feature_dims)}},
+        )
+        self.weights = {t.name: t.weight for t in self.terms}
+        self.teacher_terms = {t.name: t.loss for t in self.terms if t.inputs == TEACHER_FEATURES}
+        self.gan_terms = [GanTerm(t.name, t.loss, t.weight) for t in self.terms
+                          if t.inputs in (DISCRIMINATOR_LOGITS, DISCRIMINATOR_FEATURES)]
+        self.adversarial = next((t.loss for t in self.terms if t.inputs == DISCRIMINATOR_LOGITS), None)
+        self.bundle = GeneratorWithTeacherLosses(generator, self.teacher_terms).train()
+        if self.discriminators is not None:
+            self.discriminators.train()
+            together = self.cfg.trainer.discriminator_passes == "together"
+            self.groups = self.discriminators.groups(together)
+        self.compiled: dict[str, Any] | None = None
+
+    def modules(self) -> dict[str, nn.Module]:
+        out: dict[str, nn.Module] = {"generator": self.generator, **self.teacher_terms}
+        if self.discriminators is not None:
+            out["discriminators"] = self.discriminators
+        return out
+
+    def optimizers(self) -> list[OptimizerGroup]:
+        tc = self.cfg.trainer
+        groups = [OptimizerGroup("g", "generator", self.bundle, tc.lr_generator)]
+        if self.discriminators is not None:
+            groups.append(OptimizerGroup("d", "discriminator", self.discriminators, tc.lr_discriminator, distributed=False))
+        return groups
+
+    def bind(self, trainer: Any) -> None:
+        """After the trainer prepared the modules: compiled discriminators with ``trainer.compile``."""
+        if self.cfg.trainer.compile and self.discriminators is not None:
+            self.compiled = {k: torch.compile(m) for k, m in self.discriminators.discriminators.items()}
+
+    # ------------------------------------------------------------------ the step
+    def features(self, batch: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
+        """The batch's teacher features of every role, their masks and the audio frame mask, on ``device``."""
+        feats: dict[str, torch.Tensor] = {}
+        for role in self.roles:
+            feats[role] = batch[role].to(device, non_blocking=True)
+            feats[f"{role}_mask"] = batch[f"{role}_mask"].to(device, non_blocking=True)
+        if self.roles:
+            feats["frame_mask"] = batch["frame_mask"].to(device, non_blocking=True)
+        return feats
+
+    def micro_step(self, trainer: Any, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
+        acc, phase = trainer.accelerator, trainer.phase
+        tc = self.cfg.trainer
+        gen = trainer.prepared["g"]
+        wav = batch["wav"].to(acc.device, non_blocking=True)
+        with phase("teacher_features"):
+            feats = self.features(batch, acc.device)
+        disc_on = self.discriminators is not None and trainer.step >= tc.discriminator_warmup_steps
+        scalars: dict[str, float] = {}
+        with contextlib.ExitStack() as stack:
+            if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
+                stack.enter_context(acc.no_sync(gen))
+            # 1. generator forward, once
+            with phase("generator_forward"), acc.autocast():
+                wav_hat, qout, teacher_out = gen(wav, feats)
+            wav_hat = wav_hat[..., : wav.shape[-1]]
+            # 2. discriminator step on the detached reconstruction
+            if disc_on:
+                scalars["loss/discriminator"] = discriminator_backward(
+                    acc, self.discriminators, self.groups, self.adversarial, wav, wav_hat.detach(),
+                    accum=accum, modules=self.compiled, phase=phase,
+                )
+                if sync:
+                    with phase("d_optimizer"):
+                        average_gradients(self.discriminators.parameters(), acc.num_processes)
+                        scalars["grad_norm/discriminator"] = trainer.clip(self.discriminators.parameters())
+                        opt_d = trainer.optimizers["d"]
+                        opt_d.step()
+                        opt_d.zero_grad(set_to_none=True)
+            # 3. generator step
+            values: dict[str, torch.Tensor] = {}
+            parts: dict[str, torch.Tensor] = {}
+            with phase("g_losses"):
+                x, y = wav.float(), wav_hat.float()
+                for term in self.terms:
+                    if term.inputs == WAVEFORMS:
+                        values[term.name] = term.loss(x, y)
+                    elif term.inputs == QUANTIZER:
+                        values[term.name] = term.loss(qout)
+                    elif term.inputs == TEACHER_FEATURES:
+                        value, term_parts = teacher_out[term.name]
+                        values[term.name] = value.float()
+                        parts.update(term_parts)
+            surrogate = None
+            if disc_on and self.gan_terms:
+                gan_values, grad_wav_hat = generator_adversarial_backward(
+                    acc, self.discriminators, self.groups, self.gan_terms, wav, wav_hat,
+                    modules=self.compiled, phase=phase,
+                )
+                values.update(gan_values)  # values only: their gradient is in grad_wav_hat
+                surrogate = (wav_hat * grad_wav_hat).sum()
+            values = {t.name: values[t.name] for t in self.terms if t.name in values}  # config order
+            total, weighted = weighted_total(values, self.weights)
+            with phase("g_backward"):
+                acc.backward((total + surrogate if surrogate is not None else total) / accum)
+            if sync:
+                with phase("g_optimizer"):
+                    scalars["grad_norm/generator"] = trainer.clip(gen.parameters())
+                    opt_g = trainer.optimizers["g"]
+                    opt_g.step()
+                    opt_g.zero_grad(set_to_none=True)
+        for k, v in values.items():
+            scalars[f"loss/{k}"] = float(v.detach())
+        for k, v in weighted.items():
+            scalars[f"weighted/{k}"] = float(v.detach())
+        for k, v in parts.items():
+            scalars[f"loss/{k}"] = float(v.detach())
+        scalars["loss/generator_total"] = float(total.detach())
+        for k, v in (qout.metrics or {}).items():
+            scalars[f"codebook/{k}"] = float(v)
+        if not math.isfinite(scalars["loss/generator_total"]):
+            raise FloatingPointError(
+                f"non-finite generator loss at step {trainer.step + 1}: "
+                + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
+            )
+        progress = {self.validate_on: scalars[f"loss/{self.validate_on}"]}
+        return StepResult(scalars, wav.detach(), wav_hat.detach(), codes=qout.codes, progress=progress)
+
+    def validation_loss(self, wav: torch.Tensor, wav_hat: torch.Tensor) -> tuple[str, torch.Tensor]:
+        term = next(t for t in self.terms if t.name == self.validate_on)
+        return term.name, term.loss(wav, wav_hat)
+
+
+def _factory(name: str) -> Any:
+    from tokenizer_bench.core.plugins import get_registry
+
+    return get_registry("losses").get(name).factory
+
+
+def register_recipes(register) -> None:
+    register("dm_codec_gan", GanDistillationRecipe)
