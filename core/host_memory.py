@@ -10,6 +10,13 @@ blocks from its heap and keep freed ones there for the duration of a call, so th
 reuses the previous layer's pages; at the end the settings are put back and the free pages are
 returned to the OS, so the process does not keep the call's peak.
 
+The allocator is process-wide, so these are an application's decisions, never a library call's:
+the commands that run codecs apply :func:`reuse_freed_memory_on` around each heavy call they make
+(``tokenizer-bench encode`` / ``decode`` per batch or file, ``compare`` per reconstruction and
+around its checks after the rows), the trainer applies :func:`reuse_freed_memory` per step and
+:func:`release_host_memory` after each optimiser step when its settings ask for them, and a
+``Tokenizer``'s own methods leave the allocator alone. Import them from this module only.
+
 Only glibc (Linux) exposes these controls; elsewhere the helpers do nothing and say so in their
 return value (``False``), which costs speed there, never correctness.
 """

@@ -439,16 +439,19 @@ class Runner:
         finally:
             scorer.close()
             torch.set_num_threads(threads)
-        if self.cfg.consistency and (self.p.shard is None or self.p.shard["index"] == 0):
-            from .consistency import run_consistency
+        first_shard = self.p.shard is None or self.p.shard["index"] == 0
+        # the checks after the rows encode and decode too: the same heap reuse as _reconstruct's
+        with reuse_freed_memory_on(self.cfg.device):
+            if self.cfg.consistency and first_shard:
+                from .consistency import run_consistency
 
-            run_consistency(self.p.systems, self.p.all_utterances, self.out, device=self.cfg.device,
-                            chunk_s=self.cfg.consistency_chunk_s, progress=self.progress)
-        if (self.cfg.token_stats or self.cfg.probe) and (self.p.shard is None or self.p.shard["index"] == 0):
-            from .token_report import run_extras
+                run_consistency(self.p.systems, self.p.all_utterances, self.out, device=self.cfg.device,
+                                chunk_s=self.cfg.consistency_chunk_s, progress=self.progress)
+            if (self.cfg.token_stats or self.cfg.probe) and first_shard:
+                from .token_report import run_extras
 
-            run_extras(self.p.systems, self.p.all_utterances, self.out, self.cfg.token_stats, self.cfg.probe,
-                       progress=self.progress)
+                run_extras(self.p.systems, self.p.all_utterances, self.out, self.cfg.token_stats, self.cfg.probe,
+                           progress=self.progress)
         return dict(self.counts)
 
 

@@ -280,11 +280,17 @@ def codec(args: argparse.Namespace) -> dict:
     rss_before = M.rss_bytes()
     holder: dict[str, Any] = {}
 
+    from tokenizer_bench.core.host_memory import reuse_freed_memory_on
+
+    # the heap policy an application applies around each tokenizer call (as the codec CLI and the
+    # harness do); TOKENIZER_BENCH_REUSE_FREED_MEMORY=0 turns it off (benchmarks/perf/host_memory.py)
     def enc():
-        holder["codes"], holder["side"] = tok.encode_with_side(x)
+        with reuse_freed_memory_on("cpu"):
+            holder["codes"], holder["side"] = tok.encode_with_side(x)
 
     def dec():
-        holder["wav"] = tok.decode(holder["codes"], side=holder["side"] or None)
+        with reuse_freed_memory_on("cpu"):
+            holder["wav"] = tok.decode(holder["codes"], side=holder["side"] or None)
 
     kernel = {}
     with M.RssSampler() as sampler:

@@ -5,6 +5,9 @@ of it is a fresh mapping whose 16384 pages fault in when written. Inside ``reuse
 the second allocation reuses the first one's heap pages: no faults. Allocator state is
 process-wide and history-dependent (a freed block is reused only where it can coalesce with free
 neighbours), so each scenario runs in a fresh interpreter from a known state.
+
+Where it applies is checked with a recording stand-in for glibc: an application (the encode
+command) sets the allocator around each call, a tokenizer's own methods never do.
 """
 
 from __future__ import annotations
@@ -156,3 +159,66 @@ def test_on_the_cpu_the_block_acts(monkeypatch):
     with host_memory.reuse_freed_memory_on("cpu") as active:
         assert active is True and host_memory._depth == 1
     assert host_memory._depth == 0
+
+
+class _RecordingLibc:
+    """Stands in for glibc: records every allocator setting instead of applying it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+@pytest.fixture
+def recording_libc(monkeypatch):
+    libc = _RecordingLibc()
+    monkeypatch.setattr(host_memory, "_LIBC", libc)
+    monkeypatch.delenv(host_memory.ENV_SWITCH, raising=False)
+    return libc
+
+
+TINY_CODEC = dict(n_filters=2, dimension=16, semantic_dimension=None, codebook_size=32, lstm_layers=0,
+                  bidirectional=False, seed=0)
+
+
+def test_tokenizer_methods_leave_the_allocator_alone(recording_libc):
+    """The heap policy is the application's: a tokenizer's encode/decode never sets it."""
+    import torch
+
+    from tokenizer_bench.core.api import load_tokenizer
+
+    tok = load_tokenizer("dm_codec", **TINY_CODEC)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        tok.generator.train()(torch.randn(1, 1, 3200))  # initialise the codebooks
+    tok.generator.eval()
+    codes = tok.encode(torch.randn(1, 1, 3200))
+    tok.decode(codes)
+    assert recording_libc.calls == []
+
+
+def test_the_encode_command_applies_it_around_each_batch(recording_libc, tmp_path):
+    """``tokenizer-bench encode`` (an application) turns mmap off for each batch and restores it."""
+    import numpy as np
+    import soundfile as sf
+
+    from tokenizer_bench.core.cli.codec import encode_files
+
+    for i in range(2):
+        sf.write(tmp_path / f"u{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(3200)).astype("float32"),
+                 16000)
+    options = {k: v for k, v in TINY_CODEC.items() if k != "seed"}
+    encode_files([str(tmp_path / "u0.wav"), str(tmp_path / "u1.wav")], "dm_codec", tmp_path / "codes",
+                 options=options, progress=False, notify=lambda _m: None)
+    enter = ("mallopt", host_memory._M_MMAP_MAX, 0)
+    leave = ("mallopt", host_memory._M_MMAP_MAX, host_memory._DEFAULT_MMAP_MAX)
+    assert recording_libc.calls.count(enter) == 2 and recording_libc.calls.count(leave) == 2
+    first = recording_libc.calls.index(enter)
+    assert recording_libc.calls.index(leave) > first
