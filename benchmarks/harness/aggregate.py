@@ -110,11 +110,13 @@ def aggregate(run: Mapping[str, Any], records: Mapping[tuple[str, str], dict], u
                 except Exception as exc:  # reported, not fatal
                     entry["corpus"] = None
                     entry["corpus_error"] = f"{type(exc).__name__}: {exc}"
-            entry["value"] = entry.get("corpus") if meta.get("corpus") and entry.get("corpus") is not None else entry["mean"]
+            use_corpus = meta.get("corpus") and entry.get("corpus") is not None
+            entry["value"] = entry.get("corpus") if use_corpus else entry["mean"]
             row_out["metrics"][name] = entry
             scores[name][row["label"]] = values
         out_rows[row["label"]] = row_out
-    return {"rows": out_rows, "scores": scores, "aggregation": aggregation_summary(mode, metrics, out_rows, len(utt_ids))}
+    return {"rows": out_rows, "scores": scores,
+            "aggregation": aggregation_summary(mode, metrics, out_rows, len(utt_ids))}
 
 
 def _scored(rec: dict | None, name: str) -> bool:

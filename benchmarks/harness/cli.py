@@ -14,67 +14,90 @@ def add_commands(app: typer.Typer) -> None:
     @app.command("compare")
     def compare(
         tokenizers: Optional[str] = typer.Option(
-            None, "--tokenizers", help="Tokenizers under test: name[:checkpoint][@label][,...] (e.g. dm_codec:runs/a/tokenizer,dm_codec:runs/b/tokenizer@b-run,identity); two exports of one tokenizer are labelled by their run folders."),
+            None, "--tokenizers", help="Tokenizers under test: name[:checkpoint][@label][,...] (e.g. "
+                                       "dm_codec:runs/a/tokenizer,dm_codec:runs/b/tokenizer@b-run,identity); two "
+                                       "exports of one tokenizer are labelled by their run folders."),
         baselines: Optional[str] = typer.Option(
-            None, "--baselines", help="Baseline tokenizers, listed first: name[:checkpoint][,...] (e.g. encodec,facodec,speechtokenizer)."),
+            None, "--baselines", help="Baseline tokenizers, listed first: name[:checkpoint][,...] (e.g. "
+                                      "encodec,facodec,speechtokenizer)."),
         baseline_checkpoint: List[str] = typer.Option(
-            [], "--baseline-checkpoint", help="NAME=CHECKPOINT for a baseline (repeatable); same as name:CHECKPOINT in --baselines."),
+            [], "--baseline-checkpoint", help="NAME=CHECKPOINT for a baseline (repeatable); same as name:CHECKPOINT in "
+                                              "--baselines."),
         data: List[Path] = typer.Option(
-            [], "--data", help="LibriSpeech folder, JSONL manifest (path, text optional) or audio folder (repeatable)."),
+            [], "--data", help="LibriSpeech folder, JSONL manifest (path, text optional) or audio folder "
+                               "(repeatable)."),
         num_samples: Optional[int] = typer.Option(
             None, "--num-samples", help="Draw this many utterances (paper: 300); all when omitted."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the utterance draw and of the significance bootstrap (default 42)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the utterance draw and of the significance "
+                                                                "bootstrap (default 42)."),
         metrics: Optional[str] = typer.Option(
-            None, "--metrics", help="Comma-separated metrics; omitted = every metric whose dependencies are installed."),
+            None, "--metrics", help="Comma-separated metrics; omitted = every metric whose dependencies are "
+                                    "installed."),
         asr: Optional[str] = typer.Option(
-            None, "--asr", help="(default hf_whisper) ""ASR backend for WER/WIL: hf_whisper (paper: whisper-medium), faster_whisper (offline tiny.en), "
+            None, "--asr", help="(default hf_whisper) ""ASR backend for WER/WIL: hf_whisper (paper: whisper-medium), "
+                                                       "faster_whisper (offline tiny.en), "
             "hf_ctc (CTC; --asr-option model=facebook/hubert-large-ls960-ft as in codec tables)."),
         asr_option: List[str] = typer.Option(
-            [], "--asr-option", help="KEY=VALUE option of the ASR backend (repeatable), e.g. model=/models/whisper-medium."),
+            [], "--asr-option", help="KEY=VALUE option of the ASR backend (repeatable), e.g. "
+                                     "model=/models/whisper-medium."),
         metric_option: List[str] = typer.Option(
             [], "--metric-option", help="METRIC.KEY=VALUE constructor option of a metric (repeatable), e.g. "
             "speaker_similarity.backend=resemblyzer (offline stand-in) or speaker_similarity.model=DIR."),
         out: Path = typer.Option(..., "--out", help="Output folder (records, tables, plots, report.html)."),
-        save_audio: bool = typer.Option(False, "--save-audio", help="Keep every reconstruction as 16-bit WAV under OUT/audio."),
+        save_audio: bool = typer.Option(False, "--save-audio", help="Keep every reconstruction as 16-bit WAV under "
+                                                                    "OUT/audio."),
         n_q: Optional[str] = typer.Option(
-            None, "--n-q", help="Codebooks per tokenizer (default: all); a list (1,2,4,8) evaluates every depth a tokenizer has: "
+            None, "--n-q", help="Codebooks per tokenizer (default: all); a list (1,2,4,8) evaluates every depth a "
+                                "tokenizer has: "
             "tables per depth and a rate-quality plot."),
         aggregate: Optional[str] = typer.Option(
             None, "--aggregate", help="common (default: every row over the utterances all rows scored) or per-row."),
         correction: Optional[str] = typer.Option(
-            None, "--correction", help="Multiple-comparison correction of the ASO tables: none (default, the paper), bonferroni, holm."),
+            None, "--correction", help="Multiple-comparison correction of the ASO tables: none (default, the paper), "
+                                       "bonferroni, holm."),
         preset: Optional[str] = typer.Option(
-            None, "--preset", help="Published protocol (benchmarks/harness/presets.yaml): dmcodec, xcodec2. Explicit options override it."),
+            None, "--preset", help="Published protocol (benchmarks/harness/presets.yaml): dmcodec, xcodec2. Explicit "
+                                   "options override it."),
         allow_stand_ins: bool = typer.Option(
-            False, "--allow-stand-ins", help="With --preset: use its offline stand-ins for models that are not available (recorded)."),
+            False, "--allow-stand-ins", help="With --preset: use its offline stand-ins for models that are not "
+                                             "available (recorded)."),
         shard: Optional[str] = typer.Option(
-            None, "--shard", help="I/N: evaluate only the I-th (0-based) of N disjoint utterance subsets; join with compare-merge."),
+            None, "--shard", help="I/N: evaluate only the I-th (0-based) of N disjoint utterance subsets; join with "
+                                  "compare-merge."),
         merge: List[Path] = typer.Option(
-            [], "--merge", help="Shard folder to merge into --out (repeatable; same as compare-merge DIR... --out OUT)."),
+            [], "--merge", help="Shard folder to merge into --out (repeatable; same as compare-merge DIR... --out "
+                                "OUT)."),
         consistency: bool = typer.Option(
             False, "--consistency", help="Also check batched vs single and chunked vs whole encoding per row."),
-        consistency_chunk: float = typer.Option(1.0, "--consistency-chunk", help="Chunk length (s) of the chunked-encoding check."),
+        consistency_chunk: float = typer.Option(1.0, "--consistency-chunk", help="Chunk length (s) of the "
+                                                                                 "chunked-encoding check."),
         token_stats: bool = typer.Option(
-            False, "--token-stats", help="Also write per-codebook utilisation, entropy, perplexity and entropy-coded bit/s per row "
+            False, "--token-stats", help="Also write per-codebook utilisation, entropy, perplexity and entropy-coded "
+                                         "bit/s per row "
             "(one extra encode per utterance and row)."),
         probe: bool = typer.Option(
-            False, "--probe", help="Also train the token-content CTC probe per row (rvq1, sum) and on log-mel (reference); "
+            False, "--probe", help="Also train the token-content CTC probe per row (rvq1, sum) and on log-mel "
+                                   "(reference); "
             "needs --probe-train."),
         probe_train: Optional[Path] = typer.Option(
             None, "--probe-train", help="Probe train split (LibriSpeech folder; speakers disjoint from --data)."),
         probe_transcripts: Optional[Path] = typer.Option(
-            None, "--probe-transcripts", help="Teacher cache whose STT transcripts label --probe-train utterances without .trans.txt."),
+            None, "--probe-transcripts", help="Teacher cache whose STT transcripts label --probe-train utterances "
+                                              "without .trans.txt."),
         probe_steps: int = typer.Option(400, "--probe-steps", help="Probe training steps (batch 8)."),
         probe_option: List[str] = typer.Option(
-            [], "--probe-option", help="KEY=VALUE probe setting (repeatable): hidden, conv_layers, kernel_size, lstm_layers, "
+            [], "--probe-option", help="KEY=VALUE probe setting (repeatable): hidden, conv_layers, kernel_size, "
+                                       "lstm_layers, "
             "batch_size, lr, seed."),
         device: str = typer.Option("cpu", "--device", help="Device for the tokenizers (cpu, cuda, cuda:1)."),
         workers: int = typer.Option(1, "--workers", help="Processes for the audio metrics (ViSQOL is the slow one)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Utterances per ASR batch."),
-        report_examples: int = typer.Option(3, "--report-examples", help="Audio players in report.html (shortest utterances)."),
+        report_examples: int = typer.Option(3, "--report-examples", help="Audio players in report.html (shortest "
+                                                                         "utterances)."),
         aso_iterations: int = typer.Option(1000, "--aso-iterations", help="Bootstrap iterations of the ASO test."),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures (faster rendering)."),
-        render_only: bool = typer.Option(False, "--render-only", help="Re-render the outputs of OUT from its records; compute nothing."),
+        render_only: bool = typer.Option(False, "--render-only", help="Re-render the outputs of OUT from its records; "
+                                                                      "compute nothing."),
     ) -> None:
         """Compare tokenizers on an evaluation set: WER/WIL, ViSQOL, STOI, ... with significance and a report."""
         from rich.console import Console
@@ -99,7 +122,8 @@ def add_commands(app: typer.Typer) -> None:
             console.print(f"merged {len(merge)} shard(s) into {out}")
             return
         if render_only:
-            written = render_outputs(out, console=console, plots=not no_plots, aggregation=aggregate, correction=correction)
+            written = render_outputs(out, console=console, plots=not no_plots, aggregation=aggregate,
+                                     correction=correction)
             console.print(f"re-rendered {len(written)} outputs in {out}")
             return
         if not data:

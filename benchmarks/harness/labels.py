@@ -80,7 +80,8 @@ def row_labels(specs: Sequence, reserved: Sequence[str] = ()) -> list[str]:
     seen: dict[str, int] = {}
     for i, label in enumerate(out):
         if label in reserved:
-            raise ConfigError(f"{_spec_text(specs[i])}: the row label {label!r} is reserved; choose another with @label")
+            raise ConfigError(f"{_spec_text(specs[i])}: the row label {label!r} is reserved; choose another with "
+                              "@label")
         if label in seen:
             a, b = _spec_text(specs[seen[label]]), _spec_text(specs[i])
             raise ConfigError(

@@ -137,7 +137,8 @@ def resolve_preset(name: str, explicit: dict[str, Any], *, allow_stand_ins: bool
     reachable: bool | None = None
     for req in preset.get("requires") or []:
         target = req["for"]
-        replaced = {"asr", "asr_options"} & set(overrides) if target == "asr" else target not in (values.get("metrics") or [])
+        replaced = ({"asr", "asr_options"} & set(overrides) if target == "asr"
+                    else target not in (values.get("metrics") or []))
         if replaced:
             continue  # the user replaced the ASR / dropped the metric
         if model_check(req["id"]):

@@ -272,7 +272,7 @@ def speaker_of(utterance_id: str) -> str:
 
 
 def cached_transcripts(cache_dir: str | Path) -> dict[str, str]:
-    """Utterance id -> text from a teacher cache's ``transcripts/<key>/<id>.json`` (core/teacher_cache.py)."""
+    """Utterance id -> text from a teacher cache's ``transcripts/<key>/<id>.json`` (core/teacher_cache/store.py)."""
     out: dict[str, str] = {}
     root = Path(cache_dir).expanduser() / "transcripts"
     if not root.is_dir():
@@ -310,7 +310,8 @@ def load_split(source: str | Path, transcripts: dict[str, str] | None = None, sa
     return out
 
 
-def run_probe_rows(tokenizers: dict[str, Any | tuple[Any, int | None]], train_utts: Sequence[tuple[str, str, torch.Tensor, str]],
+def run_probe_rows(tokenizers: dict[str, Any | tuple[Any, int | None]],
+                   train_utts: Sequence[tuple[str, str, torch.Tensor, str]],
                    test_utts: Sequence[tuple[str, str, torch.Tensor, str]], cfg: ProbeConfig,
                    reference: bool = True, log: Callable[[str], None] | None = None,
                    feature_sets: Sequence[str] = FEATURE_SETS) -> dict[str, Any]:

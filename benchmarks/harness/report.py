@@ -126,7 +126,8 @@ def header(meta: Mapping[str, Any]) -> str:
     return f"{meta['display']}{unit}{(' ' + arrow) if arrow else ''}"
 
 
-def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any], labels: list[str] | None = None) -> list[dict[str, Any]]:
+def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any],
+                 labels: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows of Table 1 with per-cell text, rank (1 best, 2 second, None) and exclusion count.
 
     ``labels``: only these system rows (plus the ground truth), ranked among themselves (one depth)."""
@@ -163,7 +164,8 @@ def _decorate(cell: Mapping[str, Any], style: str) -> str:
     if cell["rank"] == 1:
         return {"md": f"**{text}**", "rich": f"[bold]{text}[/bold]", "html": f"<b>{html.escape(text)}</b>"}[style]
     if cell["rank"] == 2:
-        return {"md": f"<u>{text}</u>", "rich": f"[underline]{text}[/underline]", "html": f"<u>{html.escape(text)}</u>"}[style]
+        return {"md": f"<u>{text}</u>", "rich": f"[underline]{text}[/underline]",
+                "html": f"<u>{html.escape(text)}</u>"}[style]
     return html.escape(text) if style == "html" else text
 
 
@@ -219,8 +221,8 @@ def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping
                                       for r in t1]))
     if run.get("skipped_depths"):
         parts += ["", "Depths a tokenizer does not have:", ""] + _skipped_lines(run)
-    parts += ["", "Best in **bold**, second <u>underlined</u> (ranked systems only; ground truth and sanity rows such as "
-              "`identity` are not ranked). `(n=K)`: only K utterances scored, see Exclusions.", ""]
+    parts += ["", "Best in **bold**, second <u>underlined</u> (ranked systems only; ground truth and sanity rows "
+              "such as `identity` are not ranked). `(n=K)`: only K utterances scored, see Exclusions.", ""]
     parts += ["## Table 2 — per-utterance mean ± std", "", f"_{agg['aggregation']['statement']}._", ""]
     rows = []
     for r in system_rows(run):
@@ -272,7 +274,8 @@ def _summary_lines(run: Mapping[str, Any], md: bool, agg: Mapping[str, Any] | No
                    sig: Mapping[str, Any] | None = None) -> str:
     cfg = run.get("config", {})
     asr = run.get("asr")
-    asr_txt = f"{asr.get('backend')} ({asr.get('model')}, {asr.get('decoding')})" if asr else "none (no transcript metric)"
+    asr_txt = (f"{asr.get('backend')} ({asr.get('model')}, {asr.get('decoding')})" if asr
+               else "none (no transcript metric)")
     items = [
         f"Data: {', '.join(map(str, cfg.get('data', [])))}; {run['num_utterances']} utterances "
         f"(num_samples={cfg.get('num_samples')}, seed={cfg.get('seed')}; list in utterances.jsonl)",
@@ -308,7 +311,8 @@ def _depth_text(run: Mapping[str, Any]) -> str:
     return str(n_q) if n_q else "all codebooks"
 
 
-CONSISTENCY_HEAD = ["System", "batched vs single: codes differ", "batched: max |Δwave|", "chunked vs whole: codes differ",
+CONSISTENCY_HEAD = ["System", "batched vs single: codes differ", "batched: max |Δwave|",
+                    "chunked vs whole: codes differ",
                     "chunked: max |Δwave|", "setting"]
 CONSISTENCY_NOTE = ("Per row, on the first utterances of the sample: batched vs one-at-a-time encoding (cropped to a "
                     "common length, no padding) and chunked vs whole encoding of their concatenation (chunks decoded "
@@ -337,7 +341,8 @@ def consistency_rows(consistency: list[dict]) -> list[list[str]]:
     rows = []
     for c in consistency:
         b, ch = c.get("batched", {}), c.get("chunked", {})
-        setting = f"batch {b.get('batch', DASH)}; chunk {ch.get('chunk_samples', DASH)} samples x {ch.get('chunks', DASH)}"
+        setting = (f"batch {b.get('batch', DASH)}; chunk {ch.get('chunk_samples', DASH)} samples"
+                   f" x {ch.get('chunks', DASH)}")
         rows.append([c["system"], _frac(b), _wave(b), _frac(ch), _wave(ch), setting])
     return rows
 
@@ -352,7 +357,8 @@ def _exclusion_lines(run: Mapping[str, Any], agg: Mapping[str, Any]) -> list[str
             for reason, count in reasons.items():
                 lines.append(f"- {label}: {count} utterance(s) failed — {reason}")
         if a["n_missing"]:
-            lines.append(f"- {label}: {a['n_missing']} utterance(s) not computed yet (interrupted run; rerun to resume)")
+            lines.append(f"- {label}: {a['n_missing']} utterance(s) not computed yet (interrupted run; rerun to "
+                         "resume)")
         for name, e in a["metrics"].items():
             other = {k: v for k, v in e["exclusion_reasons"].items()
                      if not k.startswith("failed:") and "not computed" not in k and k != NOT_COMMON}
@@ -369,7 +375,8 @@ def print_console(run: Mapping[str, Any], agg: Mapping[str, Any], console: Any =
     console = console or Console()
     metrics = run["metrics"]
     for title, _, labels in _table1_sections(run):
-        table = Table(title=f"{title.split(' — ')[0]} ({run['num_utterances']} utterances; corpus WER/WIL, mean of others)",
+        table = Table(title=f"{title.split(' — ')[0]} ({run['num_utterances']} utterances; corpus WER/WIL, mean of "
+                            "others)",
                       caption=f"{agg['aggregation']['statement']}; bold = best, underline = second (ranked systems)")
         table.add_column("System", style="cyan")
         for m in metrics.values():
@@ -431,7 +438,8 @@ def render_per_utterance_csv(run: Mapping[str, Any], utt_ids: list[str], records
                 continue
             vals = [_num(rec.get("metrics", {}).get(m)) for m in metrics]
             errs = [rec.get("metric_errors", {}).get(m, "") for m in metrics]
-            rows.append([r["label"], u, rec.get("status"), rec.get("error") or ""] + vals + errs + [rec.get("transcript") or ""])
+            rows.append([r["label"], u, rec.get("status"), rec.get("error") or ""] + vals + errs
+                        + [rec.get("transcript") or ""])
     return _csv_text(head, rows)
 
 
@@ -445,7 +453,8 @@ td.gt{color:#555;font-style:italic}img{max-width:100%;border:1px solid #eee;marg
 """
 
 
-def _html_table(table_id: str, head: list[str], rows: list[tuple[dict, list[tuple[str, str, str]]]], caption: str) -> str:
+def _html_table(table_id: str, head: list[str], rows: list[tuple[dict, list[tuple[str, str, str]]]],
+                caption: str) -> str:
     """rows: (row attrs, [(cell html, metric name, raw value text)])."""
     out = [f'<table id="{table_id}"><caption>{html.escape(caption)}</caption><thead><tr>']
     out += [f"<th>{html.escape(h)}</th>" for h in head]
@@ -513,7 +522,8 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
              f"<style>{_CSS}</style></head><body>",
              f"<h1>Tokenizer comparison ({run['num_utterances']} utterances)</h1>",
              "<ul id='summary'>" + "".join(f"<li>{html.escape(x[2:])}</li>"
-                                           for x in _summary_lines(run, md=True, agg=agg, sig=sig).splitlines()) + "</ul>",
+                                           for x in _summary_lines(run, md=True, agg=agg, sig=sig).splitlines())
+             + "</ul>",
              *tables1,
              "<h2>Table 2</h2>",
              _html_table("table2", head, rows2, f"Per-utterance mean ± std (ddof=1); {statement}."),
@@ -539,8 +549,8 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
         parts.append("</tbody></table>")
     if consistency:
         parts.append(f"<h2>Consistency checks</h2><p class='note'>{html.escape(CONSISTENCY_NOTE)}</p>")
-        parts.append("<table id='consistency'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in CONSISTENCY_HEAD)
-                     + "</tr></thead><tbody>")
+        parts.append("<table id='consistency'><thead><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in CONSISTENCY_HEAD) + "</tr></thead><tbody>")
         for row in consistency_rows(consistency):
             parts.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>")
         parts.append("</tbody></table>")
@@ -549,7 +559,8 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
     parts.append("</ul>")
     if run.get("disabled_metrics"):
         parts.append("<h2>Disabled metrics</h2><ul>")
-        parts += [f"<li><code>{html.escape(n)}</code>: {html.escape(r)}</li>" for n, r in run["disabled_metrics"].items()]
+        parts += [f"<li><code>{html.escape(n)}</code>: {html.escape(r)}</li>"
+                  for n, r in run["disabled_metrics"].items()]
         parts.append("</ul>")
     if plots:
         parts.append("<h2>Plots</h2>")
@@ -573,7 +584,8 @@ def _audio_section(run: Mapping[str, Any], utts: list, records: Mapping, out: Pa
         orig = _original_wav_bytes(u.path)
         text = f"<br><small>{html.escape(u.text)}</small>" if u.text else ""
         parts.append(f"<tr><td>{html.escape(u.id)}{text}</td>")
-        parts.append(f"<td><audio controls src='{_wav_data_uri(orig)}'></audio></td>" if orig else "<td>unreadable</td>")
+        parts.append(f"<td><audio controls src='{_wav_data_uri(orig)}'></audio></td>" if orig
+                     else "<td>unreadable</td>")
         for s in systems:
             rec = records.get((s["key"], u.id))
             path = out / rec["audio"] if rec and rec.get("audio") else None
@@ -624,7 +636,8 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
         plot_paths = make_plots(out / "plots", agg, run["metrics"], run=run)
         written["plots"] = str(out / "plots")
     page = render_html(run, agg, sig, utts, records, out, plot_paths, consistency)
-    write_text_atomic(out / "report.html", page.replace("<h2>Exclusions</h2>", extras_html(extras) + "<h2>Exclusions</h2>", 1))
+    page = page.replace("<h2>Exclusions</h2>", extras_html(extras) + "<h2>Exclusions</h2>", 1)
+    write_text_atomic(out / "report.html", page)
     written["html"] = str(out / "report.html")
     print_console(run, agg, console)
     return written

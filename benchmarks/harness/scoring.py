@@ -34,7 +34,8 @@ def _resampled(cache: dict, wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndar
         if sr_in == sr_out:
             cache[key] = np.asarray(wav, dtype=np.float64)
         else:
-            cache[key] = resample(torch.from_numpy(np.asarray(wav, dtype=np.float32)), sr_in, sr_out).numpy().astype(np.float64)
+            resampled = resample(torch.from_numpy(np.asarray(wav, dtype=np.float32)), sr_in, sr_out)
+            cache[key] = resampled.numpy().astype(np.float64)
     return cache[key]
 
 

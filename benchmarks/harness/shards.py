@@ -100,7 +100,8 @@ def merge_runs(folders: Sequence[str | Path], out: str | Path) -> Path:
             raise ConfigError(f"{f}/run.json: not a shard (written without --shard I/N)")
         if (sh["count"], sh["sample_hash"]) != (first["shard"]["count"], first["shard"]["sample_hash"]):
             raise ConfigError(f"{f}: shard of another draw ({sh['count']} shards, sample {sh['sample_hash']}) than "
-                              f"{folders[0]} ({first['shard']['count']} shards, sample {first['shard']['sample_hash']})")
+                              f"{folders[0]} ({first['shard']['count']} shards, sample "
+                              f"{first['shard']['sample_hash']})")
         if _comparable(run) != _comparable(first):
             raise ConfigError(f"{f}: ran other systems, metrics, ASR or settings than {folders[0]}; "
                               "shards must come from the same command with only --shard/--out/--device changed")

@@ -82,7 +82,8 @@ def parse_systems(tokenizers: str | None, baselines: str | None,
     for name in extra:
         if name not in base_names:
             raise ConfigError(
-                f"--baseline-checkpoint {name}=...: {name!r} is not among --baselines ({', '.join(sorted(base_names)) or 'none'})"
+                f"--baseline-checkpoint {name}=...: {name!r} is not among --baselines "
+                f"({', '.join(sorted(base_names)) or 'none'})"
             )
     resolved = []
     for s in base:
@@ -209,7 +210,8 @@ def depth_label(label: str, depth: int | None) -> str:
     return f"{label} @ n_q={depth}"
 
 
-def expand_depths(systems: Sequence[LoadedSystem], depths: Sequence[int | None]) -> tuple[list[LoadedSystem], list[dict]]:
+def expand_depths(systems: Sequence[LoadedSystem],
+                  depths: Sequence[int | None]) -> tuple[list[LoadedSystem], list[dict]]:
     """One row per (system, depth) for a depth list; depths a tokenizer lacks are skipped and returned.
 
     A single depth keeps the plain labels (and ``load_systems`` already rejected a depth beyond a

@@ -25,14 +25,14 @@ from .tokens import stats_markdown, token_statistics
 STATS_NAME = "token_stats.json"
 PROBE_NAME = "token_probe.json"
 STATS_NOTE = ("Token statistics over the evaluation utterances: per codebook, utilisation = distinct codes used / "
-              "codebook size, entropy of the code histogram (bits) and perplexity 2^H; entropy-coded bit/s = sum of the "
-              "codebooks' entropies x frame rate (an ideal unigram entropy coder per codebook), next to the nominal "
-              "bitrate.")
+              "codebook size, entropy of the code histogram (bits) and perplexity 2^H; entropy-coded bit/s = sum of "
+              "the codebooks' entropies x frame rate (an ideal unigram entropy coder per codebook), next to the "
+              "nominal bitrate.")
 PROBE_NOTE = ("Token-content probe: a small CTC character recogniser trained on the frozen code embeddings (rvq1 = "
               "first codebook alone, sum = all codebooks summed) of a train split and scored by corpus CER on the "
-              "evaluation utterances (speakers disjoint from the train split); the reference row trains the same probe on "
-              "the original audio's log-mel frames. 95 % CI: bootstrap over test utterances. Lower = more text in the "
-              "tokens.")
+              "evaluation utterances (speakers disjoint from the train split); the reference row trains the same probe "
+              "on the original audio's log-mel frames. 95 % CI: bootstrap over test utterances. Lower = more text in "
+              "the tokens.")
 
 
 def run_token_stats(systems: Sequence[Any], utterances: Sequence[Any], out: Path,

@@ -288,7 +288,8 @@ def mark_codebooks_initialised(model: Any, seed: int = 0) -> int:
     return count
 
 
-def teacher_feature_files(directory: Path, batch: int, frames_total: int, dim: int, fmt: str, seed: int = 0) -> list[Path]:
+def teacher_feature_files(directory: Path, batch: int, frames_total: int, dim: int, fmt: str,
+                          seed: int = 0) -> list[Path]:
     """Write ``batch`` random teacher-feature files ``[frames_total, dim]`` float32 (npy or safetensors)."""
     import numpy as np
 

@@ -29,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
 sys.path.insert(0, str(HERE))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import _measure as M  # noqa: E402
@@ -155,7 +154,8 @@ def markdown(r: dict) -> str:
         "to window edges can differ from a random one's.",
         f"- Windowed vs whole decoding of the same codes: signal-to-difference ratio {r['decode_sdr_db']:.1f} dB.",
         "- Memory of a windowed call is bounded by the window (chunk + 2 x context) whatever the input length; "
-        "the whole call grows with the input (34–40 MiB per audio second with heap reuse, peer_comparison.md). The convolutions see "
+        "the whole call grows with the input (34–40 MiB per audio second with heap reuse, peer_comparison.md). The "
+        "convolutions see "
         "the same audio in both runs (the context covers their receptive field); what differs is the encoder's "
         "bidirectional LSTM and the decoder's LSTM, whose state starts afresh at each window's context edge.",
         "",

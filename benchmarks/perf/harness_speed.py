@@ -355,7 +355,8 @@ def _throughput_markdown(res: dict) -> list[str]:
         prof = t.get("profile")
         if prof:
             lines += ["", f"Where the time goes ({label}, one in-process run: {prof['wall_s']:.1f} s wall, main "
-                      f"process {prof['main_cpu_s']:.1f} CPU-s, worker processes {prof['workers_cpu_s']:.1f} CPU-s):", "",
+                      f"process {prof['main_cpu_s']:.1f} CPU-s, worker processes {prof['workers_cpu_s']:.1f} "
+                      "CPU-s):", "",
                       "| part (main process) | calls | wall (s) | CPU (s) |", "|---|---|---|---|"]
             for name, v in prof["parts"].items():
                 lines.append(f"| {name} | {v['calls']} | {v['wall_s']:.1f} | {v['cpu_s']:.1f} |")
@@ -372,22 +373,27 @@ def _markdown(res: dict) -> str:
              f"Machine: {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, load average at start "
              f"{m['load_avg'][0]:.1f} (shared machine: wall times are upper bounds); ViSQOL numba acceleration: "
              f"{m['visqol_numba']}.", "",
-             f"## Per metric ({res['num']} test-other utterances, {res['per_metric']['audio_seconds']:.1f} s of audio)", "",
+             f"## Per metric ({res['num']} test-other utterances, {res['per_metric']['audio_seconds']:.1f} s of "
+             "audio)", "",
              "| metric | kind | first call (s) | mean s / utterance | s / audio second |", "|---|---|---|---|---|"]
     for name, v in res["per_metric"]["metrics"].items():
-        lines.append(f"| {name} | {v['kind']} | {v['first_s']:.3f} | {v['mean_s_per_utt']:.3f} | {v['s_per_audio_s']:.4f} |")
+        lines.append(f"| {name} | {v['kind']} | {v['first_s']:.3f} | {v['mean_s_per_utt']:.3f} | "
+                     f"{v['s_per_audio_s']:.4f} |")
     h = res["harness"]
     lines += ["", "## Whole harness (identity tokenizer, every available metric, ground-truth row)", "",
-              f"- full run: {h['full_run_s']:.1f} s for {res['num']} utterances = **{h['s_per_utterance']:.2f} s / utterance** "
+              f"- full run: {h['full_run_s']:.1f} s for {res['num']} utterances = **{h['s_per_utterance']:.2f} s / "
+              "utterance** "
               f"({h['records_computed']} records)",
-              f"- resumed run (all records present): {h['resumed_run_s']:.1f} s, {h['resumed_records_computed']} records computed",
+              f"- resumed run (all records present): {h['resumed_run_s']:.1f} s, {h['resumed_records_computed']} "
+              "records computed",
               f"- `--render-only`: {h['render_only_s']:.1f} s",
-              f"- identity: " + ", ".join(f"{k} {v:.3f}" for k, v in h["identity"].items() if v is not None),
+              "- identity: " + ", ".join(f"{k} {v:.3f}" for k, v in h["identity"].items() if v is not None),
               f"- ground-truth WER (corpus, {res['num']} utterances): {h['ground_truth_wer_corpus']:.2f} %"]
     if res.get("gt_all"):
         g = res["gt_all"]
         lines += ["", f"## Ground-truth WER/WIL of the offline ASR on all of test-other ({g['n']} utterances)", "",
-                  f"ASR: {g['asr']['backend']} {g['asr']['model']} ({g['asr']['decoding']}), Whisper English normaliser.", "",
+                  f"ASR: {g['asr']['backend']} {g['asr']['model']} ({g['asr']['decoding']}), Whisper English "
+                  "normaliser.", "",
                   f"- WER corpus {g['wer_corpus']:.2f} %, per-utterance {g['wer_mean']:.2f} ± {g['wer_std']:.2f} %",
                   f"- WIL corpus {g['wil_corpus']:.2f} %, per-utterance {g['wil_mean']:.2f} ± {g['wil_std']:.2f} %",
                   f"- ASR time {g['asr_seconds']:.1f} s"]
@@ -397,7 +403,7 @@ def _markdown(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from tokenizer_bench.core.io import write_json_atomic, write_text_atomic
-    from tokenizer_bench.core.paths import librispeech_mini_dir, repo_root
+    from tokenizer_bench.core.paths import librispeech_mini_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--num", type=int, default=10)

@@ -264,16 +264,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def markdown(meta: dict, rows: list[dict], official_iters: int) -> str:
-    scale = "" if official_iters == OFFICIAL_ITERS else f"; measured {official_iters} iteration(s) per layer, x{OFFICIAL_ITERS / official_iters:g}"
+    scale = ("" if official_iters == OFFICIAL_ITERS
+             else f"; measured {official_iters} iteration(s) per layer, x{OFFICIAL_ITERS / official_iters:g}")
     lines = [
         "# k-means codebook init: ours vs the official algorithm",
         "",
         f"8 codebooks x {K} codes x {DIM} dims, 3 s crops (150 frames per item), data: {meta['data']}; "
         f"CPU, {meta['threads']} torch threads, torch {meta['torch']}; load average at end "
-        f"{meta['load_average_at_end'][0]:.1f} (shared machine: CPU seconds are the steadier figure, wall in brackets).",
+        f"{meta['load_average_at_end'][0]:.1f} (shared machine: CPU seconds are the steadier figure, wall in "
+        "brackets).",
         "",
         f"| batch | vectors | official 8-layer init, CPU s (wall){scale} | ours 8-layer init, CPU s (wall), median | "
-        "speedup CPU (wall) | ours first RVQ forward, CPU s | ours iterations per layer | layer 1: ours vs fixed-50 matmul, CPU s | "
+        "speedup CPU (wall) | ours first RVQ forward, CPU s | ours iterations per layer | layer 1: ours vs fixed-50 "
+        "matmul, CPU s | "
         "ours = fixed-50 (max abs diff) | inertia ours / fixed-50 / initial |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

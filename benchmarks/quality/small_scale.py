@@ -181,7 +181,8 @@ def train_all(args: argparse.Namespace, variants: list[Variant], data: dict[str,
             fh.close()
             seconds = time.monotonic() - t0
             if proc.returncode == 0:
-                write_json_atomic(args.work / v.name / DONE_NAME, {"steps": args.steps, "seconds_last_session": seconds})
+                write_json_atomic(args.work / v.name / DONE_NAME,
+                                  {"steps": args.steps, "seconds_last_session": seconds})
                 print(f"[{v.name}] done in {seconds / 60:.1f} min", flush=True)
             else:
                 failed.append(v.name)

@@ -38,7 +38,8 @@ D_LOSS_LEFT = 0.05    # "left its initial value": below 2.0 - this
 
 
 # ----------------------------------------------------------------------------- statistics
-def bootstrap_mean_ci(values: Sequence[float], seed: int = 0, draws: int = BOOTSTRAP_DRAWS) -> tuple[float, float, float]:
+def bootstrap_mean_ci(values: Sequence[float], seed: int = 0,
+                      draws: int = BOOTSTRAP_DRAWS) -> tuple[float, float, float]:
     """Mean and its 95 % percentile bootstrap interval (utterances resampled with replacement)."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
@@ -192,8 +193,8 @@ def learning_curve(work: Path, variant: str) -> list[dict[str, Any]]:
         if label not in per_utt:
             continue
         scores = per_utt[label]
-        point: dict[str, Any] = {"step": int(folder.name.rsplit("_", 1)[-1]),
-                                 "wer_corpus": harness["rows"].get(label, {}).get("metrics", {}).get("wer", {}).get("corpus")}
+        wer = harness["rows"].get(label, {}).get("metrics", {}).get("wer", {})
+        point: dict[str, Any] = {"step": int(folder.name.rsplit("_", 1)[-1]), "wer_corpus": wer.get("corpus")}
         for m in ("stoi", "pesq", "mel_distance", "wer"):
             vals = [scores[u][m] for u in utt_ids if m in scores.get(u, {})]
             if vals:
@@ -286,8 +287,8 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         "configs in `configs/quality/`, the same codec, data, crop, batch, seed and number of steps; scored",
         "by one `tokenizer-bench compare` run on held-out utterances the training never saw.", "",
         f"- steps {st['steps']} per variant, seed {st['seed']}, device {st['device']}, {st['parallel']} trainings at a "
-        f"time × {st['threads']} thread(s); wall time {s['wall_seconds'] / 60:.1f} min (all invocations that built these "
-        f"results: {', '.join(f'{x / 60:.1f}' for x in st.get('invocation_seconds', [])) or '–'} min)",
+        f"time × {st['threads']} thread(s); wall time {s['wall_seconds'] / 60:.1f} min (all invocations that built "
+        f"these results: {', '.join(f'{x / 60:.1f}' for x in st.get('invocation_seconds', [])) or '–'} min)",
         f"- train: `{st['data']['train']}`; validation: `{st['data']['valid']}`; evaluation: "
         f"{len(s['utterances'])} utterances of `{st['data']['eval']}` (seeded draw, official transcripts)",
         f"- ASR for WER/WIL: Whisper tiny.en (faster-whisper); ground truth corpus WER "
@@ -334,7 +335,8 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
               "all but `mel_eq5` and `mel_audiocraft`); the harness's mel distance above is the common scale. The",
               f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = first logged mean (over the",
               f"last `log_every` steps) below {D_LOSS_INITIAL - D_LOSS_LEFT}.", "",
-              "| variant | last step | steps/s | train mel (own loss) | best valid mel (own loss) | D loss first → last | D left 2.0 at step "
+              "| variant | last step | steps/s | train mel (own loss) | best valid mel (own loss) | D loss first → "
+              "last | D left 2.0 at step "
               "(≤ 10 % of budget?) | RVQ perplexity at the end (training window) |",
               "|---|---|---|---|---|---|---|---|"]
     for name, r in s["variants"].items():
@@ -347,7 +349,8 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
                      f"{_fmt(t['valid_mel_best'], 3)} | {_fmt(t['d_loss_first'], 2)} → {_fmt(t['d_loss_last'], 2)} | "
                      f"{left_txt} | {ppl} |")
     lines += ["", "## Codebook usage on the evaluation utterances", "",
-              "| variant | frames | codes used per codebook (of K) | perplexity per codebook | entropy bits/frame (sum) |",
+              "| variant | frames | codes used per codebook (of K) | perplexity per codebook | entropy bits/frame "
+              "(sum) |",
               "|---|---|---|---|---|"]
     for name, r in s["variants"].items():
         e = r.get("eval_codebooks") or {}
@@ -360,7 +363,8 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
                      f"{' / '.join(f'{p:.1f}' for p in e['perplexity'])} | {sum(e['entropy_bits']):.1f} |")
     lc = s.get("learning_curve") or {}
     if lc.get("points"):
-        lines += ["", f"## Learning curve of `{lc['variant']}` (every kept checkpoint, same utterances, through compare)", "",
+        lines += ["", f"## Learning curve of `{lc['variant']}` (every kept checkpoint, same utterances, through "
+                      "compare)", "",
                   "| step | STOI | PESQ | Mel dist | WER % (corpus) |", "|---|---|---|---|---|"]
         for p in lc["points"]:
             cells = [str(p["step"])] + [_ci((p[m]["mean"], p[m]["ci_low"], p[m]["ci_high"]), METRICS[m][2]) if m in p

@@ -39,7 +39,8 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Show the version."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
     offline: bool = typer.Option(
         False, "--offline", help="Use only the Hugging Face cache, never download (as HF_HUB_OFFLINE=1)."

@@ -93,7 +93,8 @@ def list_utterances(
         for u in utts:
             if u.id in seen:
                 raise ConfigError(
-                    f"duplicate utterance id {u.id!r}: {seen[u.id]} and {u.path} (ids must be unique across data sources)"
+                    f"duplicate utterance id {u.id!r}: {seen[u.id]} and {u.path} (ids must be unique across data "
+                    "sources)"
                 )
             seen[u.id] = u.path
             found.append(u)

@@ -47,8 +47,9 @@ def test_user_errors_stop_the_command(fake_plugins, speech_set, tmp_path):
     runner = CliRunner()
     result = runner.invoke(_app(), ["compare", "--tokenizers", "identity", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--data is required" in str(result.exception)
-    result = runner.invoke(_app(), ["compare", "--tokenizers", "identity", "--data", str(speech_set), "--asr", "fake_asr",
-                                    "--metrics", "stoi,needs_missing_pkg", "--out", str(tmp_path / "o")])
+    result = runner.invoke(_app(), ["compare", "--tokenizers", "identity", "--data", str(speech_set),
+                                    "--asr", "fake_asr", "--metrics", "stoi,needs_missing_pkg",
+                                    "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "needs_missing_pkg" in str(result.exception)
     assert not (tmp_path / "o" / "records.jsonl").exists()
 
@@ -61,7 +62,8 @@ def test_protocol_options_reach_the_run(fake_plugins, speech_set, tmp_path):
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     run = json.loads((out / "run.json").read_text())
-    assert run["depths"] == [1, 2] and [s["label"] for s in run["systems"]] == ["fake_codec @ n_q=1", "fake_codec @ n_q=2"]
+    assert run["depths"] == [1, 2] and [s["label"] for s in run["systems"]] == ["fake_codec @ "
+                                                                                "n_q=1", "fake_codec @ n_q=2"]
     assert run["significance"]["correction"] == "holm" and run["aggregation"] == "per-row"
     assert (run["shard"]["index"], run["shard"]["count"], run["shard"]["total"], run["num_utterances"]) == (1, 2, 5, 2)
     assert "Holm step-down" in (out / "results.md").read_text()

@@ -40,7 +40,8 @@ def test_too_many_samples_is_an_error():
 def test_manifest_with_optional_text_and_list_roundtrip(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"")
     (tmp_path / "b.wav").write_bytes(b"")
-    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "b.wav", "text": "HI"}) + "\n" + json.dumps({"path": "a.wav"}) + "\n")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "b.wav", "text": "HI"}) + "\n"
+                                      + json.dumps({"path": "a.wav"}) + "\n")
     utts = load_eval_set([tmp_path / "m.jsonl"])
     assert [(u.id, u.text) for u in utts] == [("a", None), ("b", "HI")]
     write_utterance_list(tmp_path / "list.jsonl", utts)

@@ -35,7 +35,8 @@ def test_shipped_presets_document_their_protocols():
     assert {"dmcodec", "xcodec2"} <= set(table)
     dm = table["dmcodec"]
     assert (dm["num_samples"], dm["seed"], dm["correction"], dm["aggregation"]) == (300, 42, "none", "common")
-    assert dm["asr_options"]["model"] == "openai/whisper-medium" and set(dm["metrics"]) >= {"wer", "wil", "visqol", "stoi"}
+    assert dm["asr_options"]["model"] == "openai/whisper-medium"
+    assert set(dm["metrics"]) >= {"wer", "wil", "visqol", "stoi"}
     xc = table["xcodec2"]
     assert xc["asr_options"]["model"] == "facebook/hubert-large-ls960-ft"
     assert set(xc["metrics"]) >= {"wer", "speaker_similarity", "utmos", "pesq_nb", "pesq", "stoi"}
@@ -91,6 +92,8 @@ def test_cli_preset_records_stand_ins_in_run_and_report(fake_plugins, speech_set
     assert result.exit_code == 0, result.output + repr(result.exception)
     run = json.loads((out / "run.json").read_text())
     assert run["preset"]["name"] == "toy" and run["preset"]["stand_ins"] == {"asr": "ASR: fake instead of org/big"}
-    assert run["config"]["num_samples"] == 3 and run["config"]["seed"] == 7 and run["significance"]["correction"] == "holm"
+    assert run["config"]["num_samples"] == 3 and run["config"]["seed"] == 7
+    assert run["significance"]["correction"] == "holm"
     assert run["asr"]["backend"] == "fake_asr"
-    assert "OFFLINE STAND-INS used (--allow-stand-ins): asr → ASR: fake instead of org/big" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "OFFLINE STAND-INS used (--allow-stand-ins): asr → ASR: fake instead of org/big" in html

@@ -16,7 +16,8 @@ TINY_PROBE = dict(hidden=16, conv_layers=1, kernel_size=3, lstm_layers=0, batch_
 
 
 def test_normalise_text_and_ids():
-    assert P.normalise_text("Northanger  Abbey, well-known; it's 3 o'clock.") == "NORTHANGER ABBEY WELL KNOWN IT'S O'CLOCK"
+    assert P.normalise_text("Northanger  Abbey, well-known; it's 3 "
+                            "o'clock.") == "NORTHANGER ABBEY WELL KNOWN IT'S O'CLOCK"
     assert P.text_to_ids("A B'") == [3, 1, 4, 2]  # blank=0, ' '=1, "'"=2, A=3, B=4
     assert P.ids_to_text([3, 0, 1, 4]) == "A B"
 

@@ -54,7 +54,8 @@ def test_values_by_hand_and_outputs(fake_plugins, speech_set, tmp_path):
     # WER scored on 4 of 5 utterances: the count is shown in the table
     assert "| Ground truth | – | 20.00 (n=4) | 20.00 (n=4) | – | – | – |" in md
     # the utterance list is written with the results
-    assert [json.loads(x)["id"] for x in (out / "utterances.jsonl").read_text().splitlines()] == [f"utt{i}" for i in range(5)]
+    ids = [json.loads(x)["id"] for x in (out / "utterances.jsonl").read_text().splitlines()]
+    assert ids == [f"utt{i}" for i in range(5)]
     # one example (the shortest utterance) is embedded as audio
     assert "data:audio/wav;base64," in (out / "report.html").read_text()
 

@@ -42,7 +42,8 @@ def test_token_stats_and_probe_in_outputs(fake_plugins, speech_set, tmp_path):
     assert fake["entropy_bitrate"] == 0.0 and fake["nominal_bitrate"] == pytest.approx(50 * 4 * 10)
     assert fake["tokens_per_second"] == pytest.approx(200.0)
     rows = res["token_probe"]["rows"]
-    assert rows["fake_codec [rvq1]"].startswith("not applicable") and rows["identity [sum]"].startswith("not applicable")
+    assert rows["fake_codec "
+                "[rvq1]"].startswith("not applicable") and rows["identity [sum]"].startswith("not applicable")
     ref = rows["original (log-mel)"]
     assert 0.0 <= ref["cer"] and ref["num_test"] == 4  # utt4 has no transcript
     assert res["token_probe"]["test"]["without_text"] == ["utt4"]

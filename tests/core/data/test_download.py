@@ -68,7 +68,8 @@ def make_archive(path: Path, subset: str, files: dict[str, bytes]) -> str:
     """A LibriSpeech-shaped tar.gz; returns its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in {"LibriSpeech/README.TXT": b"readme", **{f"LibriSpeech/{subset}/{k}": v for k, v in files.items()}}.items():
+        members = {"LibriSpeech/README.TXT": b"readme", **{f"LibriSpeech/{subset}/{k}": v for k, v in files.items()}}
+        for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -119,7 +120,8 @@ def test_resume_sends_range_and_completes(server, tmp_path):
     part.write_bytes(data[: len(data) // 3])  # an interrupted earlier download
     download_librispeech(["dev-tiny"], out, base_url=base, checksums={"dev-tiny": sha})
     assert RangeHandler.seen_ranges[-1] == f"bytes={len(data) // 3}-"
-    assert (out / "LibriSpeech" / "dev-tiny" / "19/198/19-198-0000.flac").read_bytes() == FILES["19/198/19-198-0000.flac"]
+    flac = out / "LibriSpeech" / "dev-tiny" / "19/198/19-198-0000.flac"
+    assert flac.read_bytes() == FILES["19/198/19-198-0000.flac"]
 
 
 def test_server_without_range_restarts_the_file(server, tmp_path):

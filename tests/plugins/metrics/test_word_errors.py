@@ -25,7 +25,8 @@ def test_hand_made_hypothesis():
 def test_normalisation_applies_to_both_sides():
     # LibriSpeech upper case without punctuation vs Whisper's cased, punctuated "Mr."
     assert normalise("Margaret said Mr. Hale, smiling.") == "margaret said mister hale smiling"
-    assert WER()(reference_text="MARGARET SAID MISTER HALE SMILING", transcript="Margaret said Mr. Hale, smiling.") == 0.0
+    assert WER()(reference_text="MARGARET SAID MISTER HALE "
+                                "SMILING", transcript="Margaret said Mr. Hale, smiling.") == 0.0
 
 
 def test_corpus_score_is_over_concatenated_sentences():
