@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tokenizer_bench.core.audio import check_waveform
 from tokenizer_bench.core.nn_init import check_init, initialise_
+from tokenizer_bench.plugins.layers import Norm, conv2d
 
-from ._norm import Norm, check_waveform, conv2d, conv_stack, run_each
+from ._blocks import conv_stack, run_each
 
 OFFICIAL_PERIODS: tuple[int, ...] = (2, 3, 5, 7, 11)
 OFFICIAL_CHANNELS: tuple[int, ...] = (32, 128, 512, 1024, 1024)
@@ -92,7 +94,7 @@ class MultiPeriodDiscriminator(nn.Module):
         initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        check_waveform(wav, type(self).__name__)
+        check_waveform(wav, type(self).__name__, finite=False)
         return run_each(self.discriminators, wav)
 
 

@@ -14,9 +14,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tokenizer_bench.core.audio import check_waveform
 from tokenizer_bench.core.nn_init import check_init, initialise_
+from tokenizer_bench.plugins.layers import Norm, conv1d
 
-from ._norm import Norm, check_waveform, conv1d, conv_stack
+from ._blocks import conv_stack
 
 OFFICIAL_CHANNELS: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)
 OFFICIAL_KERNEL_SIZES: tuple[int, ...] = (15, 41, 41, 41, 41, 41, 5)
@@ -93,7 +95,7 @@ class MultiScaleDiscriminator(nn.Module):
         initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        check_waveform(wav, type(self).__name__)
+        check_waveform(wav, type(self).__name__, finite=False)
         logits, fmaps = [], []
         x = wav
         for i, d in enumerate(self.discriminators):

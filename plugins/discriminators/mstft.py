@@ -17,9 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tokenizer_bench.core.audio import check_waveform
 from tokenizer_bench.core.nn_init import check_init, initialise_
+from tokenizer_bench.plugins.layers import NormConv2d
 
-from ._norm import Norm, check_waveform, conv2d, run_each
+from ._blocks import run_each
 
 OFFICIAL_N_FFTS: tuple[int, ...] = (1024, 2048, 512, 256, 128)
 
@@ -49,17 +51,6 @@ class ComplexSpectrogram(nn.Module):
         if self.normalized:
             spec = spec / self.window.pow(2).sum().sqrt()
         return spec.reshape(*lead, *spec.shape[-2:])
-
-
-class _NormConv2d(nn.Module):
-    """Holds the conv under ``.conv`` so keys read ``convs.N.conv.*`` like EnCodec's NormConv2d."""
-
-    def __init__(self, norm: Norm, *args, **kwargs) -> None:
-        super().__init__()
-        self.conv = conv2d(norm, *args, **kwargs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
 
 
 def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
@@ -93,20 +84,20 @@ class STFTDiscriminator(nn.Module):
         stride = (int(stride[0]), int(stride[1]))
         self.negative_slope = float(negative_slope)
         self.spec_transform = ComplexSpectrogram(n_fft, hop_length, win_length, normalized)
-        convs = [_NormConv2d("none", 2 * in_channels, filters, kernel_size, padding=_same_padding(kernel_size))]
+        convs = [NormConv2d(2 * in_channels, filters, kernel_size, padding=_same_padding(kernel_size), norm="none")]
         in_chs = min(filters_scale * filters, max_filters)
         for i, d in enumerate(dilations):
             out_chs = min(filters_scale ** (i + 1) * filters, max_filters)
-            convs.append(_NormConv2d(
-                "weight_norm", in_chs, out_chs, kernel_size, stride=stride, dilation=(d, 1),
-                padding=_same_padding(kernel_size, (d, 1)),
+            convs.append(NormConv2d(
+                in_chs, out_chs, kernel_size, stride=stride, dilation=(d, 1),
+                padding=_same_padding(kernel_size, (d, 1)), norm="weight_norm",
             ))
             in_chs = out_chs
         out_chs = min(filters_scale ** (len(dilations) + 1) * filters, max_filters)
         square = (kernel_size[0], kernel_size[0])
-        convs.append(_NormConv2d("weight_norm", in_chs, out_chs, square, padding=_same_padding(square)))
+        convs.append(NormConv2d(in_chs, out_chs, square, padding=_same_padding(square), norm="weight_norm"))
         self.convs = nn.ModuleList(convs)
-        self.conv_post = _NormConv2d("weight_norm", out_chs, out_channels, square, padding=_same_padding(square))
+        self.conv_post = NormConv2d(out_chs, out_channels, square, padding=_same_padding(square), norm="weight_norm")
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         z = self.spec_transform(wav)  # [B, C, F, T] complex
@@ -164,7 +155,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
         initialise_(self, init)
 
     def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        check_waveform(wav, type(self).__name__)
+        check_waveform(wav, type(self).__name__, finite=False)
         return run_each(self.discriminators, wav)
 
 

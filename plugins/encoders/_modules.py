@@ -5,9 +5,8 @@ that their checkpoints load with a strict key match:
 
 * convolutions are wrapped twice (``SConv1d.conv`` -> ``NormConv1d.conv`` -> the convolution), so
   the state-dict keys read ``...conv.conv.bias/weight_g/weight_v``;
-* weight normalisation is the *old* style (``weight_g`` / ``weight_v``), written here as a small
-  module instead of the deprecated ``torch.nn.utils.weight_norm`` so no FutureWarning is emitted
-  and no key renaming is needed;
+* weight normalisation is the *old* style (``weight_g`` / ``weight_v``) of
+  :mod:`tokenizer_bench.plugins.layers`;
 * non-causal "same" padding with reflect mode, extra right padding so the last window is full,
   and transposed convolutions trimmed by ``kernel - stride`` (right gets ``total // 2``).
 """
@@ -21,129 +20,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.plugins.layers import NormConv1d, NormConvTranspose1d
 
-NORMS = ("weight_norm", "none")
 PAD_MODES = ("reflect", "constant", "replicate", "circular")
-
-
-# --------------------------------------------------------------------------- weight norm
-
-
-def _norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
-    """L2 norm over every dimension but the first, kept broadcastable (``[C,1,...,1]``)."""
-    return torch.linalg.vector_norm(v, dim=tuple(range(1, v.dim())), keepdim=True)
-
-
-class _WeightNormConvBase(nn.Module):
-    """A convolution whose weight is ``g * v / ||v||`` (norm over all dims except 0).
-
-    Parameters are registered in the order ``bias, weight_g, weight_v`` — the order the old
-    ``torch.nn.utils.weight_norm`` leaves them in — so state dicts list keys exactly like the
-    official checkpoints. Initialisation follows the old API too: ``v`` is the default PyTorch
-    initialisation of the plain convolution and ``g = ||v||``, so the initial weight equals it.
-    """
-
-    def _init_from(self, conv: nn.Module) -> None:
-        weight = conv.weight.detach()
-        if conv.bias is not None:
-            self.bias = nn.Parameter(conv.bias.detach().clone())
-        else:
-            self.register_parameter("bias", None)
-        self.weight_g = nn.Parameter(_norm_except_dim0(weight).clone())
-        self.weight_v = nn.Parameter(weight.clone())
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """The effective (normalised) weight; computed once per parameter version in eval mode
-        without gradients (tokenizer encode/decode), where recomputing it every call cost ~0.04 s
-        per encode of the paper model (measured in benchmarks/results/peer_comparison.md)."""
-        if self.training or torch.is_grad_enabled():
-            return self.weight_v * (self.weight_g / _norm_except_dim0(self.weight_v))
-        v, g = self.weight_v, self.weight_g
-        key = (v._version, g._version, v.data_ptr(), g.data_ptr(), v.dtype, v.device)
-        cached = self.__dict__.get("_eval_weight")
-        if cached is None or cached[0] != key:
-            cached = (key, v * (g / _norm_except_dim0(v)))
-            self.__dict__["_eval_weight"] = cached
-        return cached[1]
-
-    def train(self, mode: bool = True) -> "_WeightNormConvBase":
-        self.__dict__.pop("_eval_weight", None)  # training changes the weights; free the copy
-        return super().train(mode)
-
-
-class WNConv1d(_WeightNormConvBase):
-    """``nn.Conv1d`` (no implicit padding) with old-style weight normalisation."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 dilation: int = 1, groups: int = 1, bias: bool = True) -> None:
-        super().__init__()
-        ref = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation,
-                        groups=groups, bias=bias)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.dilation = (kernel_size,), (stride,), (dilation,)
-        self.groups = groups
-        self._init_from(ref)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-
-class WNConvTranspose1d(_WeightNormConvBase):
-    """``nn.ConvTranspose1d`` with old-style weight normalisation.
-
-    The weight is ``[in, out, k]``, so ``weight_g`` is ``[in, 1, 1]`` (dim 0 is the input axis),
-    as in the official checkpoints.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 bias: bool = True) -> None:
-        super().__init__()
-        ref = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = (kernel_size,), (stride,)
-        self._init_from(ref)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose1d(x, self.weight, self.bias, self.stride)
-
-
-def _check_norm(norm: str) -> None:
-    if norm not in NORMS:
-        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
-
-
-class NormConv1d(nn.Module):
-    """Holds the convolution as ``.conv`` (the middle level of the official key path)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 dilation: int = 1, groups: int = 1, bias: bool = True, norm: str = "weight_norm") -> None:
-        super().__init__()
-        _check_norm(norm)
-        if norm == "weight_norm":
-            self.conv: nn.Module = WNConv1d(in_channels, out_channels, kernel_size, stride, dilation, groups, bias)
-        else:
-            self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation,
-                                  groups=groups, bias=bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-class NormConvTranspose1d(nn.Module):
-    """Holds the transposed convolution as ``.convtr``."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 bias: bool = True, norm: str = "weight_norm") -> None:
-        super().__init__()
-        _check_norm(norm)
-        if norm == "weight_norm":
-            self.convtr: nn.Module = WNConvTranspose1d(in_channels, out_channels, kernel_size, stride, bias)
-        else:
-            self.convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.convtr(x)
 
 
 # --------------------------------------------------------------------------- padding
@@ -187,7 +66,8 @@ class SConv1d(nn.Module):
         super().__init__()
         if pad_mode not in PAD_MODES:
             raise ConfigError(f"pad_mode must be one of {', '.join(PAD_MODES)}; got {pad_mode!r}")
-        self.conv = NormConv1d(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, norm)
+        self.conv = NormConv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, groups=groups,
+                               bias=bias, norm=norm)
         self.causal = causal
         self.pad_mode = pad_mode
         self._kernel, self._stride, self._dilation = kernel_size, stride, dilation
@@ -212,7 +92,7 @@ class SConvTranspose1d(nn.Module):
         super().__init__()
         if not 0.0 <= trim_right_ratio <= 1.0:
             raise ConfigError(f"trim_right_ratio must be in [0, 1]; got {trim_right_ratio}")
-        self.convtr = NormConvTranspose1d(in_channels, out_channels, kernel_size, stride, norm=norm)
+        self.convtr = NormConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, norm=norm)
         self.causal = causal
         self.trim_right_ratio = trim_right_ratio
         self._kernel, self._stride = kernel_size, stride

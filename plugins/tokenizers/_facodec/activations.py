@@ -49,7 +49,8 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> to
     Computed once on the CPU (float32, like the official buffers), then placed on the current
     default device (so building under ``torch.device("meta")`` stays cheap).
     """
-    return _kaiser_sinc_cpu(float(cutoff), float(half_width), int(kernel_size)).to(torch.get_default_device(), copy=True)
+    window = _kaiser_sinc_cpu(float(cutoff), float(half_width), int(kernel_size))
+    return window.to(torch.get_default_device(), copy=True)
 
 
 @lru_cache(maxsize=None)

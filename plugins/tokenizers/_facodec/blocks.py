@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tokenizer_bench.plugins.layers import WNConv1d, WNConvTranspose1d
+
 from .activations import snake
-from .weight_norm import WNConv1d, WNConvTranspose1d
 
 
 class ResidualUnit(nn.Module):

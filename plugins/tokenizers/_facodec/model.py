@@ -26,12 +26,13 @@ import math
 import torch
 from torch import nn
 
+from tokenizer_bench.plugins.layers import WNConv1d
+
 from .activations import snake
 from .blocks import ConvPredictor, DecoderBlock, EncoderBlock, GradientReversal
 from .mel import LogMelSpectrogram
 from .quantize import ResidualFVQ
 from .transformer import TransformerEncoder
-from .weight_norm import WNConv1d
 
 #: Official argument values of the released checkpoints (README), ``encoder_args`` side.
 RELEASED_ENCODER_ARGS: dict = {"ngf": 32, "up_ratios": [2, 4, 5, 5], "out_channels": 256}

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weight_norm import WNLinear
+from tokenizer_bench.plugins.layers import WNLinear
 
 
 class FactorizedVQ(nn.Module):

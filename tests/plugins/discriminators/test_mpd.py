@@ -11,7 +11,7 @@ from torch import nn
 
 from tokenizer_bench.core.plugins import get_registry
 from tokenizer_bench.plugins.discriminators._layout import layout_differences
-from tokenizer_bench.plugins.discriminators._norm import WNConv2d
+from tokenizer_bench.plugins.layers import WNConv2d
 from tokenizer_bench.plugins.discriminators.mpd import MultiPeriodDiscriminator
 
 MANIFEST = "dmcodec_discriminators_state_dict.json"

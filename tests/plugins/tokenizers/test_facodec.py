@@ -22,7 +22,7 @@ from tokenizer_bench.plugins.tokenizers._facodec.activations import Activation1d
 from tokenizer_bench.plugins.tokenizers._facodec.mel import LogMelSpectrogram, slaney_mel_basis
 from tokenizer_bench.plugins.tokenizers._facodec.quantize import FactorizedVQ
 from tokenizer_bench.plugins.tokenizers._facodec.transformer import TransformerEncoder
-from tokenizer_bench.plugins.tokenizers._facodec.weight_norm import WNConv1d, WNConvTranspose1d, WNLinear
+from tokenizer_bench.plugins.layers import WNConv1d, WNConvTranspose1d, WNLinear
 from tokenizer_bench.plugins.tokenizers.facodec import FACodecTokenizer
 
 # A reduced configuration: hop 200 (80 Hz) like the released model, tiny widths.
