@@ -236,7 +236,7 @@ def write_features(cfg, corpus: Path, dims: dict[str, int]) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from tokenizer_bench.core.teacher_cache import TeacherCache
+    from tokenizer_bench.core.teacher_cache.store import TeacherCache
 
     hop = math.prod(cfg.model.encoder.kwargs.get("strides", [8, 5, 4, 2]))
     cache = TeacherCache.open(cfg, hop)

@@ -38,7 +38,7 @@ def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> 
     from safetensors.torch import save_file
 
     from tokenizer_bench.core.config import load_config
-    from tokenizer_bench.core.teacher_cache import TeacherCache
+    from tokenizer_bench.core.teacher_cache.store import TeacherCache
     from tokenizer_bench.core.train_config import TrainConfig
     from tokenizer_bench.core.training import Trainer
 

@@ -15,7 +15,7 @@ COMMAND_MODULES = (
     "tokenizer_bench.core.cli.codec",
     "tokenizer_bench.core.cli.push",
     "tokenizer_bench.core.training.cli",
-    "tokenizer_bench.core.teacher_cache_cli",
+    "tokenizer_bench.core.cli.teacher_cache",
     "tokenizer_bench.benchmarks.harness.cli",
 )
 

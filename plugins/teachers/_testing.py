@@ -2,7 +2,9 @@
 
 They have the real architectures (BERT, HuBERT, wav2vec2-CTC) and real tokenizers/feature
 extractors, only a few dimensions wide, so the whole teacher pipeline runs in milliseconds
-without any download. Their outputs mean nothing.
+without any download. Their outputs mean nothing. :func:`write_test_corpus` writes a folder of
+clips with the inputs a teacher cache must survive (silence, unknown characters, a corrupt and a
+too-short file).
 """
 
 from __future__ import annotations
@@ -93,3 +95,31 @@ def make_tiny_ctc(folder: str | Path, hidden_size: int = 12, layers: int = 2, se
     cfg = Wav2Vec2Config(vocab_size=len(CTC_VOCAB), pad_token_id=0, **_audio_config_kwargs(hidden_size, layers))
     Wav2Vec2ForCTC(cfg).save_pretrained(folder)
     return folder
+
+
+def write_test_corpus(folder: str | Path, n_good: int = 100, sample_rate: int = 16000) -> dict[str, int]:
+    """``n_good`` sine clips (0.2-0.43 s at 16 kHz) named ``utt000``..., one of them silent (``silent``)
+    and one at peak 0.75 (``emoji``), plus ``corrupt.wav`` (not audio) and ``tiny.wav`` (100 samples).
+
+    Returns the good clips' lengths in samples by utterance id.
+    """
+    import numpy as np
+    import soundfile as sf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lengths = {}
+    for i in range(n_good):
+        n = 3200 + 37 * i
+        t = np.arange(n) / sample_rate
+        wav = 0.5 * np.sin(2 * np.pi * (200 + 3 * i) * t)
+        uid = f"utt{i:03d}"
+        if i == 7:
+            uid, wav = "silent", np.zeros(n)
+        if i == 8:
+            uid, wav = "emoji", 0.75 * np.sin(2 * np.pi * 300 * t)
+        sf.write(folder / f"{uid}.wav", wav.astype(np.float32), sample_rate, subtype="PCM_16")
+        lengths[uid] = n
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00not really a wave file" * 5)
+    sf.write(folder / "tiny.wav", np.full(100, 0.1, np.float32), sample_rate, subtype="PCM_16")
+    return lengths

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from tokenizer_bench.core.teacher_cache import Transcript
+from tokenizer_bench.core.interfaces_teachers import Transcript
 
 
 def normalise_word(word: str) -> str:

@@ -15,7 +15,7 @@ import math
 import torch
 
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.teacher_cache import AlignedFeatures, TokenFeatures, Transcript
+from tokenizer_bench.core.interfaces_teachers import AlignedFeatures, TokenFeatures, Transcript
 
 
 class _Accumulator:

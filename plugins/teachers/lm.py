@@ -14,7 +14,7 @@ import re
 import torch
 
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.teacher_cache import TokenFeatures
+from tokenizer_bench.core.interfaces_teachers import TokenFeatures
 
 from ._common import Layers, check_layers, freeze, from_pretrained, resolve_device, select_hidden_states, to_dtype
 

