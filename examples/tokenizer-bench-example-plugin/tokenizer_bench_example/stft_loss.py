@@ -23,9 +23,17 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tokenizer_bench.core.interfaces import WAVEFORMS
+
 
 class MultiResolutionSTFTLoss(nn.Module):
-    """Spectral convergence + log-magnitude L1, averaged over STFT resolutions (see the module docstring)."""
+    """Spectral convergence + log-magnitude L1, averaged over STFT resolutions (see the module docstring).
+
+    ``inputs = WAVEFORMS``: a training recipe calls it as ``loss(wav, wav_hat)`` for a term of the
+    config's ``losses:`` mapping (the loss-input vocabulary of ``tokenizer_bench.core.interfaces``).
+    """
+
+    inputs = WAVEFORMS
 
     def __init__(
         self,
