@@ -111,7 +111,8 @@ class ResidualVectorQuantizer(nn.Module):
         if not 0.0 <= decay < 1.0:
             raise ConfigError(f"rvq: decay must be in [0, 1), got {decay}")
         if dead_code_mode not in DEAD_CODE_MODES:
-            raise ConfigError(f"rvq: dead_code_mode must be one of {', '.join(DEAD_CODE_MODES)}, got {dead_code_mode!r}")
+            raise ConfigError(f"rvq: dead_code_mode must be one of {', '.join(DEAD_CODE_MODES)}, "
+                              f"got {dead_code_mode!r}")
         if kmeans_ema_init not in KMEANS_EMA_INITS:
             raise ConfigError(f"rvq: kmeans_ema_init must be one of {', '.join(KMEANS_EMA_INITS)}, "
                               f"got {kmeans_ema_init!r}")
@@ -238,7 +239,8 @@ class ResidualVectorQuantizer(nn.Module):
         """codes ``[B, Q, T]`` -> each level's codebook vector ``[B, Q, D, T]`` (their sum over Q is
         :meth:`decode`): the per-level embedding the token-content probe reads."""
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
-            raise ValueError(f"rvq.code_vectors expects codes [B, Q<= {self.num_codebooks}, T], got {tuple(codes.shape)}")
+            raise ValueError(f"rvq.code_vectors expects codes [B, Q<= {self.num_codebooks}, T], "
+                             f"got {tuple(codes.shape)}")
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ValueError(f"rvq.code_vectors: codes must lie in [0, {self.codebook_size}), got range "
                              f"[{int(codes.min())}, {int(codes.max())}]")

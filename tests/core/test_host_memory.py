@@ -69,7 +69,8 @@ def test_inside_the_block_a_conv_stack_reuses_freed_pages():
     faults its pages in on every call by default, and almost never inside the block."""
     r = scenario('''
         torch.manual_seed(0)
-        net = torch.nn.Sequential(*[m for _ in range(4) for m in (torch.nn.Conv1d(64, 64, 3, padding=1), torch.nn.ELU())])
+        layers = [m for _ in range(4) for m in (torch.nn.Conv1d(64, 64, 3, padding=1), torch.nn.ELU())]
+        net = torch.nn.Sequential(*layers)
         x = torch.randn(4, 64, 65536)
 
         def faults_per_call():
