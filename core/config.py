@@ -3,7 +3,7 @@
 A config names components by registry name; the other keys of a component mapping are its
 constructor arguments (the descript-audio-codec convention)::
 
-    quantizer: {name: rvq, n_q: 8, codebook_size: 1024}
+    quantizer: {name: <registered quantizer>, n_q: 8, codebook_size: 1024}
 
 An ablation is a short file that ``extends`` a base config and overrides a few keys. Merging is
 recursive for mappings; lists and scalars replace; a component mapping whose ``name`` changes is

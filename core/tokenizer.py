@@ -1,11 +1,11 @@
 """The one interface every speech tokenizer implements, trained or pretrained.
 
-Follows audiocraft's ``CompressionModel`` idea: DM-Codec checkpoints and baseline wrappers
-(EnCodec, SpeechTokenizer, FACodec) look the same to the CLI and the benchmark harness.
+Follows audiocraft's ``CompressionModel`` idea: trained checkpoints and wrappers of published
+codecs look the same to the CLI and the benchmark harness.
 
 Shapes: ``wav`` is ``[B, 1, N]`` float at :attr:`sample_rate`; codes are ``[B, Q, T]`` int64 at
-:attr:`frame_rate`. Some tokenizers need side information besides codes to decode (FACodec's
-timbre embedding): they list its names in :attr:`side_info_keys`, return it from
+:attr:`frame_rate`. Some tokenizers need side information besides codes to decode (a speaker
+or timbre embedding): they list its names in :attr:`side_info_keys`, return it from
 :meth:`encode_with_side` and take it back in :meth:`decode`.
 """
 
@@ -110,8 +110,8 @@ class Tokenizer(ABC):
     def code_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes [B, Q, T]`` -> the vector each code stands for, ``[B, Q, D, T]`` (float).
 
-        What the token-content probe trains on (benchmarks/harness/probe.py): for an RVQ codec the
-        codebook row of each level (their sum over Q is the quantized latent the decoder sees).
+        What the token-content probe trains on (benchmarks/harness/probe.py): for a residual-quantised
+        codec the codebook row of each level (their sum over Q is the quantized latent the decoder sees).
         The default raises :class:`~tokenizer_bench.core.errors.NotApplicableError`, so a tokenizer
         whose codes carry no meaningful vectors is reported "not applicable" instead of guessed.
         """

@@ -68,7 +68,7 @@ def parse_options(options: list[str]) -> dict[str, Any]:
     """Repeated ``--option KEY=VALUE`` as tokenizer options (values read as YAML, as ``--set``)."""
     from ..config import parse_key_values
 
-    return parse_key_values(options, "--option", example="bandwidth=1.5")
+    return parse_key_values(options, "--option")
 
 
 def _codes_dtype(codebook_size: int) -> Any:
