@@ -3,8 +3,8 @@
 Why: on CPU, PyTorch takes every tensor from the C library's ``malloc``. glibc serves blocks above
 its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and unmaps them on free, so each
 full-rate activation of a convolutional codec (a 10 s x 4 batch holds 160 MB per 64-channel
-tensor) is page-faulted in anew, layer after layer: encoding 40 s of audio with the paper
-DM-Codec took 1.5 million minor page faults and 3.3 s of kernel time out of 12.7 s of CPU time
+tensor) is page-faulted in anew, layer after layer: encoding 40 s of audio with the paper-size
+codec took 1.5 million minor page faults and 3.3 s of kernel time out of 12.7 s of CPU time
 (benchmarks/results/host_memory.md). :func:`reuse_freed_memory` tells glibc to take large
 blocks from its heap and keep freed ones there for the duration of a call, so the next layer
 reuses the previous layer's pages; at the end the settings are put back and the free pages are
