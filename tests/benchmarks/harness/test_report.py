@@ -1,4 +1,5 @@
-"""The HTML report renders in a real browser: headless Chromium loads it and we read the table back."""
+"""The HTML report (benchmarks/harness/report.py) renders in a real browser: headless Chromium loads it and we read the
+table back."""
 
 from __future__ import annotations
 
