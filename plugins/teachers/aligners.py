@@ -17,6 +17,8 @@ import torch
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces_teachers import AlignedFeatures, TokenFeatures, Transcript
 
+from .parity import PadAligner  # ``pad``, the official alignment (parity only); re-exported
+
 
 class _Accumulator:
     """Sum and count per frame; ``result()`` averages where several tokens landed."""
@@ -134,37 +136,9 @@ class InterpolateAligner:
         return AlignedFeatures(feats, mask, {})
 
 
-class PadAligner:
-    """``pad``: the official behaviour, for parity experiments only — token i on frame i.
-
-    Tokens (special tokens included, as the official code feeds ``[CLS] ... [SEP]``) are placed
-    on frames 0..n-1; frames past the text are zeros with mask ``False``; tokens past the last
-    frame are dropped. Unlike the official code, the padding frames are zeros rather than the LM's
-    output for ``[PAD]`` inputs, and truncation is to the codec's T frames rather than the STT's
-    frame count. Set ``keep_special_tokens: false`` to drop ``[CLS]``/``[SEP]``.
-    """
-
-    needs_timings = False
-
-    def __init__(self, keep_special_tokens: bool = True) -> None:
-        self.keep_special_tokens = bool(keep_special_tokens)
-
-    def __call__(
-        self, tokens: TokenFeatures, transcript: Transcript, num_frames: int, frame_seconds: float
-    ) -> AlignedFeatures:
-        feats = tokens.features if self.keep_special_tokens else tokens.features[~tokens.special]
-        n = min(feats.shape[0], num_frames)
-        out = torch.zeros(num_frames, tokens.features.shape[1])
-        out[:n] = feats[:n]
-        mask = torch.zeros(num_frames, dtype=torch.bool)
-        mask[:n] = True
-        return AlignedFeatures(out, mask, {"tokens_dropped": int(feats.shape[0] - n)})
-
-
 def register_aligners(register) -> None:
     register("timestamps", TimestampAligner, "Each LM token on the frames its word spans (STT word timings)")
     register("interpolate", InterpolateAligner, "Stretch the LM tokens uniformly over the codec frames")
-    register("pad", PadAligner, "Official behaviour (parity only): token i on frame i, zero padding")
 
 
 __all__ = ["InterpolateAligner", "PadAligner", "TimestampAligner", "word_frames"]
