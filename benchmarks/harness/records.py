@@ -81,10 +81,3 @@ def _json_default(obj: Any) -> Any:
     except ImportError:  # pragma: no cover
         pass
     return str(obj)
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN/Inf: metrics returning them are recorded as errors by the caller."""
-    import math
-
-    return float(value) if math.isfinite(float(value)) else None
