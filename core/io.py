@@ -68,6 +68,20 @@ def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     return Path(path)
 
 
+def read_json_object(path: str | Path, what: str = "file") -> dict[str, Any]:
+    """The JSON object in ``path``; CheckpointError naming the file when it is missing, not JSON or not an object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: {what} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: {what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
 def load_torch_file(path: str | Path, what: str = "PyTorch weights") -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU; CheckpointError naming the file on any failure."""
     import torch

@@ -11,7 +11,6 @@ or timbre embedding): they list its names in :attr:`side_info_keys`, return it f
 
 from __future__ import annotations
 
-import json
 import math
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -177,15 +176,13 @@ def read_saved_options(path: str | Path, tokenizer: str, *, name_optional: bool 
     has no such key); anything else is a :class:`CheckpointError` naming the file.
     """
     from .errors import CheckpointError
+    from .io import read_json_object
 
     path = Path(path).expanduser()
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    found = data.get("tokenizer", tokenizer if name_optional else None) if isinstance(data, dict) else None
+    data = read_json_object(path, f"{tokenizer} options file")
+    found = data.get("tokenizer", tokenizer if name_optional else None)
     if found != tokenizer:
         raise CheckpointError(f"{path} is not a {tokenizer} tokenizer config (tokenizer={found!r})")
     return data

@@ -13,13 +13,13 @@ Samples outside [-1, 1 - 2^-15] are clipped, exactly as writing a 16-bit WAV wou
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 
 from tokenizer_bench.core.errors import CheckpointError
+from tokenizer_bench.core.io import read_json_object, write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer
 
 _SCALE = 32768
@@ -52,19 +52,12 @@ class IdentityTokenizer(Tokenizer):
         return ((codes - _SCALE).to(torch.float32)) / _SCALE
 
     def save_pretrained(self, directory: str | Path) -> None:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / CONFIG_NAME).write_text(json.dumps({"name": self.name, "sample_rate": self.sample_rate}, indent=2))
+        write_json_atomic(Path(directory) / CONFIG_NAME, {"name": self.name, "sample_rate": self.sample_rate})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **options) -> "IdentityTokenizer":
         cfg_path = Path(directory) / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise CheckpointError(f"{cfg_path}: identity tokenizer config not found (write one with save_pretrained)")
-        try:
-            cfg = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
+        cfg = read_json_object(cfg_path, "identity tokenizer config (written by save_pretrained)")
         if cfg.get("name") != cls.name:
             raise CheckpointError(f"{cfg_path}: 'name' is {cfg.get('name')!r}, expected 'identity'")
         return cls(sample_rate=options.get("sample_rate", cfg.get("sample_rate", 16000)))

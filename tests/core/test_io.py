@@ -14,6 +14,7 @@ from tokenizer_bench.core.io import (
     load_safetensors_file,
     load_state_dict_strict,
     load_torch_file,
+    read_json_object,
     save_safetensors_atomic,
     torch_save_atomic,
     write_json_atomic,
@@ -62,7 +63,8 @@ def test_strict_load_names_file_and_every_kind_of_mismatch():
 
 def test_strict_load_lists_five_then_counts():
     m = nn.Sequential(*[nn.Linear(1, 1, bias=False) for _ in range(7)])
-    with pytest.raises(CheckpointError, match=r"missing: 0\.weight, 1\.weight, 2\.weight, 3\.weight, 4\.weight \(\+2 more\)\)$"):
+    listed = r"missing: 0\.weight, 1\.weight, 2\.weight, 3\.weight, 4\.weight \(\+2 more\)\)$"
+    with pytest.raises(CheckpointError, match=listed):
         load_state_dict_strict(m, {}, source="empty.pt")
 
 
@@ -121,3 +123,16 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == '{\n  "a": 1\n}\n'
     assert sorted(os.listdir(target.parent)) == ["r.json"]
+
+
+def test_read_json_object(tmp_path):
+    write_json_atomic(tmp_path / "ok.json", {"a": [1, 2]})
+    assert read_json_object(tmp_path / "ok.json") == {"a": [1, 2]}
+    with pytest.raises(CheckpointError, match=r"none.json: model config not found$"):
+        read_json_object(tmp_path / "none.json", "model config")
+    (tmp_path / "bad.json").write_text("{\"a\": ")
+    with pytest.raises(CheckpointError, match=r"bad.json: file is not valid JSON \(Expecting value"):
+        read_json_object(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(CheckpointError, match=r"list.json: file must be a JSON object, got list$"):
+        read_json_object(tmp_path / "list.json")
