@@ -5,7 +5,8 @@ resolved through the registries, so any registered encoder, quantizer and decode
 plugged in. With the default components its state dict is exactly the official
 SpeechTokenizer / DM-Codec generator's (``encoder.*``, ``transform.*``, ``quantizer.vq.*``,
 ``decoder.*``; 103,675,586 parameters at the paper configuration). The ``transform`` head is the
-official layout's only (see :mod:`.parity`): a generator trained here has none.
+official layout's only (see :mod:`.parity`): a generator trained here has none (the training
+config's ``model.semantic_dimension`` is null by default).
 
 :class:`DMCodecTokenizer` wraps a generator behind the common :class:`Tokenizer` interface and
 reads/writes two layouts:
