@@ -9,7 +9,7 @@ Measures, on ~10 librispeech-mini test-other utterances (the seeded draw of the 
    and of ``--render-only``;
 3. optionally (``--gt-all``) the ground-truth WER/WIL of the offline ASR on every test-other
    utterance (corpus level and per-utterance mean +- std);
-4. ``--throughput LABEL`` instead (issue #17): the ``compare`` a new user runs, as a subprocess
+4. ``--throughput LABEL`` instead: the ``compare`` a new user runs, as a subprocess
    from a cold start: three tokenizers x 20 test-other utterances, WER+WIL+ViSQOL+STOI, offline
    ASR, ``--workers 2`` -> tokenizer-utterances per minute of wall clock (process start-up, model
    loads, ground-truth row and rendering included), with the CPU seconds of the command and its
@@ -332,7 +332,7 @@ def _throughput_markdown(res: dict) -> list[str]:
     if not tp:
         return []
     first = next(iter(tp.values()))
-    lines = ["", "## Throughput of a new user's compare (issue #17)", "",
+    lines = ["", "## Throughput of a new user's compare", "",
              f"`{first['command']}` (run from the repository root, cold start, {first['workers']} workers; "
              "tokenizer-utterances per minute of the whole command's wall clock: start-up, model loads, the "
              "ground-truth row and rendering included).", "",

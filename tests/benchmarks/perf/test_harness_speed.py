@@ -1,5 +1,5 @@
 """harness_speed.py --throughput: the record comparison that says "values unchanged", and the
-command it times (the one issue #17 names), checked on hand-made inputs."""
+command it times (the compare a new user runs), checked on hand-made inputs."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_compare_records_reports_the_largest_difference_per_metric(hs):
     assert hs.compare_records(a, {("x", "u1"): b[("x", "u1")]}) == {"same_keys": False, "only_a": 1, "only_b": 0}
 
 
-def test_compare_command_is_the_issue_s_metric_set_on_two_workers(hs, tmp_path):
+def test_compare_command_is_the_new_user_metric_set_on_two_workers(hs, tmp_path):
     cmd = hs.compare_command("identity,dm_codec:runs/a", tmp_path / "data", 20, 2, tmp_path / "out")
     assert cmd[1] == "compare"
     opts = dict(zip(cmd[2::2], cmd[3::2]))
