@@ -39,7 +39,8 @@ CASES: dict[str, str] = {
     "waveform_l1": "loss: waveform L1",
     "distillation": "loss: distillation, RVQ-1 -> 768 (projection + eq. 1)",
     "lm_sm_distillation": "loss: LM (RVQ-1) + SM (RVQ-1:8), shared projection",
-    "adversarial_feature_matching": "loss: hinge adversarial + relative feature matching over all 13 sub-discriminators",
+    "adversarial_feature_matching":
+        "loss: hinge adversarial + relative feature matching over all 13 sub-discriminators",
 }
 
 
