@@ -1,11 +1,10 @@
-"""Bitrate by formula and real-time factors by definition."""
+"""Bitrate by formula (plugins/metrics/bitrate.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tokenizer_bench.plugins.metrics.bitrate import Bitrate, bitrate_bps
-from tokenizer_bench.plugins.metrics.rtf import DecodeRTF, EncodeRTF
 
 
 def test_bitrate_formula():
@@ -17,11 +16,3 @@ def test_bitrate_formula():
     assert Bitrate()(tokenizer={"frame_rate": 50.0, "n_q": 1, "codebook_size": 1024}) == 500.0
     with pytest.raises(ValueError):
         bitrate_bps(50, 0, 1024)
-
-
-def test_rtf_is_seconds_per_second_of_audio():
-    timings = {"encode_s": 0.5, "decode_s": 0.25}
-    assert EncodeRTF()(timings=timings, duration_s=2.0) == 0.25
-    assert DecodeRTF()(timings=timings, duration_s=2.0) == 0.125
-    with pytest.raises(ValueError):
-        EncodeRTF()(timings=timings, duration_s=0.0)
