@@ -40,6 +40,7 @@ from tokenizer_bench.core.io import (
     load_safetensors_file,
     load_state_dict_strict,
     load_torch_file,
+    read_json_object,
     save_safetensors_atomic,
     torch_save_atomic,
     write_json_atomic,
@@ -257,18 +258,6 @@ class DMCodecGenerator(OfficialTransformHead, nn.Module):
 # --------------------------------------------------------------------------- files
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
-
-
 def official_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     """A generator state dict from a loaded ``.pt``: plain, trainer dict (``generator``), ``module.``-prefixed."""
     if isinstance(obj, Mapping) and "generator" in obj and isinstance(obj["generator"], Mapping):
@@ -407,7 +396,7 @@ class DMCodecTokenizer(Tokenizer):
         if not directory.is_dir():
             raise CheckpointError(f"{directory}: checkpoint directory not found")
         cfg_path = directory / CONFIG_NAME
-        cfg = _read_json(cfg_path)
+        cfg = read_json_object(cfg_path, "config")
         if "tokenizer" in cfg:
             generator = cls._load_ours(directory, cfg, options.get("weights_file"))
             n_q = options.get("n_q", cfg.get("num_codebooks"))
