@@ -336,17 +336,3 @@ def run_probe_rows(tokenizers: dict[str, Any | tuple[Any, int | None]],
             if log:
                 log(f"probe {key}: {rows[key] if isinstance(rows[key], str) else f'CER {rows[key].cer:.3f}'}")
     return rows
-
-
-def probe_markdown(rows: dict[str, Any], cfg: ProbeConfig, n_train: int, n_test: int) -> str:
-    """The results.md section: CER with bootstrap 95 % CI per row, and the probe's settings."""
-    lines = [f"Token-content probe (CTC characters; {n_train} train / {n_test} test utterances, no shared speaker; "
-             f"probe {cfg.model_dump()}). Lower CER = more text in the features.", "",
-             "| features | CER | 95 % CI (bootstrap over utterances) |", "|---|---:|---|"]
-    for key, r in rows.items():
-        if isinstance(r, str):
-            lines.append(f"| {key} | – | {r} |")
-        else:
-            lo, hi = r.ci95 or (float("nan"), float("nan"))
-            lines.append(f"| {key} | {r.cer:.3f} | [{lo:.3f}, {hi:.3f}] |")
-    return "\n".join(lines) + "\n"
