@@ -130,11 +130,8 @@ class EncodecTokenizer(Tokenizer):
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor, side: SideInfo | None = None) -> torch.Tensor:
         """Codes ``[B, Q, T]`` (``Q <= num_codebooks``) -> ``wav [B, 1, N']`` at 16 kHz."""
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
-            raise ValueError(f"encodec codes must be [B, 1..{self.num_codebooks}, T], got {tuple(codes.shape)}")
+        self.check_codes(codes)
         codes = codes.to(device=self.device, dtype=torch.long)
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
-            raise ValueError(f"encodec codes must lie in [0, {self.codebook_size})")
         audio = self.model.decode(codes.unsqueeze(0), [None], return_dict=True).audio_values
         return resample(audio, self.model_rate, self.sample_rate)
 

@@ -277,17 +277,13 @@ class FACodecTokenizer(Tokenizer):
                 "facodec decodes with the utterance's timbre embedding: pass side={'timbre': spk} as "
                 "returned by encode_with_side(wav)"
             )
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.num_codebooks:
-            raise ValueError(f"facodec codes must be [B, 1..{self.num_codebooks}, T], got {tuple(codes.shape)}")
+        self.check_codes(codes)
         spk = side["timbre"].to(device=self.device, dtype=torch.float32)
         if spk.dim() != 2 or spk.shape[0] != codes.shape[0] or spk.shape[1] != self.decoder.in_channels:
             raise ValueError(
                 f"side['timbre'] must be [B={codes.shape[0]}, {self.decoder.in_channels}], got {tuple(spk.shape)}"
             )
         codes = codes.to(device=self.device, dtype=torch.long)
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
-            raise ValueError(f"facodec codes must lie in [0, {self.codebook_size}), got "
-                             f"[{int(codes.min())}, {int(codes.max())}]")
         latent = self.decoder.vq2emb(codes.transpose(0, 1))
         return self.decoder.inference(latent, spk)
 
