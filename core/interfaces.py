@@ -85,8 +85,9 @@ class Metric(Protocol):
 #
 # A training config lists its loss terms by name (``losses: {term: {name, weight, <args>}}``);
 # the recipe computes each listed term from the inputs its loss declares and adds them up,
-# Σ weight · value, in the order the config lists them. A loss declares its inputs with a class
-# attribute ``inputs`` holding one of the names below; that name fixes how it is called:
+# Σ weight · value, in a fixed order (by input kind as LOSS_INPUTS lists them, then by term
+# name). A loss declares its inputs with a class attribute ``inputs`` holding one of the names
+# below; that name fixes how it is called:
 #
 # ``waveforms``              ``loss(wav, wav_hat) -> scalar``: float32 ``[B, 1, N]`` input and
 #                            reconstruction, cut to the same length (reconstruction losses).
@@ -164,8 +165,9 @@ class Recipe(Protocol):
     * ``modules() -> dict[str, nn.Module]``: every trained module by checkpoint name;
     * ``optimizers() -> list[OptimizerGroup]`` (``core.training.recipe``): parameter groups, each
       with its own optimiser and schedule;
-    * ``micro_step(step, batch, sync, accum) -> StepResult`` for every micro-batch (backward, and
-      on ``sync`` the optimiser steps through ``step.clip``);
+    * ``bind(trainer)`` (optional), once the distributed modules are prepared;
+    * ``micro_step(trainer, batch, sync, accum) -> StepResult`` for every micro-batch (backward,
+      and on ``sync`` the optimiser steps, clipping with ``trainer.clip``);
     * ``validation_loss(wav, wav_hat) -> (key, value)`` on validation crops (eval mode).
     """
 
@@ -177,6 +179,6 @@ class Recipe(Protocol):
 
     def optimizers(self) -> list[Any]: ...
 
-    def micro_step(self, step: Any, batch: dict[str, Any], sync: bool, accum: int) -> Any: ...
+    def micro_step(self, trainer: Any, batch: dict[str, Any], sync: bool, accum: int) -> Any: ...
 
     def validation_loss(self, wav: torch.Tensor, wav_hat: torch.Tensor) -> tuple[str, torch.Tensor]: ...

@@ -63,9 +63,11 @@ class LossTerm:
 def build_loss_terms(
     specs: Mapping[str, Any], default_weights: Mapping[str, float], extra: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[LossTerm]:
-    """The config's loss terms, in config order. ``default_weights``: the recipe's weight of a term
-    whose config leaves ``weight`` out; ``extra``: arguments the recipe passes to one input kind
-    (e.g. sizes to ``teacher_features`` losses)."""
+    """The config's loss terms in their canonical order: by input kind (as :data:`LOSS_INPUTS`
+    lists them), then by term name. A total added up in this order gives the same floats however a
+    config file orders its keys (a YAML dump may sort them). ``default_weights``: the recipe's
+    weight of a term whose config leaves ``weight`` out; ``extra``: arguments the recipe passes to
+    the losses of one input kind (e.g. sizes to ``teacher_features`` losses)."""
     terms: list[LossTerm] = []
     for name, spec in specs.items():
         if spec.weight is not None:
@@ -82,7 +84,7 @@ def build_loss_terms(
                 f"{', '.join(LOSS_INPUTS)}; see core/interfaces.py), got {inputs!r}"
             )
         terms.append(LossTerm(name, spec.build("losses", **(extra or {}).get(inputs, {})), weight))
-    return terms
+    return sorted(terms, key=lambda t: (LOSS_INPUTS.index(t.inputs), t.name))
 
 
 def weighted_total(values: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -7,7 +7,8 @@ One optimiser step, as the official code orders it:
    part of the generator-side module (one DDP module, one optimiser: ``generator``).
 2. **D step** on ``wav_hat.detach()``: the adversarial term's discriminator loss (eq. 7) over all
    sub-discriminators, backward, clip, step (:func:`tokenizer_bench.core.training.gan.discriminator_backward`).
-3. **G step**: eq. 10, total = Σ weight·term over the config's ``losses`` in their order —
+3. **G step**: eq. 10, total = Σ weight·term over the config's ``losses`` (added in the canonical
+   order of :func:`tokenizer_bench.core.training.recipe.build_loss_terms`) —
    ``waveforms`` terms (mel, waveform L1), ``quantizer`` terms (commitment), ``teacher_features``
    terms, and the discriminator terms (adversarial eq. 6, feature matching eq. 8), whose gradient
    with respect to ``wav_hat`` comes from
@@ -79,13 +80,13 @@ class GeneratorWithTeacherLosses(nn.Module):
 
 class GanDistillationRecipe:
     """The recipe object (``core.interfaces.Recipe``). ``validate_on``: the ``waveforms`` term
-    logged as ``valid/<term>`` (default: the first one the config lists)."""
+    logged as ``valid/<term>`` (default: the first by name, e.g. ``mel`` before ``waveform``)."""
 
     def __init__(self, cfg: TrainConfig, validate_on: str | None = None) -> None:
         self.cfg = cfg
         self.specs = cfg.terms()
         inputs = {name: getattr(_factory(spec.name), "inputs", None) for name, spec in self.specs.items()}
-        waveform_terms = [n for n, i in inputs.items() if i == WAVEFORMS]
+        waveform_terms = sorted(n for n, i in inputs.items() if i == WAVEFORMS)
         if not waveform_terms:
             raise ConfigError("losses: list at least one reconstruction loss (a `waveforms` loss, e.g. mel or waveform)")
         if validate_on is not None and validate_on not in waveform_terms:
@@ -208,7 +209,7 @@ class GanDistillationRecipe:
                 )
                 values.update(gan_values)  # values only: their gradient is in grad_wav_hat
                 surrogate = (wav_hat * grad_wav_hat).sum()
-            values = {t.name: values[t.name] for t in self.terms if t.name in values}  # config order
+            values = {t.name: values[t.name] for t in self.terms if t.name in values}  # canonical order
             total, weighted = weighted_total(values, self.weights)
             with phase("g_backward"):
                 acc.backward((total + surrogate if surrogate is not None else total) / accum)

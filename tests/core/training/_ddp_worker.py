@@ -21,30 +21,29 @@ def main() -> None:
     cfg_path, out_dir = sys.argv[1], Path(sys.argv[2])
     cfg = load_config(cfg_path, TrainConfig)
     trainer = Trainer(cfg, output_dir=out_dir / "run")
-    gen = trainer.generator_raw.generator
+    gen = trainer.tokenizer.generator
     probe = next(k for k, v in gen.state_dict().items() if v.is_floating_point() and "weight" in k)
     init = gen.state_dict()[probe].clone()
     seen: list[str] = []
-    original = trainer._micro_step
+    original = trainer.recipe.micro_step
 
-    def spy(batch, sync, accum):
+    def spy(trainer_, batch, sync, accum):
         seen.extend(batch["ids"])
-        return original(batch, sync, accum)
+        return original(trainer_, batch, sync, accum)
 
-    trainer._micro_step = spy
+    trainer.recipe.micro_step = spy
     trainer.fit()
     rank = trainer.accelerator.process_index
     out_dir.mkdir(parents=True, exist_ok=True)
-    g = trainer.generator_raw
+    modules = trainer.recipe.modules()
     torch.save(
         {
             "world_size": trainer.accelerator.num_processes,
             "ids": seen,
             "probe": probe,
             "generator_init": init,
-            "generator": {k: v.detach().cpu() for k, v in g.generator.state_dict().items()},
-            "distillation": {k: v.detach().cpu() for k, v in g.distillation.state_dict().items()},
-            "discriminators": {k: v.detach().cpu() for k, v in trainer.discriminators_raw.state_dict().items()},
+            **{part: {k: v.detach().cpu() for k, v in modules[part].state_dict().items()}
+               for part in ("generator", "distillation", "discriminators")},
         },
         out_dir / f"rank{rank}.pt",
     )

@@ -70,6 +70,7 @@ def tiny_config(corpus: Path, out: Path, **trainer: Any) -> dict[str, Any]:
             "encoder": {"name": "seanet_encoder", **seanet, "bidirectional": True},
             "quantizer": {"name": "rvq", "dimension": 16, "n_q": 3, "codebook_size": 8, "kmeans_iters": 5},
             "decoder": {"name": "seanet_decoder", **seanet, "bidirectional": False},
+            "semantic_dimension": None,
         },
         # never loaded: the cache is written by write_fake_cache, so no teacher model runs
         "teachers": {
@@ -78,7 +79,6 @@ def tiny_config(corpus: Path, out: Path, **trainer: Any) -> dict[str, Any]:
             "sm": {"name": "sm_hf", "model": "fake-sm"},
             "cache_dir": str(out / "cache"),
         },
-        "distillation": {"lm": {"target": "rvq1"}, "sm": {"target": "rvq1:3"}, "lambda_lm": 0.5, "lambda_sm": 0.5},
         "discriminators": [
             {"name": "mpd", "periods": [2, 3], "channels": [4, 8]},
             {"name": "msd", "num_scales": 2, "channels": [4, 8, 8], "kernel_sizes": [5, 5, 3],
@@ -86,10 +86,13 @@ def tiny_config(corpus: Path, out: Path, **trainer: Any) -> dict[str, Any]:
             {"name": "mstft", "filters": 4, "n_ffts": [128, 64]},
         ],
         "losses": {
-            "mel": {"name": "multiscale_mel", "n_mels": 16, "min_exponent": 5, "max_exponent": 7},
-            "waveform": {"name": "waveform_l1"},
-            "adversarial": {"name": "adversarial", "kind": "hinge"},
-            "feature_matching": {"name": "feature_matching"},
+            "mel": {"name": "multiscale_mel", "weight": 45.0, "n_mels": 16, "min_exponent": 5, "max_exponent": 7},
+            "waveform": {"name": "waveform_l1", "weight": 500.0},
+            "commitment": {"name": "commitment", "weight": 10.0},
+            "distillation": {"name": "distillation", "weight": 120.0, "lm": {"target": "rvq1"}, "sm": {"target": "rvq1:3"},
+                             "lambda_lm": 0.5, "lambda_sm": 0.5},
+            "adversarial": {"name": "adversarial", "weight": 1.0, "kind": "hinge"},
+            "feature_matching": {"name": "feature_matching", "weight": 2.0},
         },
         "data": {"train": [str(corpus)], "segment_seconds": 0.1, "batch_size": 2, "num_workers": 0},
         "trainer": {
@@ -119,19 +122,18 @@ def tiny_trainer(root: Path, **trainer: Any):
 
 
 def step_gradients(trainer) -> tuple[list[list[torch.Tensor]], dict[str, float]]:
-    """One synced micro-step on the first batch; the gradients just before each optimiser step
-    (D, then G: ``_clip`` runs right before each) and the step's logged scalars."""
+    """One optimiser step (``Trainer.train_step``) on the first batch; the gradients each optimiser
+    steps with (D, then G; captured by optimiser step pre-hooks) and the step's logged scalars."""
     captured: list[list[torch.Tensor]] = []
-    original = trainer._clip
 
-    def spy(params):
-        params = list(params)
-        captured.append([p.grad.clone() for p in params if p.grad is not None])
-        return original(params)
+    def spy(opt, args, kwargs):
+        captured.append([p.grad.clone() for group in opt.param_groups for p in group["params"] if p.grad is not None])
 
-    trainer._clip = spy
+    # Accelerate wraps each optimiser; the hook goes on the torch optimiser that steps
+    handles = [getattr(opt, "optimizer", opt).register_step_pre_hook(spy) for opt in trainer.optimizers.values()]
     try:
-        scalars, _, _ = trainer._micro_step(next(iter(trainer.data.loader(0))), sync=True, accum=1)
+        scalars = trainer.train_step(next(iter(trainer.data.loader(0))))
     finally:
-        trainer._clip = original
+        for h in handles:
+            h.remove()
     return captured, scalars

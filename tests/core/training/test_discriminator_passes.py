@@ -2,8 +2,9 @@
 
 The reference here is the textbook computation, written out in the test: all discriminators on
 the real and generated audio, eq. 7 (or eq. 6 + eq. 8 with the config's weights) over the flat
-lists, and ``torch.autograd.grad``. The trainer instead runs one discriminator at a time and adds
-the parts up, so any error in the ``num_terms`` normalisation or the surrogate backward shows here.
+lists, and ``torch.autograd.grad``. The public passes of ``core.training.gan`` instead run one
+discriminator at a time and add the parts up, so any error in the ``num_terms`` normalisation or the
+surrogate backward shows here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import pytest
 import torch
 
 from tokenizer_bench.core.training import Trainer
-from tokenizer_bench.core.training.trainer import build_discriminators
+from tokenizer_bench.core.training.gan import (
+    DiscriminatorSet,
+    GanTerm,
+    discriminator_backward,
+    generator_adversarial_backward,
+)
 from tokenizer_bench.plugins.losses.adversarial import (
     discriminator_adversarial_loss,
     feature_matching_loss,
@@ -32,8 +38,8 @@ def make_trainer(tmp_path: Path, passes: str) -> Trainer:
 
 def clone_discriminators(trainer: Trainer):
     """Same weights and spectral-norm vectors (deepcopy fails once spectral norm has run)."""
-    ref = build_discriminators(trainer.cfg)
-    ref.load_state_dict(trainer.discriminators_raw.state_dict())
+    ref = DiscriminatorSet.build(trainer.cfg.discriminators)
+    ref.load_state_dict(trainer.recipe.modules()["discriminators"].state_dict())
     return ref.train()
 
 
@@ -49,10 +55,19 @@ def trainer(tmp_path_factory) -> Trainer:
     return make_trainer(tmp_path_factory.mktemp("passes"), "each")
 
 
+def discriminators(trainer: Trainer) -> DiscriminatorSet:
+    return trainer.recipe.modules()["discriminators"]
+
+
+def groups(trainer: Trainer) -> list[list[str]]:
+    return discriminators(trainer).groups(together=False)
+
+
 def test_each_discriminator_is_its_own_group(trainer):
-    assert trainer.disc_groups == [["mpd"], ["msd"], ["mstft"]]
+    assert groups(trainer) == [["mpd"], ["msd"], ["mstft"]]
     # tiny config: mpd 2 periods, msd 2 scales, mstft 2 resolutions -> 6 logits
-    assert trainer._num_terms(torch.zeros(1, 1, 1600))[0] == 6
+    assert discriminators(trainer).num_terms(groups(trainer), torch.zeros(1, 1, 1600))[0] == 6
+    assert discriminators(trainer).num_terms([["mpd", "msd", "mstft"]], torch.zeros(1, 1, 1600)) == (None, None)
 
 
 def test_discriminator_gradients_equal_one_joint_pass(trainer):
@@ -64,18 +79,20 @@ def test_discriminator_gradients_equal_one_joint_pass(trainer):
     loss = discriminator_adversarial_loss([x[:2] for x in logits], [x[2:] for x in logits], kind="hinge")
     expected = torch.autograd.grad(loss, ref_params)
 
-    trainer.opt_d.zero_grad(set_to_none=True)
-    value = trainer._discriminator_backward(wav, fake, accum=1)
-    got = [p.grad for p in trainer.discriminators_raw.parameters()]
+    trainer.optimizers["d"].zero_grad(set_to_none=True)
+    adversarial = trainer.cfg.losses["adversarial"].build("losses")
+    value = discriminator_backward(trainer.accelerator, discriminators(trainer), groups(trainer), adversarial,
+                                   wav, fake, accum=1)
+    got = [p.grad for p in discriminators(trainer).parameters()]
     assert value == pytest.approx(float(loss.detach()), rel=1e-5)
     for e, g in zip(expected, got):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6)
-    trainer.opt_d.zero_grad(set_to_none=True)
+    trainer.optimizers["d"].zero_grad(set_to_none=True)
 
 
 def test_generator_gradient_equals_one_joint_pass(trainer):
     wav, wav_hat = audio(1)
-    weights = trainer.losses["total"].weights
+    weights = {"adversarial": 1.0, "feature_matching": 2.0}  # the tiny config's
     ref = clone_discriminators(trainer)
     ref.requires_grad_(False)
     with torch.no_grad():
@@ -85,12 +102,15 @@ def test_generator_gradient_equals_one_joint_pass(trainer):
     fm = feature_matching_loss(real_f, fake_f)
     expected = torch.autograd.grad(weights["adversarial"] * adv + weights["feature_matching"] * fm, wav_hat)[0]
 
-    values, grad = trainer._generator_gan_backward(wav, wav_hat)
+    terms = [GanTerm(k, trainer.cfg.losses[k].build("losses"), trainer.cfg.losses[k].weight) for k in weights]
+    assert {t.name: t.weight for t in terms} == weights
+    values, grad = generator_adversarial_backward(trainer.accelerator, discriminators(trainer), groups(trainer),
+                                                  terms, wav, wav_hat)
     assert float(values["adversarial"]) == pytest.approx(float(adv.detach()), rel=1e-5)
     assert float(values["feature_matching"]) == pytest.approx(float(fm.detach()), rel=1e-5)
     torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-7)
     # the discriminators' parameters were frozen for the pass and are trainable again after it
-    assert all(p.requires_grad and p.grad is None for p in trainer.discriminators_raw.parameters())
+    assert all(p.requires_grad and p.grad is None for p in discriminators(trainer).parameters())
 
 
 def test_each_and_together_take_the_same_step(tmp_path):

@@ -20,8 +20,7 @@ def _cfg(tmp_path, out):
                   "decoder": {"name": "seanet_decoder"}},
         "data": {"train": [str(tmp_path)]},
         "teachers": {"stt": None, "lm": None, "sm": None},
-        "distillation": {"lm": None, "sm": None},
-        "losses": {"mel": {"name": "dmcodec_mel"}},
+        "losses": {"mel": {"name": "dmcodec_mel", "weight": 45.0}},
         "evaluation": {"data": [str(tmp_path / "eval")], "metrics": ["stoi", "bitrate"], "out": str(out)},
     })
 

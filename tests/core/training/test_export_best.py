@@ -54,7 +54,7 @@ def perplexity_of(values: list[int]) -> float:
 def validate_here(generator, trainer: Trainer) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Mel loss of ``generator`` (eval mode) over the run's validation crops, with codes and masks."""
     generator.eval()
-    mel = trainer.cfg.losses.mel.build("losses")
+    mel = trainer.cfg.losses["mel"].build("losses")
     ds = trainer.data.valid
     batch = collate([ds[i] for i in range(len(ds))])
     total, codes = 0.0, []
@@ -93,7 +93,7 @@ def test_best_is_exported_and_reproduces_the_lowest_validation_loss(tmp_path):
         assert rec[f"valid/codebook/layer{layer}_usage"] == len(set(values)) / tok.codebook_size
     # the trainer itself still holds the last generator (the best was swapped in for the export only)
     last = state["generator"]
-    assert all(torch.equal(v.cpu(), last[k]) for k, v in trainer.generator_raw.generator.state_dict().items())
+    assert all(torch.equal(v.cpu(), last[k]) for k, v in trainer.tokenizer.generator.state_dict().items())
     if best_step != 4:
         assert any(not torch.equal(v, last[k]) for k, v in tok.generator.state_dict().items())
 
