@@ -60,7 +60,9 @@ def fan_in(module: nn.Module, weight: torch.Tensor) -> int:
     return int(weight.shape[1]) * taps  # weight [out, in/groups, *k]
 
 
-def _norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
+def norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
+    """L2 norm over every dimension but the first, kept broadcastable (``[C, 1, ..., 1]``): the
+    magnitude ``g`` of old-style weight norm (``torch.nn.utils.weight_norm(module, dim=0)``)."""
     return torch.linalg.vector_norm(v, dim=tuple(range(1, v.dim())), keepdim=True)
 
 
@@ -80,7 +82,7 @@ def _init_layer(module: nn.Module, generator: torch.Generator | None) -> bool:
     std = 1.0 / math.sqrt(fan_in(module, v))
     v.normal_(0.0, std, generator=generator)
     if weight_g is not None:
-        weight_g.copy_(_norm_except_dim0(v))
+        weight_g.copy_(norm_except_dim0(v))
     bias = getattr(module, "bias", None)
     if isinstance(bias, torch.Tensor):
         bias.zero_()

@@ -35,16 +35,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.nn_init import norm_except_dim0
 
 Norm = Literal["weight_norm", "spectral_norm", "none"]
 NORMS: tuple[str, ...] = ("weight_norm", "spectral_norm", "none")
 
 _IntOr2 = int | tuple[int, int]
-
-
-def norm_except_dim0(v: torch.Tensor) -> torch.Tensor:
-    """L2 norm over every dimension but the first, kept broadcastable (``[C, 1, ..., 1]``)."""
-    return torch.linalg.vector_norm(v, dim=tuple(range(1, v.dim())), keepdim=True)
 
 
 class WeightNormed(nn.Module):
