@@ -163,4 +163,4 @@ def register_tokenizers(register) -> None:
     register("encodec", encodec)
 
 
-__all__ = ["EncodecTokenizer", "encodec", "resample", "HUB_ID"]
+__all__ = ["EncodecTokenizer", "encodec", "HUB_ID"]
