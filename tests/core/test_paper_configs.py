@@ -15,12 +15,14 @@ paper's text reads it, hidden_states[10] as the official code computes it (``*_9
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from tokenizer_bench.core.config import load_config, packaged_config_names
-from tokenizer_bench.core.train_config import DistillationConfig, TrainConfig
-from tokenizer_bench.core.training.trainer import build_distillation
+from tokenizer_bench.core.interfaces import QuantizerOutput
+from tokenizer_bench.core.train_config import TrainConfig
 
 BERT, ELECTRA = "bert-base-uncased", "google/electra-base-discriminator"
 HUBERT, W2V2 = "facebook/hubert-base-ls960", "facebook/wav2vec2-base-960h"
@@ -88,9 +90,28 @@ def _load(name: str, *overrides: str) -> TrainConfig:
     return load_config(name, TrainConfig, overrides)
 
 
+def _distillation(c: TrainConfig) -> SimpleNamespace | None:
+    """The arguments of the config's distillation term (None: the config has none)."""
+    spec = c.terms().get("distillation")
+    if spec is None:
+        return None
+    assert spec.name == "distillation"
+    return SimpleNamespace(**spec.kwargs)
+
+
 def _target(d, key):
-    t = getattr(d, key)
-    return None if t is None else t.target
+    t = getattr(d, key) if d is not None else None
+    return None if t is None else t["target"]
+
+
+def build_distillation(c: TrainConfig, student_dim: int, dims: dict[str, int]):
+    """The distillation module as the recipe builds it, or None without a distillation term."""
+    spec = c.terms().get("distillation")
+    return None if spec is None else spec.build("losses", student_dim=student_dim, teacher_dims=dims)
+
+
+def _qout(layers: list[torch.Tensor]) -> QuantizerOutput:
+    return QuantizerOutput(quantized=layers[0], codes=torch.zeros(1), commit_loss=torch.zeros(()), layer_outputs=layers)
 
 
 def _teacher(c, key, arg):
@@ -114,12 +135,14 @@ def test_table_covers_every_paper_and_ablation_config():
 def test_config_matches_the_table(name):
     lm_t, sm_t, lam_lm, lam_sm, lm_layers, sm_layers, lm_model, sm_model, _, _ = TABLE[name]
     c = _load(name)
-    d = c.distillation
+    d = _distillation(c)
     assert (_target(d, "lm"), _target(d, "sm")) == (lm_t, sm_t)
-    assert (d.lambda_lm, d.lambda_sm) == (pytest.approx(lam_lm), pytest.approx(lam_sm))
+    if d is not None:  # the baseline has no distillation term (its λs would be unused)
+        assert (d.lambda_lm, d.lambda_sm) == (pytest.approx(lam_lm), pytest.approx(lam_sm))
+        assert d.scale == 1.0  # eq. 3 / official trainer everywhere
+        assert c.losses["distillation"].weight == 120.0  # the official trainer's weight
     assert (_teacher(c, "lm", "layers"), _teacher(c, "sm", "layers")) == (lm_layers, sm_layers)
     assert (_teacher(c, "lm", "model"), _teacher(c, "sm", "model")) == (lm_model, sm_model)
-    assert d.scale == 1.0  # eq. 3 / official trainer everywhere
     # a teacher that is configured is distilled, and vice versa
     assert (c.teachers.lm is not None, c.teachers.sm is not None) == (lm_t is not None, sm_t is not None)
 
@@ -131,10 +154,11 @@ def test_effective_factors_of_the_built_loss(name):
     torch.manual_seed(1)
     student_dim, dim, T = 6, 4, 7
     dims = {k: dim for k, t in (("lm", lm_t), ("sm", sm_t)) if t is not None}
-    module, mode = build_distillation(c, student_dim, dims)
+    module = build_distillation(c, student_dim, dims)
     if not dims:
-        assert (module, mode) == (None, None) and (f_lm, f_sm) == (0.0, 0.0)
+        assert module is None and (f_lm, f_sm) == (0.0, 0.0)
         return
+    assert set(module.targets) == set(dims)
     layers = [torch.randn(2, student_dim, T) for _ in range(8)]  # RVQ layer outputs [B, D, T]
     feats = {k: torch.randn(2, T, dim) for k in dims}
     expected, hand = 0.0, {}
@@ -142,25 +166,25 @@ def test_effective_factors_of_the_built_loss(name):
         if target is None:
             continue
         chosen = torch.stack([layers[i] for i in LAYERS_OF[target]]).mean(0).transpose(1, 2)  # [B, T, Ds]
-        lin = module.projection(key).linear if mode == "lm_sm" else module.projection.linear
+        lin = module.projection_for(key).linear
         hand[key] = _eq1(chosen @ lin.weight.T + lin.bias, feats[key])
         expected += factor * hand[key].item()
     with torch.no_grad():
-        if mode == "lm_sm":
-            total, parts = module(layers, feats["lm"], feats["sm"])
-            assert parts["lm"].item() == pytest.approx(hand["lm"].item(), rel=1e-5)
-            assert parts["sm"].item() == pytest.approx(hand["sm"].item(), rel=1e-5)
-        else:
-            assert mode == next(iter(dims))
-            total = module(layers, feats[mode])
+        total, parts = module(_qout(layers), feats)
+    for key in dims:
+        assert parts[f"distill_{key}"].item() == pytest.approx(hand[key].item(), rel=1e-5)
     assert total.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_scale_default_and_eq11_literal_option():
-    assert DistillationConfig().scale == 1.0
-    c = _load("dm_codec_lm_sm", "distillation.scale=0.5")  # eq. 11 read literally: ¼(L_SM + L_LM) at ½/½
-    module, mode = build_distillation(c, 6, {"lm": 4, "sm": 4})
+    import inspect
+
+    from tokenizer_bench.plugins.losses.distillation import Distillation
+
+    assert inspect.signature(Distillation).parameters["scale"].default == 1.0
+    c = _load("dm_codec_lm_sm", "losses.distillation.scale=0.5")  # eq. 11 read literally: ¼(L_SM + L_LM) at ½/½
+    module = build_distillation(c, 6, {"lm": 4, "sm": 4})
     layers = [torch.randn(1, 6, 5) for _ in range(8)]
     with torch.no_grad():
-        total, parts = module(layers, torch.randn(1, 5, 4), torch.randn(1, 5, 4))
-    assert total.item() == pytest.approx(0.25 * parts["lm"].item() + 0.25 * parts["sm"].item(), rel=1e-6)
+        total, parts = module(_qout(layers), {"lm": torch.randn(1, 5, 4), "sm": torch.randn(1, 5, 4)})
+    assert total.item() == pytest.approx(0.25 * parts["distill_lm"].item() + 0.25 * parts["distill_sm"].item(), rel=1e-6)

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tokenizer_bench.core.interfaces import TEACHER_FEATURES, QuantizerOutput
 from tokenizer_bench.core.plugins import get_registry
 from tokenizer_bench.plugins.losses.distillation import (
+    Distillation,
     DistillationProjection,
-    LMSMDistillation,
     RVQTarget,
-    TeacherDistillation,
     combine_lm_sm,
     distillation_loss,
     select_rvq_target,
@@ -21,6 +21,17 @@ from tokenizer_bench.plugins.losses.distillation import (
 
 MATCH = math.log1p(math.exp(-1.0))  # -log σ(1)
 ANTI = math.log1p(math.exp(1.0))  # -log σ(-1)
+
+
+def _qout(layers: list[torch.Tensor]) -> QuantizerOutput:
+    """A quantizer output carrying only what the distillation term reads: the layer outputs."""
+    return QuantizerOutput(quantized=layers[0], codes=torch.zeros(1), commit_loss=torch.zeros(()), layer_outputs=layers)
+
+
+def lm_sm(student_dim: int, lm_dim: int, sm_dim: int, lm_target: str = "rvq1", sm_target: str = "rvq1:8",
+          lambda_sm: float = 0.5, **kwargs) -> Distillation:
+    return Distillation(student_dim, {"lm": lm_dim, "sm": sm_dim}, lm={"target": lm_target}, sm={"target": sm_target},
+                        lambda_sm=lambda_sm, lambda_lm=1.0 - lambda_sm, **kwargs)
 
 
 def _seq(b=1, t=5, d=4):
@@ -134,13 +145,41 @@ def test_projection_owns_w_and_teacher_distillation_backprops():
     assert tuple(proj.linear.weight.shape) == (8, 16)
     with pytest.raises(ValueError, match="transpose"):
         proj(torch.randn(2, 16, 5))
-    head = get_registry("losses").build("distillation", student_dim=16, teacher_dim=8, target="rvq1:2")
-    assert isinstance(head, TeacherDistillation)
+    head = get_registry("losses").build("distillation", student_dim=16, teacher_dims={"lm": 8}, lm={"target": "rvq1:2"})
+    assert isinstance(head, Distillation) and head.inputs == TEACHER_FEATURES
+    assert Distillation.roles(lm={"target": "rvq1:2"}) == ("lm",)
+    assert [k for k, _ in head.named_parameters()] == ["projection.linear.weight", "projection.linear.bias"]
     layers = [torch.randn(2, 16, 5, requires_grad=True) for _ in range(3)]
-    loss = head(layers, torch.randn(2, 5, 8))
+    loss, parts = head(_qout(layers), {"lm": torch.randn(2, 5, 8)})
+    assert list(parts) == ["distill_lm"] and parts["distill_lm"] is loss
     loss.backward()
     assert head.projection.linear.weight.grad is not None and torch.isfinite(head.projection.linear.weight.grad).all()
     assert layers[0].grad is not None and layers[2].grad is None  # rvq1:2 ignores layer 3
+
+
+def test_arguments_are_checked():
+    with pytest.raises(ValueError, match="set lm and/or sm"):
+        Distillation.roles(lm=None, sm=None)
+    with pytest.raises(ValueError, match="target"):
+        Distillation.roles(lm={"layer": 1})
+    with pytest.raises(ValueError, match="recipe"):
+        Distillation(lm={"target": "rvq1"})  # the sizes come from the recipe
+    with pytest.raises(ValueError, match="no feature size"):
+        Distillation(16, {"lm": 8}, sm={"target": "rvq1"})
+
+
+def test_lm_mask_is_the_audio_frames_unless_silence_is_masked():
+    layers = [torch.randn(2, 4, 6)]
+    feats = {"lm": torch.randn(2, 6, 3), "lm_mask": torch.tensor([[True] * 3 + [False] * 3] * 2),
+             "frame_mask": torch.ones(2, 6, dtype=torch.bool)}
+    every = Distillation(4, {"lm": 3}, lm={"target": "rvq1"})
+    silent = Distillation(4, {"lm": 3}, lm={"target": "rvq1"}, mask_silence=True)
+    silent.load_state_dict(every.state_dict())
+    with torch.no_grad():
+        student = every.student(layers, "lm")
+        assert every(_qout(layers), feats)[0].item() == pytest.approx(distillation_loss(student, feats["lm"]).item())
+        words = distillation_loss(student[:, :3], feats["lm"][:, :3]).item()  # the masked frames left out
+        assert silent(_qout(layers), feats)[0].item() == pytest.approx(words, rel=1e-6)
 
 
 def test_combine_lm_sm_by_hand_and_validation():
@@ -153,19 +192,20 @@ def test_combine_lm_sm_by_hand_and_validation():
     with pytest.raises(ValueError, match="sum to 1"):
         combine_lm_sm(torch.tensor(1.0), torch.tensor(1.0), lambda_sm=0.5, lambda_lm=0.6)
     with pytest.raises(ValueError, match="sum to 1"):
-        LMSMDistillation(16, 8, 8, lambda_sm=1.2)
+        Distillation(16, {"lm": 8, "sm": 8}, lm={"target": "rvq1"}, sm={"target": "rvq1"}, lambda_sm=1.2, lambda_lm=0.5)
 
 
 def test_lm_sm_distillation_module():
     with pytest.raises(ValueError, match="share_projection"):
-        LMSMDistillation(student_dim=16, lm_dim=6, sm_dim=8)
-    m = LMSMDistillation(student_dim=16, lm_dim=6, sm_dim=8, share_projection=False, lambda_sm=0.25)
-    assert m.lambda_lm == pytest.approx(0.75)
+        lm_sm(16, 6, 8, share_projection=True)
+    m = lm_sm(16, 6, 8, lambda_sm=0.25)  # different sizes: one projection each (share_projection None)
+    assert m.lambda_lm == pytest.approx(0.75) and list(m.projections) == ["lm", "sm"]
     layers = [torch.randn(1, 16, 4) for _ in range(8)]
-    total, parts = m(layers, torch.randn(1, 4, 6), torch.randn(1, 4, 8))
-    assert total.item() == pytest.approx(0.25 * parts["sm"].item() + 0.75 * parts["lm"].item(), rel=1e-6)
-    shared = LMSMDistillation(student_dim=16, lm_dim=8, sm_dim=8)
+    total, parts = m(_qout(layers), {"lm": torch.randn(1, 4, 6), "sm": torch.randn(1, 4, 8)})
+    assert total.item() == pytest.approx(0.25 * parts["distill_sm"].item() + 0.75 * parts["distill_lm"].item(), rel=1e-6)
+    shared = lm_sm(16, 8, 8)
     assert sum(p.numel() for p in shared.parameters()) == 16 * 8 + 8
+    assert list(shared.projections) == ["shared"]
 
 
 # ---------------------------------------------------------------- LM+SM against eq. 1 written out
@@ -191,21 +231,20 @@ def _eq1_by_hand(q: list[list[float]], s: list[list[float]]) -> float:
 def test_lm_sm_output_is_scale_times_lambda_weighted_eq1(lambda_sm, scale):
     # student_dim = teacher dim = 2 and W = identity (bias 0), so the projected student is the
     # selected RVQ output itself; LM on rvq1, SM on the mean of rvq1..2 (T = 3 frames, B = 1).
-    m = LMSMDistillation(student_dim=2, lm_dim=2, sm_dim=2, lm_target="rvq1", sm_target="rvq1:2",
-                         lambda_sm=lambda_sm, scale=scale)
+    m = lm_sm(2, 2, 2, lm_target="rvq1", sm_target="rvq1:2", lambda_sm=lambda_sm, scale=scale)
     with torch.no_grad():
-        m.projection("lm").linear.weight.copy_(torch.eye(2))
-        m.projection("lm").linear.bias.zero_()
+        m.projection_for("lm").linear.weight.copy_(torch.eye(2))
+        m.projection_for("lm").linear.bias.zero_()
     rvq1 = [[1.0, 2.0], [0.0, 1.0], [2.0, -1.0]]  # [T, D]
     rvq2 = [[3.0, 0.0], [2.0, 1.0], [0.0, 3.0]]
     mean12 = [[(a + b) / 2 for a, b in zip(r1, r2)] for r1, r2 in zip(rvq1, rvq2)]  # [[2,1],[1,1],[1,1]]
     lm_teacher = [[1.0, 1.0], [1.0, 0.0], [0.0, 2.0]]
     sm_teacher = [[0.5, -1.0], [2.0, 1.0], [1.0, 1.0]]
     layers = [torch.tensor(x, dtype=torch.float64).T.unsqueeze(0).float() for x in (rvq1, rvq2)]  # [1, D, T]
-    total, parts = m(layers, torch.tensor([lm_teacher]), torch.tensor([sm_teacher]))
+    total, parts = m(_qout(layers), {"lm": torch.tensor([lm_teacher]), "sm": torch.tensor([sm_teacher])})
     l_lm, l_sm = _eq1_by_hand(rvq1, lm_teacher), _eq1_by_hand(mean12, sm_teacher)
-    assert parts["lm"].item() == pytest.approx(l_lm, abs=1e-6)
-    assert parts["sm"].item() == pytest.approx(l_sm, abs=1e-6)
+    assert parts["distill_lm"].item() == pytest.approx(l_lm, abs=1e-6)
+    assert parts["distill_sm"].item() == pytest.approx(l_sm, abs=1e-6)
     lambda_lm = 1.0 - lambda_sm
     assert total.item() == pytest.approx(scale * (lambda_sm * l_sm + lambda_lm * l_lm), abs=1e-6)
 
@@ -215,10 +254,11 @@ def test_lm_sm_default_is_half_the_sum_and_lm_only_equals_single_teacher():
     # the LM-only (♣) loss of the single-teacher module on the same projection.
     layers = [torch.randn(2, 4, 5) for _ in range(2)]
     lm, sm = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
-    half = LMSMDistillation(student_dim=4, lm_dim=3, sm_dim=3, sm_target="rvq2")
-    total, parts = half(layers, lm, sm)
-    assert total.item() == pytest.approx(0.5 * (parts["lm"].item() + parts["sm"].item()), rel=1e-6)
-    lm_only = LMSMDistillation(student_dim=4, lm_dim=3, sm_dim=3, sm_target="rvq2", lambda_sm=0.0)
-    single = TeacherDistillation(student_dim=4, teacher_dim=3, target="rvq1")
-    single.projection.load_state_dict(lm_only.projection("lm").state_dict())
-    assert lm_only(layers, lm, sm)[0].item() == pytest.approx(single(layers, lm).item(), rel=1e-6)
+    feats = {"lm": lm, "sm": sm}
+    half = lm_sm(4, 3, 3, sm_target="rvq2")
+    total, parts = half(_qout(layers), feats)
+    assert total.item() == pytest.approx(0.5 * (parts["distill_lm"].item() + parts["distill_sm"].item()), rel=1e-6)
+    lm_only = lm_sm(4, 3, 3, sm_target="rvq2", lambda_sm=0.0)
+    single = Distillation(4, {"lm": 3}, lm={"target": "rvq1"})
+    single.projection.load_state_dict(lm_only.projection_for("lm").state_dict())
+    assert lm_only(_qout(layers), feats)[0].item() == pytest.approx(single(_qout(layers), feats)[0].item(), rel=1e-6)
