@@ -79,7 +79,8 @@ class Transcript:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Transcript":
-        return cls(obj["text"], [WordTiming(**w) for w in obj["words"]], obj.get("source", ""), list(obj.get("notes", [])))
+        words = [WordTiming(**w) for w in obj["words"]]
+        return cls(obj["text"], words, obj.get("source", ""), list(obj.get("notes", [])))
 
     def word_of_char(self, index: int) -> int:
         """Index of the word whose character span contains ``index``, or -1."""

@@ -32,7 +32,8 @@ def hop_length_from_config(cfg: Any) -> int:
     built = encoder.build("encoders")
     hop = getattr(built, "hop_length", None)
     if not isinstance(hop, int) or hop < 1:
-        raise ConfigError(f"model.encoder {encoder.name!r} exposes no integer hop_length; cannot place teacher features on frames")
+        raise ConfigError(f"model.encoder {encoder.name!r} exposes no integer hop_length; "
+                          "cannot place teacher features on frames")
     return hop
 
 
@@ -59,8 +60,10 @@ def cache_teachers(
         limit_valid = getattr(cfg.data, "valid_utterances", cfg.data.max_utterances)
         utterances += list_utterances(cfg.data.valid, cfg.data.format, limit_valid)
     # the same utterance may be listed by both splits only by mistake; keep the first
-    seen: set[str] = set()
-    utterances = [u for u in utterances if not (u.id in seen or seen.add(u.id))]
+    first: dict[str, Any] = {}
+    for u in utterances:
+        first.setdefault(u.id, u)
+    utterances = list(first.values())
     if limit is not None:
         utterances = utterances[:limit]
     hop = hop_length_from_config(cfg)
@@ -78,7 +81,8 @@ def render_summary(summary: "CacheSummary", console: Any = None) -> None:
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("cache", f"{s.cache_dir}  ({', '.join(f'{k}={v}' for k, v in s.keys.items()) or 'no teachers'})")
-    table.add_row("utterances", f"{s.total} listed, {s.computed} computed, {s.reused} already cached, {len(s.skipped)} skipped")
+    table.add_row("utterances", f"{s.total} listed, {s.computed} computed, {s.reused} already cached, "
+                                f"{len(s.skipped)} skipped")
     table.add_row("audio", f"{s.hours:.3f} h cached")
     table.add_row("disk", f"{s.bytes_on_disk / 1e9:.3f} GB ({s.bytes_on_disk / 1e6:.1f} MB)")
     table.add_row("empty transcripts", f"{len(s.empty_transcripts)} (LM mask all false)")

@@ -79,7 +79,8 @@ class _Teachers:
     def get(self, role: str) -> Any:
         if role not in self._built:
             comp = getattr(self.cfg.teachers, role)
-            extra = {} if "device" in comp.kwargs or not _accepts(comp, "device") else {"device": self.cfg.teachers.device}
+            own_device = "device" in comp.kwargs or not _accepts(comp, "device")
+            extra = {} if own_device else {"device": self.cfg.teachers.device}
             log.info("loading %s teacher %s", role.upper(), comp.name)
             obj = comp.build("teachers", **extra)
             if getattr(obj, "role", None) != role:

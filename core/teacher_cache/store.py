@@ -113,7 +113,9 @@ class TeacherCache:
             try:
                 tensors = load_file(str(path))
             except Exception as exc:  # a damaged file: say which and how to fix it
-                raise TeacherCacheMiss(f"{path}: unreadable cache file ({exc}); delete it and rerun cache-teachers") from exc
+                raise TeacherCacheMiss(
+                    f"{path}: unreadable cache file ({exc}); delete it and rerun cache-teachers"
+                ) from exc
             for k, v in tensors.items():
                 out[k] = v if v.dtype == torch.bool else v.to(dtype)
         return out

@@ -13,58 +13,26 @@ its options, returning an object with
   backend in each ``--workers`` process (from its registry name and options) and transcribes there.
 
 Models are loaded when the backend is built, so a missing model stops a benchmark before any
-work, with a :class:`MissingDependencyError` saying what to download or pass.
+work, with a :class:`MissingDependencyError` saying what to download or pass. Models load through
+the same helpers as the teachers': plugins/_pretrained.py (transformers) and
+plugins/_faster_whisper.py (CTranslate2 Whisper).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
-from typing import Any, Callable
 
-from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import MissingDependencyError
 
 
 def require_packages(backend: str, *modules: str) -> None:
     """Raise :class:`MissingDependencyError` naming the pip package when a module is absent."""
-    pip_names = {"faster_whisper": "faster-whisper", "transformers": "transformers", "ctranslate2": "ctranslate2"}
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        pkgs = " ".join(pip_names.get(m, m) for m in missing)
+        pkgs = " ".join(m.replace("_", "-") for m in missing)
         raise MissingDependencyError(f"ASR backend {backend!r} needs {', '.join(missing)}: pip install {pkgs}")
 
 
-def load_hf(backend: str, model: str | Path, local_files_only: bool, loader: Callable[..., Any],
-            what: str, example: str, revision: str | None = None) -> Any:
-    """Call ``loader(model, ...)``; turn "not found" into a clear user error.
-
-    ``model`` is a local folder (``save_pretrained`` layout) or a Hugging Face hub id. A hub id goes
-    through :mod:`core.hub`: downloaded into the Hugging Face cache on first use, cache only when
-    ``local_files_only``, ``HF_HUB_OFFLINE=1``/``--offline`` or the hub is unreachable (fast). We
-    never substitute another model: if this one cannot be had, the run stops and says how to get it.
-    """
-    path = Path(str(model)).expanduser()
-    looks_local = path.is_absolute() or str(model).startswith((".", "~")) or path.exists()
-    if looks_local and not path.is_dir():
-        raise MissingDependencyError(f"ASR backend {backend!r}: model folder {str(path)!r} does not exist")
-    source = str(path) if looks_local else str(model)
-    hint = (f"or pass a local folder with --asr-option model=DIR, or choose an offline backend, e.g. {example}")
-    if looks_local:
-        try:
-            return loader(source, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise MissingDependencyError(
-                f"ASR backend {backend!r}: cannot load {what} from {source!r} ({exc}). "
-                "Pass a folder written by save_pretrained."
-            ) from exc
-    if local_files_only:
-        try:
-            return loader(source, revision=revision, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise hub.HubUnavailableError(
-                f"ASR backend {backend!r}: {what} {source!r} is not available locally (local_files_only=true). "
-                f"Download it where the hub is reachable (`{hub.download_command(source, revision=revision)}`), "
-                f"{hint}."
-            ) from exc
-    return hub.from_pretrained(loader, source, revision=revision, what=f"ASR backend {backend!r} ({what})", hint=hint)
+def asr_hint(example: str) -> str:
+    """What a "model not available" error of an ASR backend suggests besides downloading it."""
+    return f"or pass a local folder with --asr-option model=DIR, or choose an offline backend, e.g. {example}"

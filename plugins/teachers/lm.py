@@ -16,7 +16,8 @@ import torch
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces_teachers import TokenFeatures
 
-from ._common import Layers, check_layers, freeze, from_pretrained, resolve_device, select_hidden_states, to_dtype
+from .._pretrained import from_pretrained
+from ._common import Layers, check_layers, freeze, resolve_device, select_hidden_states, to_dtype
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ import torch
 
 from tokenizer_bench.core.errors import ConfigError
 
-from ._common import Layers, check_layers, freeze, from_pretrained, mono_1d, resolve_device, select_hidden_states, to_dtype
+from .._pretrained import from_pretrained
+from ._common import Layers, check_layers, freeze, mono_1d, resolve_device, select_hidden_states, to_dtype
 
 
 def conv_geometry(config) -> tuple[int, int]:
@@ -92,8 +93,10 @@ class HFSpeechEncoder:
         self.layers = check_layers(layers)
         self.include_embeddings = bool(include_embeddings)
         self.device = resolve_device(device)
-        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.sm (feature extractor)", revision)
-        self.model = freeze(from_pretrained(AutoModel, model, "teachers.sm", revision, dtype=to_dtype(dtype))).to(self.device)
+        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.sm (feature extractor)",
+                                                 revision)
+        weights = from_pretrained(AutoModel, model, "teachers.sm", revision, dtype=to_dtype(dtype))
+        self.model = freeze(weights).to(self.device)
         self.sample_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
         self.stride, self.receptive_field = conv_geometry(self.model.config)
         self.dimension = int(self.model.config.hidden_size)
@@ -134,7 +137,8 @@ class HFSpeechEncoder:
         if values.shape[0] < self.receptive_field:
             values = torch.nn.functional.pad(values, (0, self.receptive_field - values.shape[0]))
         feats = self._hidden(values)
-        src = (torch.arange(feats.shape[0], dtype=torch.float64) * self.stride + self.receptive_field / 2) / self.sample_rate
+        centres = torch.arange(feats.shape[0], dtype=torch.float64) * self.stride + self.receptive_field / 2
+        src = centres / self.sample_rate
         dst = (torch.arange(num_frames, dtype=torch.float64) + 0.5) * frame_seconds
         return interpolate_frames(feats, src, dst)
 

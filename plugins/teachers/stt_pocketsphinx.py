@@ -38,7 +38,8 @@ class PocketSphinxTranscriber:
     role = "stt"
     sample_rate = 16000
 
-    def __init__(self, device: str = "auto", hmm: str | None = None, lm: str | None = None, dict: str | None = None) -> None:
+    def __init__(self, device: str = "auto", hmm: str | None = None, lm: str | None = None,
+                 dict: str | None = None) -> None:
         try:
             from pocketsphinx import Decoder
         except ImportError:
@@ -49,7 +50,9 @@ class PocketSphinxTranscriber:
         try:
             self.decoder = Decoder(samprate=self.sample_rate, loglevel="FATAL", **kwargs)
         except Exception as exc:
-            raise MissingDependencyError(f"pocketsphinx cannot start its decoder ({exc}); check hmm/lm/dict paths") from exc
+            raise MissingDependencyError(
+                f"pocketsphinx cannot start its decoder ({exc}); check hmm/lm/dict paths"
+            ) from exc
         self.frame_rate = float(self.decoder.config["frate"])
 
     def transcribe(self, wav: torch.Tensor) -> Transcript:

@@ -35,7 +35,8 @@ def test_cli_with_a_tiny_ctc_stt(tmp_path):
 
     result = CliRunner(env={"COLUMNS": "200"}).invoke(
         app,
-        ["cache-teachers", str(tmp_path / "cfg.yaml"), "--limit", "5", "--no-progress", "--set", f"teachers.cache_dir={tmp_path / 'cache'}"],
+        ["cache-teachers", str(tmp_path / "cfg.yaml"), "--limit", "5", "--no-progress",
+         "--set", f"teachers.cache_dir={tmp_path / 'cache'}"],
     )
     assert result.exit_code == 0, result.output
     # sorted ids: corrupt, tiny, utt000, utt001, utt002

@@ -68,7 +68,8 @@ def fake_plugin():
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    return {"bert": make_tiny_bert(root / "bert"), "hubert": make_tiny_hubert(root / "hubert"), "ctc": make_tiny_ctc(root / "ctc")}
+    return {"bert": make_tiny_bert(root / "bert"), "hubert": make_tiny_hubert(root / "hubert"),
+            "ctc": make_tiny_ctc(root / "ctc")}
 
 
 def _make_cfg(data, cache_dir, models, **teachers):

@@ -87,7 +87,8 @@ def test_dataset_transcripts(tmp_path, fake_plugin, models, make_cfg, write_corp
     (tmp_path / "data" / "utt000.txt").write_text("the cat sat")
     (tmp_path / "data" / "utt001.txt").write_text("hello")
     data = tmp_path / "data"
-    cfg = make_cfg(data, tmp_path / "c1", models, stt=None, sm=None, transcripts="dataset", aligner={"name": "interpolate"})
+    cfg = make_cfg(data, tmp_path / "c1", models, stt=None, sm=None, transcripts="dataset",
+                   aligner={"name": "interpolate"})
     utts = list_utterances(cfg.data.train)
     summary = build_teacher_cache(cfg, utts, HOP, progress=False)
     assert summary.computed == 2

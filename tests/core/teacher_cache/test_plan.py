@@ -47,16 +47,19 @@ def test_a_settings_change_never_reuses_stale_features(built, models, make_cfg):
     cfg, utts, _, _ = built
     base = TeacherCache.open(cfg, HOP)
     data = cfg.data.train[0]
-    last = TeacherCache.open(make_cfg(data, cfg.teachers.cache_dir, models, lm={"name": "lm_hf", "model": str(models["bert"]), "layers": "last"}), HOP)
+    last_layer = {"name": "lm_hf", "model": str(models["bert"]), "layers": "last"}
+    last = TeacherCache.open(make_cfg(data, cfg.teachers.cache_dir, models, lm=last_layer), HOP)
     assert last.plan.keys["lm"] != base.plan.keys["lm"]
-    assert last.plan.keys["sm"] == base.plan.keys["sm"] and last.plan.keys["transcripts"] == base.plan.keys["transcripts"]
+    assert last.plan.keys["sm"] == base.plan.keys["sm"]
+    assert last.plan.keys["transcripts"] == base.plan.keys["transcripts"]
     assert len(last.missing(utts)) == len(utts)  # every LM file must be recomputed
     f32 = TeacherCache.open(make_cfg(data, cfg.teachers.cache_dir, models, cache_dtype="float32"), HOP)
     assert f32.plan.keys["sm"] != base.plan.keys["sm"] and f32.plan.keys["lm"] != base.plan.keys["lm"]
     assert TeacherCache.open(cfg, 240).plan.keys["sm"] != base.plan.keys["sm"]  # another hop length
     interp = make_cfg(data, cfg.teachers.cache_dir, models, aligner={"name": "interpolate"})
     assert TeacherCache.open(interp, HOP).plan.keys["lm"] != base.plan.keys["lm"]
-    gpu = make_cfg(data, cfg.teachers.cache_dir, models, sm={"name": "sm_hf", "model": str(models["hubert"]), "device": "cuda"})
+    on_gpu = {"name": "sm_hf", "model": str(models["hubert"]), "device": "cuda"}
+    gpu = make_cfg(data, cfg.teachers.cache_dir, models, sm=on_gpu)
     assert TeacherCache.open(gpu, HOP).plan.keys == base.plan.keys  # the device does not change features
 
 

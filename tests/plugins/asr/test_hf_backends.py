@@ -74,7 +74,8 @@ def test_hf_ctc_tiny_model(tmp_path):
 
     vocab = {"<pad>": 0, "<unk>": 1, "|": 2, **{c: i + 3 for i, c in enumerate("ABCDE")}}
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    tok = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|")
+    tok = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), pad_token="<pad>", unk_token="<unk>",
+                               word_delimiter_token="|")
     fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, return_attention_mask=False)
     out = tmp_path / "ctc"
     Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(out)

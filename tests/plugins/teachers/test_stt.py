@@ -76,7 +76,8 @@ def test_transfer_timings_matches_substitutes_and_fills_gaps():
 
 
 def test_pocketsphinx_segments_are_cleaned():
-    segs = [("<s>", 0, 11), ("<sil>", 12, 32), ("stuff", 33, 75), ("[NOISE]", 76, 80), ("read(2)", 81, 99), ("</s>", 100, 120)]
+    segs = [("<s>", 0, 11), ("<sil>", 12, 32), ("stuff", 33, 75), ("[NOISE]", 76, 80), ("read(2)", 81, 99),
+            ("</s>", 100, 120)]
     assert clean_segments(segs, 100.0) == [("stuff", 0.33, 0.76), ("read", 0.81, 1.0)]
 
 
