@@ -87,16 +87,12 @@ def loss_roles(term: str, spec: LossTerm) -> tuple[str, ...]:
     return tuple(roles(**spec.kwargs)) if roles is not None else ()
 
 
-OLD_FORM_HELP = """the loss mapping changed: every term is one entry of `losses`, with its weight and arguments,
-and the distillation settings are the arguments of the distillation term, e.g.
-  losses:
-    mel: {name: audiocraft_mel, weight: 45.0}
-    waveform: {name: waveform_l1, weight: 500.0}
-    commitment: {name: commitment, weight: 10.0}
-    distillation: {name: distillation, weight: 120.0, lm: {target: rvq1}, sm: null, lambda_lm: 1.0, lambda_sm: 0.0}
-    adversarial: {name: adversarial, weight: 1.0, kind: hinge}
-    feature_matching: {name: feature_matching, weight: 2.0, kind: relative}
-(`tokenizer-bench migrate-config OLD.yaml` rewrites an old file)"""
+OLD_FORM_HELP = (
+    "a training config lists every loss term with its weight and arguments, "
+    "`losses: {<term>: {name: <registered loss>, weight: <number>, <constructor arguments>}}`, and the settings "
+    "of a loss are its arguments (docs/training.md, 'Loss terms'); `tokenizer-bench migrate-config FILE` "
+    "rewrites a config of the older form"
+)
 
 
 class DownloadConfig(BaseModel):
@@ -224,7 +220,7 @@ class TrainerConfig(BaseModel):
     keep_last: int = Field(default=3, ge=1)
     log_every: int = Field(default=10, ge=1)
     audio_every: int = Field(default=1000, ge=1)
-    valid_every: int | None = Field(default=None, ge=1, description="Validation mel loss every N steps (needs data.valid)")
+    valid_every: int | None = Field(default=None, ge=1, description="Validation loss every N steps (needs data.valid)")
     tensorboard: bool = True
     progress: bool | None = Field(default=None, description="Progress bar; None: only on a terminal")
     export: bool = Field(default=True, description="save_pretrained the tokenizer at the end")
@@ -236,7 +232,7 @@ class TrainerConfig(BaseModel):
     )
     codebook_window: int = Field(
         default=100, ge=0,
-        description="Batches in the running code histogram per RVQ layer (codebook_window/* usage and perplexity, "
+        description="Batches in the running code histogram per quantizer layer (codebook_window/* usage and perplexity, "
         "collapse warnings); 0 turns both off",
     )
     codebook_collapse_perplexity: float | None = Field(
@@ -295,13 +291,13 @@ class TrainConfig(BaseModel):
     @classmethod
     def _old_form(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            problems = [f"unknown section(s) {', '.join(sorted(map(str, extra)))} (sections: {', '.join(cls.model_fields)})"
+                        for extra in [set(data) - set(cls.model_fields)] if extra]
             losses = data.get("losses")
-            old = [where for where, found in (
-                ("a top-level `distillation:` section", "distillation" in data),
-                ("`losses.weights`", isinstance(losses, dict) and "weights" in losses),
-            ) if found]
-            if old:
-                raise ValueError(f"{' and '.join(old)}: the old config form; " + OLD_FORM_HELP)
+            if isinstance(losses, dict) and isinstance(losses.get("weights"), dict) and "name" not in losses["weights"]:
+                problems.append("losses.weights is a table of weights, not a loss term")
+            if problems:
+                raise ValueError(f"{'; '.join(problems)} (an older config form?): " + OLD_FORM_HELP)
         return data
 
     @field_validator("losses")

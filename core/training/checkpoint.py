@@ -2,8 +2,9 @@
 
 Layout of ``<run>/checkpoints/step_<NNNNNNNN>/``:
 
-* ``trainer.pt`` — generator (including the distillation projections), discriminators (all of
-  them: the official code forgot these on resume, fault 4), both optimisers and schedulers,
+* ``trainer.pt`` — every module the recipe trains, under its name (e.g. the generator, the
+  projections of a loss, the discriminators: all of them, so a resume continues the same GAN),
+  every optimiser and scheduler (``optim_<key>``, ``scheduler_<key>``),
   ``step``/``epoch``/``batch_in_epoch`` (the data position), the resolved config;
 * ``rng_rank<R>.pt`` — each process's python, numpy, torch and CUDA RNG states.
 

@@ -16,7 +16,7 @@ import typer
 def add_commands(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
-        config: str = typer.Argument(..., help="Config file or packaged config name (e.g. dm_codec_lm_sm.yaml)."),
+        config: str = typer.Argument(..., help="Config file or packaged config name (tokenizer-bench show-config lists them)."),
         set_: Optional[List[str]] = typer.Option(
             None, "--set", help="Override a config key, e.g. --set trainer.max_steps=100 (repeatable)."
         ),
@@ -25,7 +25,7 @@ def add_commands(app: typer.Typer) -> None:
             None, "--output-dir", "-o", help="Run folder (default: trainer.output_dir of the config)."
         ),
     ) -> None:
-        """Train a tokenizer (GAN + distillation) from a config; exports it with save_pretrained at the end."""
+        """Train a tokenizer with its recipe from a config; exports it with save_pretrained at the end."""
         from .trainer import train
 
         summary = train(config, list(set_ or []), output_dir=output_dir, resume=resume)

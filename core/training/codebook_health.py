@@ -175,11 +175,11 @@ class CodebookHealth:
         if self.collapse_usage is not None:
             limits.append(f"usage < {self.collapse_usage:.1%}")
         return (
-            f"WARNING: codebook collapse in RVQ layer {layer}: perplexity {ppl:.2f}, usage {use:.1%} "
+            f"WARNING: codebook collapse in quantizer layer {layer}: perplexity {ppl:.2f}, usage {use:.1%} "
             f"({used} of {self.codebook_size} codes) over the last {self.filled} batches ({frames} frames; "
-            f"threshold {' or '.join(limits)}). Things to try: replace dead codes (rvq: dead_code_mode: reset), "
-            "k-means initialisation of the codebooks (kmeans_init: true), a lower commitment weight "
-            "(losses.weights.commitment), or a lower learning rate (trainer.lr_generator)."
+            f"threshold {' or '.join(limits)}). Things to try: the quantizer's dead-code replacement, "
+            "k-means initialisation of the codebooks, a lower weight of the commitment term "
+            "(losses.<term>.weight), or a lower learning rate (trainer.lr_generator)."
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -56,8 +56,10 @@ class TrainingLogger:
         tensorboard: bool = True,
         progress: bool | None = None,
         sample_rate: int = 16000,
+        summary_keys: tuple[str, ...] = (),
     ) -> None:
         self.enabled = enabled
+        self.summary_keys = summary_keys  # scalars of a log line without a progress bar (empty: every loss/valid one)
         self.run_dir = run_dir
         self.sample_rate = sample_rate
         self.total_steps = total_steps
@@ -125,7 +127,7 @@ class TrainingLogger:
         sps = self.steps_per_second(step)
         left = (self.total_steps - step) / sps if sps > 0 else float("nan")
         eta = f"{int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}" if math.isfinite(left) else "?"
-        keys = ("loss/mel", "loss/distillation", "loss/adversarial", "loss/discriminator", "valid/mel")
+        keys = self.summary_keys or tuple(sorted(k for k in scalars if k.startswith(("loss/", "valid/"))))
         parts = [f"{k.split('/')[-1] if k.startswith('loss/') else k} {scalars[k]:.4g}" for k in keys if k in scalars]
         return f"step {step}/{self.total_steps} epoch {epoch} | " + " ".join(parts) + f" | {sps:.2f} it/s ETA {eta}"
 

@@ -340,6 +340,7 @@ class Trainer:
         self.logger = TrainingLogger(
             self.run_dir, enabled=self.is_main, total_steps=total, start_step=self.step,
             tensorboard=tc.tensorboard, progress=tc.progress, sample_rate=self.cfg.model.sample_rate,
+            summary_keys=tuple(getattr(self.recipe, "summary_keys", ())),
         )
         accum = tc.gradient_accumulation_steps
         sums: dict[str, float] = {}

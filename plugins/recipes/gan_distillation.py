@@ -93,6 +93,9 @@ class GanDistillationRecipe:
             raise ConfigError(f"recipe.validate_on: {validate_on!r} is not a waveforms term of losses "
                               f"({', '.join(waveform_terms)})")
         self.validate_on = validate_on or waveform_terms[0]
+        #: what a log line shows when there is no progress bar
+        self.summary_keys = (f"loss/{self.validate_on}", "loss/distillation", "loss/adversarial", "loss/discriminator",
+                             f"valid/{self.validate_on}")
         logits = [n for n, i in inputs.items() if i == DISCRIMINATOR_LOGITS]
         gan = logits + [n for n, i in inputs.items() if i == DISCRIMINATOR_FEATURES]
         if gan and not cfg.discriminators:

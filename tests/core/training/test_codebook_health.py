@@ -103,7 +103,7 @@ def test_collapse_is_warned_once_per_episode_and_recovery_rearms():
     msg = first[0]
     ppl = entropy_perplexity([3] * 7 + [4])
     assert "layer 1" in msg and f"perplexity {ppl:.2f}" in msg and "usage 12.5%" in msg and "2 of 16 codes" in msg
-    for hint in ("dead_code_mode: reset", "kmeans_init", "commitment", "lr_generator"):
+    for hint in ("dead-code", "k-means", "commitment", "lr_generator"):
         assert hint in msg
     for _ in range(3):  # still collapsed: silent
         h.update(collapsed)
@@ -193,7 +193,7 @@ def test_trainer_warns_about_collapse_once_per_layer(tmp_path):
     trainer.say = said.append
     trainer.fit()
     warnings = [s for s in said if "codebook collapse" in s]
-    assert sorted(int(s.split("RVQ layer ")[1].split(":")[0]) for s in warnings) == [0, 1, 2]
+    assert sorted(int(s.split("quantizer layer ")[1].split(":")[0]) for s in warnings) == [0, 1, 2]
     # no window, no warning
     quiet = _tiny.tiny_trainer(tmp_path / "off", max_steps=2, checkpoint_every=100, codebook_window=0,
                                codebook_collapse_perplexity=100.0)
