@@ -10,11 +10,11 @@ import pytest
 BASE = """
 name: t
 model:
+  tokenizer: dm_codec
   encoder: {name: seanet_encoder, n_filters: 4, dimension: 8, strides: [2, 2]}
   quantizer: {name: rvq, dimension: 8, n_q: 2, codebook_size: 16}
   decoder: {name: seanet_decoder, n_filters: 4, dimension: 8, strides: [2, 2]}
 data: {train: [some/folder]}
-distillation: {lm: null}
 """
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tokenizer_bench.core.interfaces import QuantizerOutput
 from tokenizer_bench.core.plugins import get_registry
+from tokenizer_bench.core.training.recipe import weighted_total
+from tokenizer_bench.plugins.recipes.gan_distillation import DEFAULT_WEIGHTS
 
 HOP = 40
 
@@ -47,16 +50,18 @@ def test_tiny_generator_discriminator_step():
         reg_d.build("mstft", filters=4, n_ffts=[128, 64]),
     ])
     gen = ToyGenerator()
-    distill = reg_l.build("distillation", student_dim=8, teacher_dim=6, target="rvq1:2")
+    distill = reg_l.build("distillation", student_dim=8, teacher_dims={"lm": 6}, lm={"target": "rvq1:2"})
     adv = reg_l.build("adversarial")  # hinge, mean: the paper's
     fm = reg_l.build("feature_matching")
     mel = reg_l.build("multiscale_mel", min_exponent=6, max_exponent=8, n_mels=16)
     l1 = reg_l.build("waveform_l1")
-    total_fn = reg_l.build("weighted_sum")
+    commitment = reg_l.build("commitment")
 
     x = torch.randn(2, 1, 800)
     teacher = torch.randn(2, 800 // HOP, 6)
     x_hat, layers, commit = gen(x)
+    qout = QuantizerOutput(quantized=layers[0] + layers[1], codes=torch.zeros(2, 2, 20), commit_loss=commit,
+                           layer_outputs=layers)
 
     # discriminator step
     real_l, _ = _all_logits_fmaps(discs, x)
@@ -74,12 +79,12 @@ def test_tiny_generator_discriminator_step():
     terms = {
         "mel": mel(x, x_hat),
         "waveform": l1(x, x_hat),
-        "commitment": commit,
-        "distillation": distill(layers, teacher),
+        "commitment": commitment(qout),
+        "distillation": distill(qout, {"lm": teacher})[0],
         "feature_matching": fm(real_f, fake_f),
         "adversarial": adv(fake_l),
     }
-    total, weighted = total_fn(terms)
+    total, weighted = weighted_total(terms, DEFAULT_WEIGHTS)
     assert set(weighted) == set(terms) and torch.isfinite(total)
     total.backward()
     for name, p in list(gen.named_parameters()) + list(distill.named_parameters()):
