@@ -10,7 +10,7 @@ that both see the same machine load, each with the same number of torch threads:
 
 * training step at batch 2 x 3 s, paper generator + MPD + MSD + MS-STFT: the peer composed as its
   trainer runs (``peer_speechtokenizer.py``, in ``.venv-peer``), ours through our trainer
-  (``ours_train_codec.py``: the instrumented mirror for phase timings, ``Trainer._micro_step``
+  (``ours_train_codec.py``: the instrumented mirror for phase timings, ``Trainer.train_step``
   itself for the total, and our paper-loss variant);
 * the first step (k-means codebook init) on both sides;
 * encode / decode real-time factor at 1, 10, 60 s, batch 1 and 16, for the peer, our DM-Codec and
@@ -89,7 +89,8 @@ def steady_summary(res: dict | None) -> dict | None:
         "wall": statistics.median(s["wall"] for s in steps),
         "cpu": statistics.median(s["cpu"] for s in steps),
         "phases": {k: statistics.median(s["grouped"].get(k, 0.0) for s in steps) for k in steps[0]["grouped"]},
-        "cpu_phases": {k: statistics.median(s["cpu_grouped"].get(k, 0.0) for s in steps) for k in steps[0]["cpu_grouped"]},
+        "cpu_phases": {k: statistics.median(s["cpu_grouped"].get(k, 0.0) for s in steps)
+                       for k in steps[0]["cpu_grouped"]},
         "raw_phases": {k: statistics.median(s["phases"].get(k, 0.0) for s in steps) for k in steps[0]["phases"]},
         "peak_rss_process": res["ru_maxrss"],
         "peak_rss_step": max(s["peak_rss"] for s in steps),
@@ -208,7 +209,8 @@ def markdown(report: dict) -> str:
         "",
         "## Settings",
         "",
-        f"- Training: batch {st['batch']} x {st['seconds']} s at 16 kHz, paper generator (13 official keys), MPD + MSD + "
+        f"- Training: batch {st['batch']} x {st['seconds']} s at 16 kHz, paper generator (13 official keys), "
+        "MPD + MSD + "
         f"MS-STFT(32), Adam lr 1e-4 betas (0.9, 0.99); {st['steps']} timed steps after 1 warm-up step per process, "
         f"{st['repeats']} process(es) per side; medians.",
         "- *parity*: the peer's losses (official 4-resolution mel, LSGAN, absolute feature matching, RVQ-1 "
@@ -224,8 +226,8 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (("peer", "peer speechtokenizer 1.0.1"), ("ours_parity", "ours, parity (instrumented)"),
-                       ("ours_trainer", "ours, parity (`Trainer._micro_step`)"),
-                       ("ours_no_recompute", "ours, parity, no activation checkpointing (`_micro_step`)"),
+                       ("ours_trainer", "ours, parity (`Trainer.train_step`)"),
+                       ("ours_no_recompute", "ours, parity, no activation checkpointing (`train_step`)"),
                        ("ours_paper", "ours, paper losses")):
         r = s["train"].get(key)
         if r is None:
@@ -239,13 +241,14 @@ def markdown(report: dict) -> str:
     sp = s["ratios"]
     lines += [
         "",
-        f"**Speed-up (peer / ours, steady step, `Trainer._micro_step` as `tokenizer-bench train` runs it):** wall "
+        f"**Speed-up (peer / ours, steady step, `Trainer.train_step` as `tokenizer-bench train` runs it):** wall "
         f"{_f(sp.get('train_trainer_wall'))}x, CPU time {_f(sp.get('train_trainer_cpu'))}x. Without activation "
         f"checkpointing: wall {_f(sp.get('train_no_recompute_wall'))}x, CPU {_f(sp.get('train_no_recompute_cpu'))}x. "
         f"The instrumented run (a timer and memory probe around every phase, for the split above): wall "
         f"{_f(sp.get('train_wall'))}x, CPU {_f(sp.get('train_cpu'))}x. "
         "Target: >= 1.0 (no slower), aim >= 1.3.",
-        f"**Peak memory (process, batch {st['batch']} x {st['seconds']} s):** peer {_g(s['train']['peer'] and s['train']['peer']['peak_rss_process'])} GiB, "
+        f"**Peak memory (process, batch {st['batch']} x {st['seconds']} s):** "
+        f"peer {_g(s['train']['peer'] and s['train']['peer']['peak_rss_process'])} GiB, "
         f"ours {_g(s['train']['ours_parity'] and s['train']['ours_parity']['peak_rss_process'])} GiB (parity), "
         f"{_g(s['train']['ours_paper'] and s['train']['ours_paper']['peak_rss_process'])} GiB (paper losses), "
         f"{_g(s['train'].get('ours_no_recompute') and s['train']['ours_no_recompute']['peak_rss_process'])} GiB "
@@ -253,14 +256,16 @@ def markdown(report: dict) -> str:
         "",
         "## First step (k-means codebook initialisation)",
         "",
-        "| implementation | first step wall (s) | estimated with all 50 k-means iterations (s) | k-means | peak RSS process (GiB) |",
+        "| implementation | first step wall (s) | estimated with all 50 k-means iterations (s) | k-means | "
+        "peak RSS process (GiB) |",
         "|---|---|---|---|---|",
     ]
     fp, fo = s["first"].get("peer"), s["first"].get("ours")
     if fp:
         km = fp.get("kmeans", {})
         lines.append(f"| peer | {_f(fp['wall'])} | {_f(fp.get('wall_estimated_full_kmeans'))} | "
-                     f"{km.get('iters_run')} of {km.get('configured_iters')} iterations run x {km.get('calls')} codebooks, "
+                     f"{km.get('iters_run')} of {km.get('configured_iters')} iterations run x "
+                     f"{km.get('calls')} codebooks, "
                      f"{_f(km.get('seconds_per_iteration'), 3)} s/iteration on {km.get('samples')} vectors | "
                      f"{_g(fp['peak_rss_process'])} |")
     if fo:
@@ -270,13 +275,15 @@ def markdown(report: dict) -> str:
                      f"stops at the fixed point | {_g(fo['peak_rss_process'])} |")
     lines += ["", "## Encode / decode real-time factor", "",
               "Speed-up = peer time / our time, from wall time and (in brackets) from CPU time.", "",
-              "| seconds x batch | peer enc RTF | ours enc RTF | enc speed-up | peer dec RTF | ours dec RTF | dec speed-up | "
+              "| seconds x batch | peer enc RTF | ours enc RTF | enc speed-up | peer dec RTF | ours dec RTF | "
+              "dec speed-up | "
               "peer peak extra MiB (enc/dec) | ours peak extra MiB (enc/dec) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for row in s["codec"]:
         pe, ou = row.get("peer"), row.get("ours")
         lines.append(
-            f"| {row['seconds']:g} x {row['batch']} | {_f(pe and pe['encode_rtf'], 3)} | {_f(ou and ou['encode_rtf'], 3)} | "
+            f"| {row['seconds']:g} x {row['batch']} | {_f(pe and pe['encode_rtf'], 3)} | "
+            f"{_f(ou and ou['encode_rtf'], 3)} | "
             f"{_f(ratio(pe and pe['encode_rtf'], ou and ou['encode_rtf']))} "
             f"({_f(ratio(pe and pe['encode_cpu_s'], ou and ou['encode_cpu_s']))}) | {_f(pe and pe['decode_rtf'], 3)} | "
             f"{_f(ou and ou['decode_rtf'], 3)} | {_f(ratio(pe and pe['decode_rtf'], ou and ou['decode_rtf']))} "
@@ -285,7 +292,8 @@ def markdown(report: dict) -> str:
             f"{_f(ou and ou['encode_peak_extra_mib'], 0)}/{_f(ou and ou['decode_peak_extra_mib'], 0)} |")
     if s.get("baselines"):
         lines += ["", "### Baselines (ours, random init)", "",
-                  "| tokenizer | seconds x batch | enc RTF | dec RTF | peak extra MiB (enc/dec) |", "|---|---|---|---|---|"]
+                  "| tokenizer | seconds x batch | enc RTF | dec RTF | peak extra MiB (enc/dec) |",
+                  "|---|---|---|---|---|"]
         for row in s["baselines"]:
             lines.append(f"| {row['tokenizer']} | {row['seconds']:g} x {row['batch']} | {_f(row['encode_rtf'], 3)} | "
                          f"{_f(row['decode_rtf'], 3)} | {_f(row['encode_peak_extra_mib'], 0)}/"
@@ -302,7 +310,8 @@ def markdown(report: dict) -> str:
     lines += ["", "## Noise and caveats", ""] + [f"- {n}" for n in report["notes"]] + [""]
     failed = [e for e in report["runs"] if "cmd" in e and e.get("returncode") != 0]
     if failed:
-        lines += ["## Failed runs", ""] + [f"- `{' '.join(map(str, e['cmd']))}`: {e['returncode']}" for e in failed] + [""]
+        lines += ["## Failed runs", ""]
+        lines += [f"- `{' '.join(map(str, e['cmd']))}`: {e['returncode']}" for e in failed] + [""]
     return "\n".join(lines)
 
 
@@ -351,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baselines", default="encodec,facodec", help="our baseline tokenizers to time ('' for none)")
     p.add_argument("--max-baseline-audio", type=float, default=60.0,
                    help="time the baselines only on codec cells with at most this many audio seconds")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: train,first,paper,trainer,no_recompute,codec")
+    p.add_argument("--skip", default="",
+                   help="comma list of parts to skip: train,first,paper,trainer,no_recompute,codec")
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--reuse", default="", help="comma list of parts (train,first,codec) whose raw results are taken "
                    "from --reuse-from instead of being measured again")
@@ -369,8 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.peer_python).is_file():
         if Path(args.peer_python) != PEER_PY:
             raise SystemExit(f"--peer-python {args.peer_python}: not found")
-        print(f"[compare_peer] building the peer environment ({PEER_PY.parent.parent}): bash benchmarks/perf/peer_env.sh",
-              flush=True)
+        print(f"[compare_peer] building the peer environment ({PEER_PY.parent.parent}): "
+              "bash benchmarks/perf/peer_env.sh", flush=True)
         if subprocess.run(["bash", str(HERE / "peer_env.sh")]).returncode != 0:
             raise SystemExit("benchmarks/perf/peer_env.sh failed (see above); the peer side needs it")
     if args.quick:
@@ -478,8 +488,10 @@ def main(argv: list[str] | None = None) -> int:
         "codec": [{"seconds": r["seconds"], "batch": r["batch"],
                    "encode": ratio(r["peer"] and r["peer"]["encode_s"], r["ours"] and r["ours"]["encode_s"]),
                    "decode": ratio(r["peer"] and r["peer"]["decode_s"], r["ours"] and r["ours"]["decode_s"]),
-                   "encode_cpu": ratio(r["peer"] and r["peer"]["encode_cpu_s"], r["ours"] and r["ours"]["encode_cpu_s"]),
-                   "decode_cpu": ratio(r["peer"] and r["peer"]["decode_cpu_s"], r["ours"] and r["ours"]["decode_cpu_s"])}
+                   "encode_cpu": ratio(r["peer"] and r["peer"]["encode_cpu_s"],
+                                       r["ours"] and r["ours"]["encode_cpu_s"]),
+                   "decode_cpu": ratio(r["peer"] and r["peer"]["decode_cpu_s"],
+                                       r["ours"] and r["ours"]["decode_cpu_s"])}
                   for r in codec_rows],
     }
     load_after = M.load_average()
@@ -521,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"call and > 10 GiB on the peer at batch 16): {', '.join(skipped_cells)}. Run with "
                      "--max-codec-audio 1000 to include them.")
     if skipped_baselines:
-        notes.append(f"Baselines not timed on {', '.join(skipped_baselines)} (more than {args.max_baseline_audio:g} s of "
+        notes.append(f"Baselines not timed on {', '.join(skipped_baselines)} "
+                     f"(more than {args.max_baseline_audio:g} s of "
                      "audio; --max-baseline-audio raises the cap).")
     peer_env = next((r["env"] for r in [*raw["train"]["peer"], raw["first"].get("peer")] if r), None)
     if peer_env is None:

@@ -75,15 +75,24 @@ def _build(case: str, batch: int, n: int) -> tuple[Callable[[], torch.Tensor], l
         x_hat = (x + 0.01 * torch.randn(x.shape, generator=g)).requires_grad_(True)
         return (lambda: loss(x, x_hat)), [x_hat], 0
     if case in ("distillation", "lm_sm_distillation"):
+        from tokenizer_bench.core.interfaces import QuantizerOutput
+
         layers = [torch.randn(batch, 1024, frames, generator=g).requires_grad_(True) for _ in range(8)]
-        lm = torch.randn(batch, frames, 768, generator=g)
-        sm = torch.randn(batch, frames, 768, generator=g)
-        mod = get_registry("losses").build(case)
+        qout = QuantizerOutput(quantized=layers[-1], codes=torch.zeros(batch, 8, frames, dtype=torch.long),
+                               commit_loss=torch.zeros(()), layer_outputs=layers)
+        features = {"lm": torch.randn(batch, frames, 768, generator=g),
+                    "frame_mask": torch.ones(batch, frames, dtype=torch.bool)}
+        # the distillation term as a config lists it (sizes passed as the recipe passes them)
+        targets: dict[str, Any] = {"lm": {"target": "rvq1"}, "sm": None}
+        if case == "lm_sm_distillation":
+            targets["sm"] = {"target": "rvq1:8"}
+            features["sm"] = torch.randn(batch, frames, 768, generator=g)
+            features["sm_mask"] = torch.ones(batch, frames, dtype=torch.bool)
+        dims = {role: 768 for role, t in targets.items() if t is not None}
+        mod = get_registry("losses").build("distillation", student_dim=1024, teacher_dims=dims, **targets)
         n_params = sum(p.numel() for p in mod.parameters())
         leaves = [*layers, *mod.parameters()]
-        if case == "distillation":
-            return (lambda: mod(layers, lm)), leaves, n_params
-        return (lambda: mod(layers, lm, sm)[0]), leaves, n_params
+        return (lambda: mod(qout, features)[0]), leaves, n_params
     if case == "adversarial_feature_matching":
         reg = get_registry("discriminators")
         real_l, real_f = [], []

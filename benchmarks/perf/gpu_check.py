@@ -7,7 +7,7 @@ Why one script: a GPU is lent to this project only now and then, for minutes, so
 be ready before the machine is. It runs the paper's LM+SM (♠) configuration
 (``configs/dm_codec_lm_sm.yaml``) on synthetic audio with random teacher features written in the
 teacher-cache layout (no hub model, no teacher runs per step), through the trainer's own step
-(``Trainer._micro_step``, the step ``fit`` runs), and reports:
+(``Trainer.train_step``, the step ``fit`` runs), and reports:
 
 * ``train``: training steps in fp32, bf16 autocast (``trainer.mixed_precision: bf16``) and bf16 +
   ``trainer.compile: true``, at batch 6 x 3 s and at the largest batch that fits (doubling, OOM
@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterator
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parents[1] / "benchmarks" / "results"
 PAPER_CONFIG = "dm_codec_lm_sm.yaml"
+GENERATOR_GROUP = "g"  # the DM-Codec recipe's optimiser group of the generator side (Trainer.prepared)
 SR = 16000
 
 # Sizes of the real check (GPU) and of the dry run (CPU, toy model). Budgets are seconds.
@@ -200,7 +201,7 @@ def toy_model(data: dict[str, Any]) -> None:
     data["model"]["encoder"].update(seanet)
     data["model"]["decoder"].update(seanet)
     data["model"]["quantizer"].update(dimension=16, n_q=3, codebook_size=8, kmeans_iters=2)
-    data["distillation"]["sm"]["target"] = "rvq1:3"  # the paper's "average of all layers", at 3 layers
+    data["losses"]["distillation"]["sm"]["target"] = "rvq1:3"  # the paper's "average of all layers", at 3 layers
     data["discriminators"] = [
         {"name": "mpd", "periods": [2, 3], "channels": [4, 8]},
         {"name": "msd", "num_scales": 2, "channels": [4, 8, 8], "kernel_sizes": [5, 5, 3], "strides": [1, 2, 1],
@@ -339,6 +340,12 @@ def fresh_accelerator_state() -> None:
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
+def zero_grads(trainer) -> None:
+    """Drop every optimiser's gradients (before and after an out-of-memory trial)."""
+    for opt in trainer.optimizers.values():
+        opt.zero_grad(set_to_none=True)
+
+
 def _time_steps(trainer, batch: dict[str, Any], warmup: int, steps: int) -> list[float]:
     """Wall seconds of ``steps`` optimiser steps (each CUDA-synchronised) after ``warmup`` ones."""
     dev = trainer.accelerator.device
@@ -346,7 +353,7 @@ def _time_steps(trainer, batch: dict[str, Any], warmup: int, steps: int) -> list
     for i in range(warmup + steps):
         sync(dev)
         t = time.perf_counter()
-        trainer._micro_step(batch, True, 1)
+        trainer.train_step(batch)
         sync(dev)
         if i >= warmup:
             times.append(time.perf_counter() - t)
@@ -387,7 +394,7 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
         # warm-up: step 1 runs the RVQ k-means init (and the compilation, in compile mode)
         reset_peak(dev)
         t = time.perf_counter()
-        trainer._micro_step(batch, True, 1)
+        trainer.train_step(batch)
         sync(dev)
         out["first_step_s"] = round(time.perf_counter() - t, 2)
         out["dtypes"] = _probe_dtype(trainer, batch)
@@ -411,14 +418,17 @@ def _probe_dtype(trainer, batch) -> dict[str, str]:
     import torch
 
     seen: dict[str, str] = {}
-    gen = trainer.generator_raw
+    dev = trainer.accelerator.device
+
     def record(_module, _inputs, output) -> None:  # returns None: a hook's return value replaces the output
         seen.setdefault("decoder", str(output.dtype))
 
-    hook = gen.generator.decoder.register_forward_hook(record)
+    hook = trainer.tokenizer.generator.decoder.register_forward_hook(record)
     try:
         with torch.no_grad(), trainer.accelerator.autocast():
-            wav_hat, qout, *_ = gen(batch["wav"].to(trainer.accelerator.device), trainer._features(batch))
+            # the generator-side module as the recipe prepared it (Accelerate's output conversion included)
+            wav_hat, qout, *_ = trainer.prepared[GENERATOR_GROUP](
+                batch["wav"].to(dev), trainer.recipe.features(batch, dev))
     finally:
         hook.remove()
     seen["generator_output"] = str(wav_hat.dtype)
@@ -438,9 +448,7 @@ def _largest_batch(trainer, batch, s, dev, budget_end: float, base_step: float) 
             stop = f"time box (next trial, batch {nb}, would not finish)"
             break
         big = tile(batch, nb)
-        trainer.opt_g.zero_grad(set_to_none=True)
-        if trainer.opt_d is not None:
-            trainer.opt_d.zero_grad(set_to_none=True)
+        zero_grads(trainer)
         free_memory(dev)
         reset_peak(dev)
         oom = False
@@ -461,9 +469,7 @@ def _largest_batch(trainer, batch, s, dev, budget_end: float, base_step: float) 
         if oom:  # outside the except block: the traceback (and the tensors its frames hold) is gone
             stop = f"out of memory at batch {nb}" + (" (simulated: dry run)" if s.get("simulated_oom_batch") else "")
             del big
-            trainer.opt_g.zero_grad(set_to_none=True)
-            if trainer.opt_d is not None:
-                trainer.opt_d.zero_grad(set_to_none=True)
+            zero_grads(trainer)
             free_memory(dev)
             break
         best = _step_row(nb, s["seconds"], times, dev)
@@ -699,7 +705,7 @@ def section_ddp(ctx: Context, budget_end: float) -> dict[str, Any]:
     out = {"processes": n, "wall_s": round(time.perf_counter() - t, 2), "ranks": ranks}
     if n < 2:
         out["note"] = ("one device: NCCL runs with world size 1, so the discriminators' all-reduce "
-                       "(Trainer._average_gradients) returns early; it runs with 2+ GPUs")
+                       "(core.training.gan.average_gradients) returns early; it runs with 2+ GPUs")
     return out
 
 
@@ -724,7 +730,7 @@ def ddp_worker(result_dir: Path, dry: bool) -> None:
         torch.distributed.all_reduce(x)
     info = {"rank": rank, "world_size": acc.num_processes, "distributed_type": str(acc.distributed_type),
             "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
-            "generator_wrapped": type(trainer.gen).__name__, "steps": summary["step"],
+            "generator_wrapped": type(trainer.prepared[GENERATOR_GROUP]).__name__, "steps": summary["step"],
             "all_reduce_sum": float(x.item()), "device": str(acc.device),
             "ddp": acc.distributed_type in (DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)}
     del trainer

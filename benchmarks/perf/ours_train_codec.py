@@ -9,8 +9,8 @@ the ``dm_codec`` tokenizer factory, discriminators and losses from the registrie
 ``core/training/optim.py``) over a throw-away corpus of random 15 s utterances whose teacher
 features come from per-utterance safetensors files (as the teacher cache stores them).
 
-* ``--impl trainer`` times ``Trainer._micro_step`` itself (the step a user runs), whole.
-* ``--impl instrumented`` runs the same ``_micro_step`` with the trainer's ``phase`` hook set to a
+* ``--impl trainer`` times ``Trainer.train_step`` itself (the step a user runs), whole.
+* ``--impl instrumented`` runs the same ``train_step`` with the trainer's ``phase`` hook set to a
   timer around each phase (teacher-feature loading, generator forward, discriminator forward /
   loss / backward / Adam, the generator's discriminator pass, losses, backward, Adam); the
   ``trainer`` total shows what the timer's synchronisation points cost.
@@ -68,6 +68,7 @@ def model_section() -> dict:
         "encoder": {"name": "seanet_encoder", **ARCH, "bidirectional": True},
         "quantizer": {"name": "rvq", "dimension": 1024, "n_q": 8, "codebook_size": 1024},
         "decoder": {"name": "seanet_decoder", **ARCH, "bidirectional": False},
+        "semantic_dimension": None,  # no official `transform` head: the projection W is the distillation term's
     }
 
 
@@ -76,20 +77,23 @@ DISCRIMINATORS = [{"name": "mpd"}, {"name": "msd"}, {"name": "mstft", "filters":
 VARIANTS: dict[str, dict] = {
     "parity": {
         "teachers": {"sm": {"name": "sm_hf"}},
-        "distillation": {"lm": None, "sm": {"target": "rvq1"}},
+        # weights left out: the recipe's defaults for these term names (mel 45, waveform 500, ...)
         "losses": {
             "mel": {"name": "dmcodec_mel"},
             "waveform": {"name": "waveform_l1"},
+            "commitment": {"name": "commitment"},
+            "distillation": {"name": "distillation", "lm": None, "sm": {"target": "rvq1"}},
             "adversarial": {"name": "adversarial", "kind": "lsgan", "reduction": "sum"},
             "feature_matching": {"name": "feature_matching", "kind": "absolute", "reduction": "sum"},
         },
     },
     "paper": {
         "teachers": {"lm": {"name": "lm_hf"}, "sm": {"name": "sm_hf"}},
-        "distillation": {"lm": {"target": "rvq1"}, "sm": {"target": "rvq1:8"}},
         "losses": {
             "mel": {"name": "multiscale_mel"},
             "waveform": {"name": "waveform_l1"},
+            "commitment": {"name": "commitment"},
+            "distillation": {"name": "distillation", "lm": {"target": "rvq1"}, "sm": {"target": "rvq1:8"}},
             "adversarial": {"name": "adversarial", "kind": "hinge", "reduction": "mean"},
             "feature_matching": {"name": "feature_matching", "kind": "relative", "reduction": "mean"},
         },
@@ -102,17 +106,14 @@ def train_config(variant: str, workdir: Path, batch: int, seconds: float, thread
     """The benchmark's TrainConfig; ``trainer_options`` are ``KEY=YAML`` settings of its trainer section."""
     import yaml
 
+    from tokenizer_bench.core.config import parse_key_values
     from tokenizer_bench.core.train_config import TrainConfig
 
     # the memory settings the shipped paper config uses, so the benchmark times what users run
     shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "dm_codec_lm_sm.yaml").read_text())
     extra = {k: shipped["trainer"][k] for k in ("discriminator_passes", "activation_checkpointing")
              if k in shipped["trainer"]}
-    for item in trainer_options:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--trainer-option expects KEY=VALUE, got {item!r}")
-        extra[key] = yaml.safe_load(value)
+    extra.update(parse_key_values(trainer_options, "--trainer-option", "KEY", "discriminator_passes=together"))
 
     v = VARIANTS[variant]
     return TrainConfig.model_validate({
@@ -120,7 +121,6 @@ def train_config(variant: str, workdir: Path, batch: int, seconds: float, thread
         "seed": seed,
         "model": model_section(),
         "teachers": {**v["teachers"], "cache_dir": str(workdir / "cache")},
-        "distillation": v["distillation"],
         "discriminators": DISCRIMINATORS,
         "losses": v["losses"],
         "data": {"train": [str(workdir / "corpus")], "format": "folder", "segment_seconds": seconds,
@@ -181,7 +181,7 @@ def build_trainer(args: argparse.Namespace, workdir: Path):
 
 def make_batch(trainer, loader: FeatureFiles, uids: list[str], batch: int, seconds: float, seed: int,
                timer: M.PhaseTimer | None) -> dict[str, Any]:
-    """The batch dict ``_micro_step`` consumes; audio identical to the peer side's (same seed)."""
+    """The batch dict ``train_step`` consumes; audio identical to the peer side's (same seed)."""
     from tokenizer_bench.core.data.dataset import crop_frames
 
     segment = int(seconds * SAMPLE_RATE)
@@ -194,7 +194,7 @@ def make_batch(trainer, loader: FeatureFiles, uids: list[str], batch: int, secon
         per_key: dict[str, list] = {}
         for i in range(batch):
             feats = loader(uids[i % len(uids)])
-            for key in trainer.cfg.distillation.teachers:
+            for key in trainer.recipe.feature_roles():
                 value, mask = crop_frames(feats[key], feats.get(f"{key}_mask"), i * 7, frames)
                 per_key.setdefault(key, []).append((value, mask))
         for key, items in per_key.items():
@@ -207,13 +207,14 @@ def train(args: argparse.Namespace) -> dict:
     rss0 = M.rss_bytes()
     workdir = Path(tempfile.mkdtemp(prefix="ours_perf_"))
     trainer, loader, uids = build_trainer(args, workdir)
-    generator = trainer.generator_raw.generator
+    generator = trainer.tokenizer.generator
     if args.mode == "steady":
         M.mark_codebooks_initialised(generator, args.seed)
+    modules = trainer.recipe.modules()  # generator, the distillation term (its projections W), discriminators
     params = {"generator": sum(p.numel() for p in generator.parameters()),
-              "distillation": sum(p.numel() for p in trainer.generator_raw.distillation.parameters()),
+              "distillation": sum(p.numel() for p in modules["distillation"].parameters()),
               **{k: sum(p.numel() for p in d.parameters())
-                 for k, d in trainer.discriminators_raw.discriminators.items()}}
+                 for k, d in modules["discriminators"].discriminators.items()}}
     rss_model = M.rss_bytes()
     steps = []
     with M.RssSampler() as sampler:
@@ -225,10 +226,10 @@ def train(args: argparse.Namespace) -> dict:
             batch = make_batch(trainer, loader, uids, args.batch, args.seconds, args.seed, timer)
             if args.impl == "instrumented":
                 trainer.phase = timer
-                scalars, _, _ = trainer._micro_step(batch, True, 1)
+                scalars = trainer.train_step(batch)
             else:
-                with timer("micro_step"):
-                    scalars, _, _ = trainer._micro_step(batch, True, 1)
+                with timer("train_step"):
+                    scalars = trainer.train_step(batch)
             losses = {"loss_g": scalars["loss/generator_total"], "loss_d": scalars.get("loss/discriminator")}
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             steps.append({"wall": wall, "cpu": cpu, **M.counters_delta(k0),

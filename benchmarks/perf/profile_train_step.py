@@ -6,7 +6,7 @@
 
 1. Builds our trainer exactly as ``ours_train_codec.py`` does (paper generator, MPD + MSD +
    MS-STFT, our losses, the shipped config's memory settings), pre-initialises the codebooks,
-   runs one warm-up step, then profiles one ``Trainer._micro_step`` (phases timed through its
+   runs one warm-up step, then profiles one ``Trainer.train_step`` (phases timed through its
    ``phase`` hook) with ``torch.profiler`` (CPU). Forward passes of the top-level modules are
    labelled (``fwd:generator.encoder``, ``fwd:disc.mpd``, ``fwd:loss.mel`` ...), so the table
    attributes forward time to modules; backward time is attributed by autograd node (op) names.
@@ -38,6 +38,16 @@ import _measure as M  # noqa: E402
 import ours_train_codec as O  # noqa: E402
 
 RESULTS = HERE.parents[1] / "benchmarks" / "results"
+
+
+def discriminators(trainer):
+    """The recipe's discriminator set (``core.training.gan.DiscriminatorSet``)."""
+    return trainer.recipe.modules()["discriminators"]
+
+
+def loss_of(trainer, term: str):
+    """A fresh instance of the config's loss term ``term`` (same registered loss and arguments)."""
+    return trainer.cfg.terms()[term].build("losses")
 
 
 def label_forwards(named: dict[str, torch.nn.Module]) -> list:
@@ -92,9 +102,9 @@ def bench_adam(params: list[torch.nn.Parameter], repeats: int) -> dict[str, dict
 
 def bench_g_disc_pass(trainer, wav: torch.Tensor, wav_hat: torch.Tensor, repeats: int) -> dict[str, dict]:
     """Generator-side discriminator pass + backward to ``wav_hat``: concatenated batch vs real half under no_grad."""
-    disc = trainer.discriminators_raw
-    fm_loss, adv = trainer.losses["feature_matching"], trainer.losses["adversarial"]
-    from tokenizer_bench.core.training.modules import split_real_fake
+    disc = discriminators(trainer)
+    fm_loss, adv = loss_of(trainer, "feature_matching"), loss_of(trainer, "adversarial")
+    from tokenizer_bench.core.training.gan import split_real_fake
 
     def concatenated():
         y = wav_hat.detach().requires_grad_(True)
@@ -122,7 +132,7 @@ def bench_g_disc_pass(trainer, wav: torch.Tensor, wav_hat: torch.Tensor, repeats
 
 
 def bench_mel(trainer, wav: torch.Tensor, wav_hat: torch.Tensor, repeats: int) -> dict[str, dict]:
-    mel = trainer.losses["mel"]
+    mel = loss_of(trainer, "mel")
 
     def current():
         y = wav_hat.detach().requires_grad_(True)
@@ -151,14 +161,14 @@ def bench_mel(trainer, wav: torch.Tensor, wav_hat: torch.Tensor, repeats: int) -
 def bench_channels_last(trainer, wav: torch.Tensor, repeats: int) -> dict[str, dict]:
     """Forward + backward of the 2-D discriminators (MPD, MS-STFT): contiguous vs channels-last weights."""
     out = {}
-    discs = {k: d for k, d in trainer.discriminators_raw.discriminators.items() if k in ("mpd", "mstft")}
+    discs = {k: d for k, d in discriminators(trainer).discriminators.items() if k in ("mpd", "mstft")}
     x = torch.cat([wav, wav])
 
     def run():
         total = 0
         for d in discs.values():
             logits, _ = d(x)
-            total = total + sum(l.float().mean() for l in logits)
+            total = total + sum(logit.float().mean() for logit in logits)
         total.backward()
 
     out["contiguous"] = timed(run, repeats)
@@ -176,14 +186,14 @@ def bench_channels_last(trainer, wav: torch.Tensor, repeats: int) -> dict[str, d
 
 def bench_bf16(trainer, wav: torch.Tensor, repeats: int) -> dict[str, dict]:
     """Discriminator forward + backward in fp32 vs CPU bf16 autocast (avx512_bf16 here, no AMX)."""
-    disc = trainer.discriminators_raw
+    disc = discriminators(trainer)
     x = torch.cat([wav, wav])
 
     def run(bf16: bool):
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         with ctx:
             logits, _ = disc(x)
-        sum(l.float().mean() for l in logits).backward()
+        sum(logit.float().mean() for logit in logits).backward()
 
     out = {"fp32": timed(lambda: run(False), repeats), "bf16 autocast": timed(lambda: run(True), repeats)}
     disc.zero_grad(set_to_none=True)
@@ -192,7 +202,7 @@ def bench_bf16(trainer, wav: torch.Tensor, repeats: int) -> dict[str, dict]:
 
 def bench_generator(trainer, wav: torch.Tensor, repeats: int) -> dict[str, dict]:
     """Generator parts alone (forward, training mode): encoder, quantizer, decoder."""
-    g = trainer.generator_raw.generator
+    g = trainer.tokenizer.generator
     with torch.no_grad():
         latent = g.encoder(wav)
         q = g.quantizer(latent).quantized
@@ -220,7 +230,8 @@ def markdown(rep: dict) -> str:
     lines = [
         "# Profile of our training step",
         "",
-        f"`python benchmarks/perf/profile_train_step.py{' --variant ' + st['variant'] if st['variant'] != 'parity' else ''}` "
+        f"`python benchmarks/perf/profile_train_step.py"
+        f"{' --variant ' + st['variant'] if st['variant'] != 'parity' else ''}` "
         f"on {rep['started']}: {env['cpu_model']}, {env['cpu_count']} cores, torch {env['torch']}, "
         f"{st['threads']} threads; batch {st['batch']} x {st['seconds']} s; variant *{st['variant']}*; "
         f"load average {rep['load_before']} -> {rep['load_after']} (shared machine: wall times are inflated "
@@ -244,7 +255,8 @@ def markdown(rep: dict) -> str:
               "| operator | self CPU (s) | share of step CPU | calls |", "|---|---|---|---|"]
     cpu_total = sum(r["self_cpu_s"] for r in rep["all_ops_self"]) or 1.0
     for r in rep["ops"]:
-        lines.append(f"| `{r['name']}` | {r['self_cpu_s']:.2f} | {100 * r['self_cpu_s'] / cpu_total:.1f} % | {r['calls']} |")
+        share = 100 * r["self_cpu_s"] / cpu_total
+        lines.append(f"| `{r['name']}` | {r['self_cpu_s']:.2f} | {share:.1f} % | {r['calls']} |")
     lines += ["", "## Candidates, measured on the same objects", "",
               "Median of the repeats; 'saving' is per training step (both discriminator passes / both optimisers "
               "where the step has two).", "",
@@ -268,7 +280,8 @@ def reading(rep: dict) -> list[str]:
     if "fused" in a_g and "wall" in a_g.get("fused", {}) and "wall" in a_g.get("default", {}):
         save = (a_g["default"]["wall"] - a_g["fused"]["wall"]) + (a_d["default"]["wall"] - a_d["fused"]["wall"])
         out.append(f"Adam `fused=True` (CPU kernel) vs the default: saves {save:.2f} s per step "
-                   f"({100 * save / total:.0f} % of the profiled step). Applied: `trainer.adam_implementation: fused` (the "
+                   f"({100 * save / total:.0f} % of the profiled step). Applied: "
+                   "`trainer.adam_implementation: fused` (the "
                    "default, `core/training/optim.py::build_optimizer`).")
     gd = c.get("generator-side discriminator pass", {})
     if len(gd) == 2:
@@ -277,11 +290,12 @@ def reading(rep: dict) -> list[str]:
         out.append(f"Generator-side discriminator pass with the real half under `no_grad`: {cur['wall']:.2f} -> "
                    f"{alt['wall']:.2f} s ({save:+.2f} s saved, {100 * save / total:.0f} % of the step; identical "
                    "gradients, since real audio and frozen discriminator parameters need none). Applied: "
-                   "`core/training/trainer.py::Trainer._generator_gan_backward`, one discriminator at a time.")
+                   "`core/training/gan.py::generator_adversarial_backward`, one discriminator at a time.")
     mel = c.get("mel loss forward+backward", {})
     if len(mel) == 2:
         cur, alt = list(mel.values())
-        out.append(f"Mel loss with the real-audio spectrogram under `no_grad`: {cur['wall']:.3f} -> {alt['wall']:.3f} s "
+        out.append(f"Mel loss with the real-audio spectrogram under `no_grad`: {cur['wall']:.3f} -> "
+                   f"{alt['wall']:.3f} s "
                    "(small: the loss is not where the time goes).")
     cl = c.get("channels-last 2-D discriminators", {})
     if len(cl) == 2:
@@ -324,14 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     ns = argparse.Namespace(batch=args.batch, seconds=args.seconds, seed=args.seed, variant=args.variant,
                             threads=args.threads, trainer_option=[])
     trainer, loader, uids = O.build_trainer(ns, Path(tempfile.mkdtemp(prefix="profile_")))
-    gen = trainer.generator_raw.generator
+    gen = trainer.tokenizer.generator
     M.mark_codebooks_initialised(gen, args.seed)
 
     def one_step() -> M.PhaseTimer:
         timer = M.PhaseTimer()
         batch = O.make_batch(trainer, loader, uids, args.batch, args.seconds, args.seed, timer)
         trainer.phase = timer
-        trainer._micro_step(batch, True, 1)
+        trainer.train_step(batch)
         return timer
 
     walls = []
@@ -341,10 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         walls.append(time.perf_counter() - t0)
 
     named = {"generator.encoder": gen.encoder, "generator.quantizer": gen.quantizer, "generator.decoder": gen.decoder}
-    if trainer.generator_raw.distillation is not None:
-        named["distillation"] = trainer.generator_raw.distillation
-    named.update({f"disc.{k}": d for k, d in trainer.discriminators_raw.discriminators.items()})
-    named.update({f"loss.{k}": v for k, v in trainer.losses.items() if isinstance(v, torch.nn.Module)})
+    modules = trainer.recipe.modules()  # generator, the distillation term (its projections W), discriminators
+    if "distillation" in modules:
+        named["distillation"] = modules["distillation"]
+    named.update({f"disc.{k}": d for k, d in modules["discriminators"].discriminators.items()})
+    named.update({f"loss.{t.name}": t.loss for t in trainer.recipe.terms if isinstance(t.loss, torch.nn.Module)})
     handles = label_forwards(named)
     from torch.profiler import ProfilerActivity, profile
 
@@ -363,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         wav_hat = gen(wav)[0][..., : wav.shape[-1]]
     r = args.repeats
-    g_params = [p for p in trainer.generator_raw.parameters() if p.requires_grad]
-    d_params = [p for p in trainer.discriminators_raw.parameters() if p.requires_grad]
+    g_side = [m for k, m in modules.items() if k != "discriminators"]  # what the generator optimiser steps
+    g_params = [p for m in g_side for p in m.parameters() if p.requires_grad]
+    d_params = [p for p in modules["discriminators"].parameters() if p.requires_grad]
     candidates = {
         "adam (generator params)": bench_adam(g_params, r),
         "adam (discriminator params)": bench_adam(d_params, r),

@@ -73,37 +73,44 @@ def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> 
             save_file({"lm": torch.randn(frames, dims["lm"], generator=g).half(),
                        "lm_mask": torch.ones(frames, dtype=torch.bool)}, str(cache.stores["lm"].path(flac.stem)))
         if "sm" in cache.stores:
-            save_file({"sm": torch.randn(frames, dims["sm"], generator=g).half()}, str(cache.stores["sm"].path(flac.stem)))
+            save_file({"sm": torch.randn(frames, dims["sm"], generator=g).half()},
+                      str(cache.stores["sm"].path(flac.stem)))
 
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
     build_s = time.perf_counter() - t0
-    times: list[float] = []
-    original = trainer._micro_step
+    cuda = trainer.accelerator.device.type == "cuda"
 
-    def timed(batch_, sync, accum):
-        if trainer.accelerator.device.type == "cuda":
+    def batches():
+        """The run's batches in order, epoch after epoch (the loader is re-seeded per epoch)."""
+        epoch = 0
+        while True:
+            yield from trainer.data.loader(epoch)
+            epoch += 1
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times: list[float] = []
+    for _, batch_ in zip(range(steps), batches()):
+        if cuda:
             torch.cuda.synchronize()
         t = time.perf_counter()
-        out = original(batch_, sync, accum)
-        if trainer.accelerator.device.type == "cuda":
+        trainer.train_step(batch_)  # one optimiser step, as fit runs it (no accumulation)
+        if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-        return out
-
-    trainer._micro_step = timed
-    if trainer.accelerator.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    trainer.fit()
-    gen = trainer.generator_raw
+    modules = trainer.recipe.modules()
+    discriminators = modules.get("discriminators")
+    others = [m for k, m in modules.items() if k not in ("generator", "discriminators")]
     result = {
         "config": config,
         "device": str(trainer.accelerator.device),
         "batch": f"{batch} x {seconds:g} s",
-        "generator_params": sum(p.numel() for p in gen.generator.parameters()),
-        "projection_params": sum(p.numel() for p in gen.distillation.parameters()) if gen.distillation else 0,
-        "discriminator_params": sum(p.numel() for p in trainer.discriminators_raw.parameters())
-        if trainer.discriminators_raw is not None else 0,
+        "generator_params": sum(p.numel() for p in modules["generator"].parameters()),
+        # the distillation projections W: trained with the generator, not exported
+        "projection_params": sum(p.numel() for m in others for p in m.parameters()),
+        "discriminator_params": sum(p.numel() for p in discriminators.parameters())
+        if discriminators is not None else 0,
         "build_s": round(build_s, 3),
         "first_step_s": round(times[0], 3),
         "step_s_median": round(statistics.median(times[1:]), 3) if len(times) > 1 else None,
@@ -112,7 +119,7 @@ def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> 
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    if trainer.accelerator.device.type == "cuda":
+    if cuda:
         result["peak_cuda_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 3)
     return result
 
@@ -141,7 +148,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child", config, "--steps", str(args.steps), "--batch", str(args.batch),
                "--seconds", str(args.seconds), "--device", args.device]
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+        line = next((out for out in proc.stdout.splitlines() if out.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             raise SystemExit(f"{config} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         rows.append(json.loads(line[len("RESULT "):]))
@@ -169,7 +176,8 @@ def render(out: Path, meta: dict, rows: list[dict]) -> None:
     ]
     for r in rows:
         lines.append(
-            f"| {r['config']} | {r['device']} | {r['batch']} | {r['generator_params']:,} | {r['discriminator_params']:,} | "
+            f"| {r['config']} | {r['device']} | {r['batch']} | {r['generator_params']:,} | "
+            f"{r['discriminator_params']:,} | "
             f"{r['torch_threads']} | {r.get('load_average_1min', '?')} | {r['first_step_s']} | {r['step_s_median']} | "
             f"{r['peak_rss_gib']} |" + (f" {r.get('peak_cuda_gib', '')} |" if gpu else "")
         )
