@@ -19,10 +19,10 @@ class FSQ(nn.Module):
 
     def __init__(self, dimension: int, levels: list[int] | tuple[int, ...] = (8, 5, 5, 5)) -> None:
         super().__init__()
-        if not levels or any(int(l) < 2 for l in levels):
+        if not levels or any(int(level) < 2 for level in levels):
             raise ValueError(f"levels must be integers >= 2, got {levels}")
         self.dimension = dimension
-        self.levels = [int(l) for l in levels]
+        self.levels = [int(level) for level in levels]
         self.num_codebooks = 1
         self.codebook_size = math.prod(self.levels)
         self.project_in = nn.Conv1d(dimension, len(self.levels), 1)
