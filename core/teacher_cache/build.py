@@ -54,10 +54,6 @@ class CacheSummary:
     def hours(self) -> float:
         return self.seconds_of_audio / 3600.0
 
-    @property
-    def cached(self) -> int:
-        return self.computed + self.reused
-
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hours"] = self.hours

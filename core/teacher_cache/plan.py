@@ -86,12 +86,13 @@ def _check_transcript_source(cfg: "TrainConfig", stt_used: bool) -> None:
     if t.transcripts == "stt":
         raise ConfigError(
             "teachers.stt is not set but teachers.transcripts is 'stt' and the LM teacher is enabled: "
-            "configure an STT teacher (`tokenizer-bench plugins` lists them) or use teachers.transcripts: dataset"
+            "configure an STT teacher (`tokenizer-bench plugins --kind teachers` lists them) or use "
+            "teachers.transcripts: dataset"
         )
     raise ConfigError(
         f"teachers.aligner {t.aligner.name!r} needs word timings, which come from the STT teacher, but "
         "teachers.stt is not set: configure an STT (it then only times the dataset's words) or choose "
-        "an aligner that needs no timings (`tokenizer-bench plugins` lists the aligners)"
+        "an aligner that needs no timings (`tokenizer-bench plugins --kind aligners` lists them)"
     )
 
 
