@@ -322,3 +322,7 @@ class TrainConfig(BaseModel):
     def terms(self) -> dict[str, LossTerm]:
         """The listed loss terms, in config order (null entries dropped)."""
         return {k: v for k, v in self.losses.items() if v is not None}
+
+    def teacher_roles(self) -> tuple[str, ...]:
+        """The teacher roles the loss terms need (whose cached features a batch carries), in order."""
+        return tuple(dict.fromkeys(r for name, spec in self.terms().items() for r in loss_roles(name, spec)))

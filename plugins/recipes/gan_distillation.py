@@ -35,7 +35,7 @@ from tokenizer_bench.core.interfaces import (
     WAVEFORMS,
     QuantizerOutput,
 )
-from tokenizer_bench.core.train_config import TrainConfig, loss_roles
+from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training.gan import (
     DiscriminatorSet,
     GanTerm,
@@ -105,7 +105,7 @@ class GanDistillationRecipe:
                 "discriminators are configured: list exactly one adversarial term in losses (a `discriminator_logits` "
                 f"loss; the discriminators' own loss comes from it), got {len(logits)}"
             )
-        self.roles = tuple(dict.fromkeys(r for n, s in self.specs.items() for r in loss_roles(n, s)))
+        self.roles = cfg.teacher_roles()
 
     # ------------------------------------------------------------------ setup
     def feature_roles(self) -> tuple[str, ...]:

@@ -25,7 +25,8 @@ def distillation(c: TrainConfig) -> dict:
 
 def roles(c: TrainConfig) -> tuple[str, ...]:
     """Teacher roles the config's loss terms need (what the teacher cache must hold)."""
-    return tuple(r for name, spec in c.terms().items() for r in loss_roles(name, spec))
+    assert c.teacher_roles() == tuple(r for name, spec in c.terms().items() for r in loss_roles(name, spec))
+    return c.teacher_roles()
 
 
 def weights(c: TrainConfig) -> dict[str, float]:
