@@ -148,7 +148,9 @@ class TrainableCodec(Protocol):
     def save_pretrained(self, directory: Any) -> Any: ...
 
 
-TRAINABLE_CODEC_ATTRIBUTES: tuple[str, ...] = ("generator", "sample_rate", "codebook_size", "default_recipe", "save_pretrained")
+TRAINABLE_CODEC_ATTRIBUTES: tuple[str, ...] = (
+    "generator", "sample_rate", "codebook_size", "default_recipe", "save_pretrained",
+)
 
 
 @runtime_checkable

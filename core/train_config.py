@@ -24,7 +24,7 @@ class ModelConfig(BaseModel):
     is passed to it as a constructor argument (the component specs as mappings)."""
 
     model_config = ConfigDict(extra="allow")
-    tokenizer: str = Field(description="Registered tokenizer name; it must be trainable (core.interfaces.TrainableCodec)")
+    tokenizer: str = Field(description="Registered tokenizer name, a trainable one (core.interfaces.TrainableCodec)")
     sample_rate: int = 16000
     encoder: component("encoders") | None = None
     quantizer: component("quantizers") | None = None
@@ -215,7 +215,8 @@ class TrainerConfig(BaseModel):
         description="Collective timeout of multi-process runs (other ranks wait this long while rank 0 builds "
         "a missing teacher cache; build big caches ahead with cache-teachers)",
     )
-    num_threads: int | None = Field(default=None, ge=1, description="torch CPU threads per process (None: torch's default)")
+    num_threads: int | None = Field(
+        default=None, ge=1, description="torch CPU threads per process (None: torch's default)")
     checkpoint_every: int = Field(default=1000, ge=1)
     keep_last: int = Field(default=3, ge=1)
     log_every: int = Field(default=10, ge=1)
@@ -232,7 +233,8 @@ class TrainerConfig(BaseModel):
     )
     codebook_window: int = Field(
         default=100, ge=0,
-        description="Batches in the running code histogram per quantizer layer (codebook_window/* usage and perplexity, "
+        description="Batches in the running code histogram per quantizer layer (codebook_window/* usage and "
+        "perplexity, "
         "collapse warnings); 0 turns both off",
     )
     codebook_collapse_perplexity: float | None = Field(
@@ -291,8 +293,9 @@ class TrainConfig(BaseModel):
     @classmethod
     def _old_form(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            problems = [f"unknown section(s) {', '.join(sorted(map(str, extra)))} (sections: {', '.join(cls.model_fields)})"
-                        for extra in [set(data) - set(cls.model_fields)] if extra]
+            extra = sorted(map(str, set(data) - set(cls.model_fields)))
+            sections = ", ".join(cls.model_fields)
+            problems = [f"unknown section(s) {', '.join(extra)} (sections: {sections})"] if extra else []
             losses = data.get("losses")
             if isinstance(losses, dict) and isinstance(losses.get("weights"), dict) and "name" not in losses["weights"]:
                 problems.append("losses.weights is a table of weights, not a loss term")

@@ -179,7 +179,8 @@ def read_checkpoint(ckpt: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{Path(ckpt) / TRAINER_FILE}: lacks {', '.join(missing)}")
     for rank in range(int(state.get("world_size", 1))):
         if load_rng(ckpt, rank) is None:
-            raise CheckpointError(f"{Path(ckpt) / f'rng_rank{rank}.pt'}: missing (written by {state.get('world_size', 1)} "
+            written = state.get("world_size", 1)
+            raise CheckpointError(f"{Path(ckpt) / f'rng_rank{rank}.pt'}: missing (written by {written} "
                                   "process(es), each saves one)")
     return state
 

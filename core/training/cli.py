@@ -16,11 +16,11 @@ import typer
 def add_commands(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
-        config: str = typer.Argument(..., help="Config file or packaged config name (tokenizer-bench show-config lists them)."),
+        config: str = typer.Argument(..., help="Config file or packaged config name (see `tokenizer-bench configs`)."),
         set_: Optional[List[str]] = typer.Option(
             None, "--set", help="Override a config key, e.g. --set trainer.max_steps=100 (repeatable)."
         ),
-        resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in the output folder."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in the output dir."),
         output_dir: Optional[str] = typer.Option(
             None, "--output-dir", "-o", help="Run folder (default: trainer.output_dir of the config)."
         ),

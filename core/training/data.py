@@ -171,7 +171,8 @@ def feature_dims(load: Callable[[str], dict], utterances: list, keys: tuple[str,
             continue
         missing = [k for k in keys if k not in feats]
         if missing:
-            raise ConfigError(f"teacher cache has no {missing} features for {utt.id} (the training losses need {list(keys)})")
+            raise ConfigError(
+                f"teacher cache has no {missing} features for {utt.id} (the training losses need {list(keys)})")
         return {k: int(feats[k].shape[-1]) for k in keys}
     raise ConfigError(f"cannot read cached teacher features of the first utterances ({last_exc})")
 

@@ -228,7 +228,8 @@ def generator_adversarial_backward(
                             **_maybe(num_terms=n_fmaps),
                         )
                     else:
-                        raise ValueError(f"loss term {term.name!r}: inputs {term.loss.inputs!r} are not discriminator outputs")
+                        raise ValueError(
+                            f"loss term {term.name!r}: inputs {term.loss.inputs!r} are not discriminator outputs")
                     weighted = term.weight * value
                     part = weighted if part is None else part + weighted
                     values[term.name] = values[term.name] + value.detach()

@@ -30,7 +30,8 @@ def build_optimizer(params: Iterable[nn.Parameter], lr: float, cfg: TrainerConfi
     params = trainable(params)
     if not params:
         raise ValueError("no trainable parameters to optimise")
-    kernel = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}[cfg.adam_implementation]
+    kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}
+    kernel = kernels[cfg.adam_implementation]
     return torch.optim.Adam(
         params, lr=lr, betas=tuple(cfg.betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay, **kernel
     )

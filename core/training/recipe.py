@@ -87,7 +87,9 @@ def build_loss_terms(
     return sorted(terms, key=lambda t: (LOSS_INPUTS.index(t.inputs), t.name))
 
 
-def weighted_total(values: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def weighted_total(
+    values: Mapping[str, torch.Tensor], weights: Mapping[str, float]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``(Σ w·v, {name: w·v})`` over ``values`` in their order (each a scalar tensor)."""
     if not values:
         raise ValueError("the total loss needs at least one term")

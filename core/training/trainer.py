@@ -18,14 +18,12 @@ states, RNG states of every process, and the data position — is in the checkpo
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from ..config import dump_config
 from ..errors import CheckpointError, ConfigError

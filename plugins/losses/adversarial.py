@@ -106,10 +106,10 @@ def feature_matching_loss(
     for k, (rs, gs) in enumerate(zip(real_fmaps, fake_fmaps)):
         if len(rs) != len(gs):
             raise ValueError(f"discriminator {k}: {len(rs)} real vs {len(gs)} fake feature maps")
-        for l, (r, g) in enumerate(zip(rs, gs)):
+        for layer, (r, g) in enumerate(zip(rs, gs)):
             if r.shape != g.shape:
                 raise ValueError(
-                    f"discriminator {k} layer {l}: real {tuple(r.shape)} vs fake {tuple(g.shape)} feature map; "
+                    f"discriminator {k} layer {layer}: real {tuple(r.shape)} vs fake {tuple(g.shape)} feature map; "
                     "crop the reconstruction to the input length first"
                 )
             r = r.detach()

@@ -240,7 +240,8 @@ class Distillation(nn.Module):
                              "quantizer and of the cached teacher features)")
         missing = [r for r in self.targets if r not in teacher_dims]
         if missing:
-            raise ValueError(f"distillation: no feature size for teacher(s) {', '.join(missing)} (got {dict(teacher_dims)})")
+            raise ValueError(
+                f"distillation: no feature size for teacher(s) {', '.join(missing)} (got {dict(teacher_dims)})")
         self.lambda_sm, self.lambda_lm, self.scale = float(lambda_sm), float(lambda_lm), float(scale)
         self.mask_silence = bool(mask_silence)
         if len(self.targets) == 2:

@@ -64,7 +64,9 @@ def _check_policy(policy: str) -> None:
         raise ValueError(f"length_mismatch must be 'trim' or 'error', got {policy!r}")
 
 
-def common_length(x: torch.Tensor, x_hat: torch.Tensor, policy: LengthPolicy, who: str) -> tuple[torch.Tensor, torch.Tensor]:
+def common_length(
+    x: torch.Tensor, x_hat: torch.Tensor, policy: LengthPolicy, who: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Trim both to the shorter length (``trim``) or refuse different lengths (``error``)."""
     _check_policy(policy)
     if x.shape[-1] != x_hat.shape[-1]:

@@ -88,7 +88,7 @@ class GanDistillationRecipe:
         inputs = {name: getattr(_factory(spec.name), "inputs", None) for name, spec in self.specs.items()}
         waveform_terms = sorted(n for n, i in inputs.items() if i == WAVEFORMS)
         if not waveform_terms:
-            raise ConfigError("losses: list at least one reconstruction loss (a `waveforms` loss, e.g. mel or waveform)")
+            raise ConfigError("losses: list at least one reconstruction loss (a `waveforms` loss, e.g. a mel loss)")
         if validate_on is not None and validate_on not in waveform_terms:
             raise ConfigError(f"recipe.validate_on: {validate_on!r} is not a waveforms term of losses "
                               f"({', '.join(waveform_terms)})")
@@ -142,7 +142,8 @@ class GanDistillationRecipe:
         tc = self.cfg.trainer
         groups = [OptimizerGroup("g", "generator", self.bundle, tc.lr_generator)]
         if self.discriminators is not None:
-            groups.append(OptimizerGroup("d", "discriminator", self.discriminators, tc.lr_discriminator, distributed=False))
+            groups.append(
+                OptimizerGroup("d", "discriminator", self.discriminators, tc.lr_discriminator, distributed=False))
         return groups
 
     def bind(self, trainer: Any) -> None:

@@ -187,4 +187,5 @@ def test_scale_default_and_eq11_literal_option():
     layers = [torch.randn(1, 6, 5) for _ in range(8)]
     with torch.no_grad():
         total, parts = module(_qout(layers), {"lm": torch.randn(1, 5, 4), "sm": torch.randn(1, 5, 4)})
-    assert total.item() == pytest.approx(0.25 * parts["distill_lm"].item() + 0.25 * parts["distill_sm"].item(), rel=1e-6)
+    quarter = 0.25 * parts["distill_lm"].item() + 0.25 * parts["distill_sm"].item()
+    assert total.item() == pytest.approx(quarter, rel=1e-6)

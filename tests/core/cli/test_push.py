@@ -1,6 +1,6 @@
 """``tokenizer-bench push`` and ``Tokenizer.push_to_hub`` against the local hub emulation.
 
-A tiny dm_codec is trained for 4 steps (tests/core/training/_tiny.py, fake teacher cache) and its
+A tiny dm_codec is trained for 4 steps (plugins/recipes/_testing.py, fake teacher cache) and its
 export pushed; the emulation records exactly what the upload sent. The round trip must load back
 by repo id with codes identical to the local export's. The card's numbers are checked against the
 tiny config by hand: hop 4·4 = 16 samples at 16 kHz -> 1000 frames/s; 3 codebooks of 8 codes ->
@@ -22,9 +22,9 @@ from tokenizer_bench.core.api import load_tokenizer
 
 TESTS = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(TESTS / "core" / "training"))
-import _tiny  # noqa: E402
 from _hub_emulation import HubEmulation, closed_port_endpoint, go_offline, point_hub_at  # noqa: E402
+
+from tokenizer_bench.plugins.recipes import _testing as _tiny  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "tokenizer-bench")
 RESULTS_MD = "| system | WER | STOI |\n|---|---|---|\n| tiny | 99.0 | 0.123 |\n"

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
@@ -24,8 +22,7 @@ from tokenizer_bench.core.training.codebook_health import (
     usage,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _tiny  # noqa: E402
+from tokenizer_bench.plugins.recipes import _testing as _tiny
 
 K = 16
 

@@ -164,7 +164,8 @@ def test_lr_decay_schedule_points():
 def test_old_config_form_is_a_clear_error_naming_the_file(tmp_path):
     old = tmp_path / "old.yaml"
     old.write_text("extends: dm_codec_lm_sm.yaml\ndistillation: {lambda_sm: 0.3, lambda_lm: 0.7}\n")
-    with pytest.raises(ConfigError, match=r"unknown section.s. distillation \(sections: name, seed, model, recipe.*an older config form") as err:
+    sections = r"unknown section.s. distillation \(sections: name, seed, model, recipe.*an older config form"
+    with pytest.raises(ConfigError, match=sections) as err:
         load(str(old))
     assert str(old) in str(err.value) and "losses: {<term>: {name:" in str(err.value)
     assert "migrate-config" in str(err.value)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +12,7 @@ from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training.data import ensure_corpus
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _tiny  # noqa: E402
+from tokenizer_bench.plugins.recipes import _testing as _tiny
 
 
 def test_missing_data_without_a_recipe_is_a_clear_error(tmp_path):

@@ -9,7 +9,6 @@ surrogate backward shows here.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,7 @@ from tokenizer_bench.plugins.losses.adversarial import (
     generator_adversarial_loss,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _tiny  # noqa: E402
+from tokenizer_bench.plugins.recipes import _testing as _tiny
 
 
 def make_trainer(tmp_path: Path, passes: str) -> Trainer:

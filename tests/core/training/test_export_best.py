@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -24,9 +23,8 @@ from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training import Trainer
 from tokenizer_bench.core.training import checkpoint as ckpt
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _tiny  # noqa: E402
-from test_optim import Stop, stop_after_checkpoint  # noqa: E402
+from tokenizer_bench.plugins.recipes import _testing as _tiny
+from tokenizer_bench.plugins.recipes._testing import Stop, stop_after_checkpoint
 
 
 def config(tmp_path: Path, **trainer) -> TrainConfig:

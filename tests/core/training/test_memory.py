@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -65,8 +63,7 @@ def test_unknown_part_is_a_config_error_listing_the_parts():
 
 def test_trainer_with_checkpointed_encoder_decoder_takes_the_same_step(tmp_path):
     """The tiny DM-Codec: same gradients with the encoder and decoder recomputed in backward."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    import _tiny
+    from tokenizer_bench.plugins.recipes import _testing as _tiny
 
     results = [_tiny.step_gradients(_tiny.tiny_trainer(tmp_path / str(i), activation_checkpointing=parts))[0]
                for i, parts in enumerate(([], ["encoder", "decoder"]))]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ from tokenizer_bench.core.training import Trainer
 from tokenizer_bench.core.training import checkpoint as ckpt
 from tokenizer_bench.core.training.optim import StepSchedule, build_scheduler, decay_due
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _tiny  # noqa: E402
+from tokenizer_bench.plugins.recipes import _testing as _tiny
+from tokenizer_bench.plugins.recipes._testing import Stop, stop_after_checkpoint
 
 LR = 1e-3
 
@@ -127,23 +126,6 @@ def test_invalid_schedule_settings():
 
 
 # --------------------------------------------------------------------------- in the trainer
-class Stop(Exception):
-    pass
-
-
-def stop_after_checkpoint(trainer: Trainer, step: int) -> None:
-    """Make ``fit`` stop (as if killed) right after the checkpoint of ``step`` is complete."""
-    original = trainer.save_checkpoint
-
-    def save():
-        path = original()
-        if trainer.step == step:
-            raise Stop
-        return path
-
-    trainer.save_checkpoint = save
-
-
 def records(run_dir: Path) -> dict[int, dict]:
     out: dict[int, dict] = {}
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():

@@ -19,8 +19,7 @@ from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training import Trainer
 from tokenizer_bench.core.training import checkpoint as ckpt
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _tiny  # noqa: E402
+from tokenizer_bench.plugins.recipes import _testing as _tiny
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]

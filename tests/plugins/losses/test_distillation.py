@@ -202,7 +202,8 @@ def test_lm_sm_distillation_module():
     assert m.lambda_lm == pytest.approx(0.75) and list(m.projections) == ["lm", "sm"]
     layers = [torch.randn(1, 16, 4) for _ in range(8)]
     total, parts = m(_qout(layers), {"lm": torch.randn(1, 4, 6), "sm": torch.randn(1, 4, 8)})
-    assert total.item() == pytest.approx(0.25 * parts["distill_sm"].item() + 0.75 * parts["distill_lm"].item(), rel=1e-6)
+    expect = 0.25 * parts["distill_sm"].item() + 0.75 * parts["distill_lm"].item()
+    assert total.item() == pytest.approx(expect, rel=1e-6)
     shared = lm_sm(16, 8, 8)
     assert sum(p.numel() for p in shared.parameters()) == 16 * 8 + 8
     assert list(shared.projections) == ["shared"]

@@ -256,7 +256,8 @@ def test_audiocraft_mel_matches_numpy_with_options():
 
 def test_audiocraft_mel_from_any_config_and_errors():
     c = load_config("quality/mel_eq5.yaml", TrainConfig, ["losses.mel={name: audiocraft_mel, alphas: one}"])
-    assert c.losses["mel"].to_dict() == {"name": "audiocraft_mel", "alphas": "one"}  # multiscale_mel's arguments are dropped
+    # multiscale_mel's arguments are dropped
+    assert c.losses["mel"].to_dict() == {"name": "audiocraft_mel", "alphas": "one"}
     assert c.losses["mel"].weight is None  # a new component: its weight is the recipe's default
     loss = c.losses["mel"].build("losses")
     assert isinstance(loss, AudiocraftMelLoss) and loss.n_ffts == [2**i for i in range(5, 12)]

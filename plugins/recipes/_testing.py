@@ -1,4 +1,8 @@
-"""Shared pieces of the training tests: a tiny corpus, a fake teacher cache, a tiny config.
+"""Test helpers for training (the recipe's tests, and any that train a tiny codec): a tiny corpus,
+a fake teacher cache, a tiny DM-Codec config and trainer.
+
+Private to the package (not a recipe module: ``forward_to_submodules`` skips ``_`` names); tests
+import it as ``tokenizer_bench.plugins.recipes._testing``, like ``plugins/teachers/_testing.py``.
 
 The teacher features are random tensors written as safetensors in the teacher-cache layout (no
 teacher model runs), at the codec frame rate of the tiny model (hop 16 samples at 16 kHz).
@@ -89,8 +93,8 @@ def tiny_config(corpus: Path, out: Path, **trainer: Any) -> dict[str, Any]:
             "mel": {"name": "multiscale_mel", "weight": 45.0, "n_mels": 16, "min_exponent": 5, "max_exponent": 7},
             "waveform": {"name": "waveform_l1", "weight": 500.0},
             "commitment": {"name": "commitment", "weight": 10.0},
-            "distillation": {"name": "distillation", "weight": 120.0, "lm": {"target": "rvq1"}, "sm": {"target": "rvq1:3"},
-                             "lambda_lm": 0.5, "lambda_sm": 0.5},
+            "distillation": {"name": "distillation", "weight": 120.0, "lm": {"target": "rvq1"},
+                             "sm": {"target": "rvq1:3"}, "lambda_lm": 0.5, "lambda_sm": 0.5},
             "adversarial": {"name": "adversarial", "weight": 1.0, "kind": "hinge"},
             "feature_matching": {"name": "feature_matching", "weight": 2.0},
         },
@@ -137,3 +141,20 @@ def step_gradients(trainer) -> tuple[list[list[torch.Tensor]], dict[str, float]]
         for h in handles:
             h.remove()
     return captured, scalars
+
+
+class Stop(Exception):
+    """Raised by :func:`stop_after_checkpoint` to end ``fit`` as a kill would."""
+
+
+def stop_after_checkpoint(trainer, step: int) -> None:
+    """Make ``fit`` stop (as if killed) right after the checkpoint of ``step`` is complete."""
+    original = trainer.save_checkpoint
+
+    def save():
+        path = original()
+        if trainer.step == step:
+            raise Stop
+        return path
+
+    trainer.save_checkpoint = save
