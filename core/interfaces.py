@@ -16,8 +16,8 @@ import torch
 class QuantizerOutput:
     """What a quantizer's ``forward`` returns during training.
 
-    ``layer_outputs[k]`` is the quantized output of RVQ layer k (``[B,D,T]``) — the distillation
-    targets RVQ-1, RVQ-8 and the RVQ-1:8 average are computed from these.
+    ``layer_outputs[k]`` is the quantized output of quantizer layer k (``[B,D,T]``) — losses that
+    read single layers or averages of layers (``teacher_features`` losses) compute them from these.
     """
 
     quantized: torch.Tensor  # [B, D, T], straight-through

@@ -269,7 +269,9 @@ class EvaluationConfig(BaseModel):
     num_samples: int | None = Field(default=None, ge=1, description="Seeded draw of this many utterances")
     seed: int = 42
     metrics: list[str] = Field(default_factory=lambda: ["stoi", "wer", "bitrate"])
-    asr: str = "faster_whisper"
+    asr: str | None = Field(
+        default=None, description="Registered ASR backend for the transcript metrics (e.g. wer); required when one is "
+        "listed (`tokenizer-bench plugins` lists the asr_backends)")
     asr_options: dict[str, Any] = Field(default_factory=dict)
     out: str | None = Field(default=None, description="Default: <output_dir>/evaluation")
 

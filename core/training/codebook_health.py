@@ -1,4 +1,4 @@
-"""Codebook health: code utilisation and perplexity per RVQ layer over many batches, collapse warnings.
+"""Codebook health: code utilisation and perplexity per quantizer layer over many batches, collapse warnings.
 
 Why: the quantizer's own ``QuantizerOutput.metrics`` describe one batch. A batch of 4 x 1 s holds
 200 frames, so with 1024 codes its usage is at most 20 % and its perplexity at most 200 even

@@ -27,9 +27,12 @@ def evaluate_export(cfg: TrainConfig, export_dir: str | Path, run_dir: str | Pat
     if ev is None:
         raise ValueError("the config has no evaluation section")
     out = Path(ev.out) if ev.out else Path(run_dir) / "evaluation"
+    asr: dict[str, Any] = {"asr": ev.asr} if ev.asr is not None else {}
+    if not asr:
+        _check_no_transcript_metrics(list(ev.metrics))
     ccfg = CompareConfig(
         systems=[SystemSpec(name=cfg.model.tokenizer, checkpoint=str(export_dir))], data=list(ev.data), out=out,
-        num_samples=ev.num_samples, seed=ev.seed, metrics=list(ev.metrics), asr=ev.asr,
+        num_samples=ev.num_samples, seed=ev.seed, metrics=list(ev.metrics), **asr,
         asr_options=dict(ev.asr_options), aso_iterations=100, plots=False,
     )
     say(f"scoring the export on held-out speech ({', '.join(ev.data)}) with {', '.join(ev.metrics)}")
@@ -68,3 +71,15 @@ def format_summary(s: dict[str, Any]) -> str:
     failed = f", {s['failed']} failed" if s.get("failed") else ""
     return (f"held-out evaluation of {s['label']} on {s['num_utterances']} utterances{failed}: "
             + ", ".join(parts) + f"\nreport: {s['report']}")
+
+
+def _check_no_transcript_metrics(metrics: list[str]) -> None:
+    """Without ``evaluation.asr`` no metric may need an ASR transcript (a clear error naming them)."""
+    from ..errors import ConfigError
+    from ..plugins import get_registry
+
+    registry = get_registry("metrics")
+    needing = [m for m in metrics if getattr(getattr(registry.get(m).factory, "needs", None), "transcript", False)]
+    if needing:
+        raise ConfigError(f"evaluation.metrics {', '.join(needing)} need an ASR transcript: set evaluation.asr to a "
+                          "registered ASR backend (`tokenizer-bench plugins` lists asr_backends)")

@@ -54,3 +54,12 @@ def test_summary_line_names_ground_truth():
 def test_evaluation_needs_data():
     with pytest.raises(Exception, match="data"):
         EvaluationConfig()
+
+
+def test_transcript_metrics_need_an_asr_backend(tmp_path):
+    from tokenizer_bench.core.errors import ConfigError
+
+    cfg = _cfg(tmp_path, tmp_path / "ev")
+    cfg.evaluation.metrics = ["stoi", "wer"]
+    with pytest.raises(ConfigError, match="evaluation.metrics wer need an ASR transcript: set evaluation.asr"):
+        evaluate_export(cfg, tmp_path / "export", tmp_path, say=lambda _: None)
