@@ -1,4 +1,4 @@
-"""Training: the GAN trainer on Accelerate, checkpoints, logging, export and the train/export CLI."""
+"""Training: the generic trainer on Accelerate (recipes do the step), checkpoints, logging, export and the CLI."""
 
 from .trainer import Trainer, build_tokenizer, train
 
