@@ -17,9 +17,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-#: The older form's defaults (its LossesConfig.weights and DistillationConfig).
-OLD_WEIGHTS: dict[str, float] = {"mel": 45.0, "waveform": 500.0, "commitment": 10.0, "distillation": 120.0,
-                                 "feature_matching": 2.0, "adversarial": 1.0}
+from .gan_distillation import DEFAULT_WEIGHTS as OLD_WEIGHTS  # the older form's weights table: the same defaults
+
+#: The older form's distillation defaults (its DistillationConfig).
 OLD_DISTILLATION: dict[str, Any] = {"lm": {"target": "rvq1"}, "sm": None, "lambda_lm": 0.5, "lambda_sm": 0.5,
                                     "scale": 1.0, "share_projection": None, "mask_silence": False}
 TERM_ORDER = ("mel", "waveform", "commitment", "distillation", "adversarial", "feature_matching")
