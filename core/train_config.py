@@ -281,8 +281,8 @@ class TrainConfig(BaseModel):
     name: str = "codec"
     seed: int = 42
     model: ModelConfig
-    recipe: component("recipes") | None = Field(
-        default=None, description="The training step; left out: the tokenizer's default_recipe")
+    recipe: Component | None = Field(
+        default=None, description="The training step {name, <args>}; left out: the tokenizer's default_recipe")
     teachers: TeachersConfig = Field(default_factory=TeachersConfig)
     discriminators: list[component("discriminators")] = Field(default_factory=list)
     losses: dict[str, LossTerm | None] = Field(
@@ -304,6 +304,24 @@ class TrainConfig(BaseModel):
             if problems:
                 raise ValueError(f"{'; '.join(problems)} (an older config form?): " + OLD_FORM_HELP)
         return data
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, spec: Component | None) -> Component | None:
+        """The recipe exists and takes these arguments (``cfg``, the whole config, is passed by the trainer)."""
+        if spec is not None:
+            from .errors import UnknownComponentError
+            from .plugins import get_registry
+            from .registry import check_arguments
+
+            try:
+                entry = get_registry("recipes").get(spec.name)
+                check_arguments(entry, {**spec.kwargs, "cfg": None})
+            except (UnknownComponentError, ConfigError) as exc:
+                raise ValueError(str(exc)) from None
+            if "cfg" in spec.kwargs:
+                raise ValueError("recipe: `cfg` is the whole config, which the trainer passes; not an argument to set")
+        return spec
 
     @field_validator("losses")
     @classmethod

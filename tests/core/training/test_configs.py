@@ -184,3 +184,12 @@ def test_loss_term_weight_falls_back_to_the_recipe_default():
     assert [(t.name, t.weight) for t in terms] == [("mel", 45.0)]
     with pytest.raises(ConfigError, match="no weight"):
         build_loss_terms({"mel": c.losses["mel"]}, {})
+
+
+def test_recipe_is_named_and_checked():
+    c = load("demo.yaml", "recipe={name: dm_codec_gan, validate_on: waveform}")
+    assert c.recipe.name == "dm_codec_gan" and c.recipe.kwargs == {"validate_on": "waveform"}
+    with pytest.raises(ConfigError, match="unknown recipe 'no_such_recipe'"):
+        load("demo.yaml", "recipe={name: no_such_recipe}")
+    with pytest.raises(ConfigError, match="unknown argument"):
+        load("demo.yaml", "recipe={name: dm_codec_gan, learning_rate: 1}")
