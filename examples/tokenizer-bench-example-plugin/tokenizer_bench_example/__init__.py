@@ -1,4 +1,5 @@
-"""Example tokenizer-bench plugin: an FSQ quantizer, a loudness metric and a multi-resolution STFT training loss."""
+"""Example tokenizer-bench plugin: an FSQ quantizer, a loudness metric, a multi-resolution STFT training loss and
+a reconstruction-only training recipe."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from tokenizer_bench import hookimpl
 
 from .fsq import FSQ
 from .loudness import LoudnessDifference
+from .recipe import ReconstructionOnlyRecipe
 from .stft_loss import MultiResolutionSTFTLoss
 
 
@@ -22,3 +24,8 @@ def register_metrics(register):
 @hookimpl
 def register_losses(register):
     register("multi_resolution_stft", MultiResolutionSTFTLoss)
+
+
+@hookimpl
+def register_recipes(register):
+    register("reconstruction_only", ReconstructionOnlyRecipe)
