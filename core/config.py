@@ -318,6 +318,14 @@ def _checker(kind: str):
     return check
 
 
+def registered(kind: str) -> AfterValidator:
+    """Validator metadata: the component's name and arguments are checked against the ``kind`` registry.
+
+    Use it as ``Annotated[Component, registered("encoders")]`` (a type checker reads that as ``Component``).
+    """
+    return AfterValidator(_checker(kind))
+
+
 def component(kind: str) -> Any:
-    """Annotated type of a component of ``kind`` whose name and arguments are checked on validation."""
-    return Annotated[Component, AfterValidator(_checker(kind))]
+    """``Annotated[Component, registered(kind)]``, built at run time (for dynamic schemas)."""
+    return Annotated[Component, registered(kind)]

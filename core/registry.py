@@ -107,7 +107,8 @@ class Registry:
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(known) if known else "(none registered)"
-        return f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} {name!r}.{hint} Available: {listing}"
+        what = self.kind[:-1] if self.kind.endswith("s") else self.kind
+        return f"unknown {what} {name!r}.{hint} Available: {listing}"
 
     def build(self, name: str, /, **kwargs: Any) -> Any:
         """Instantiate ``name`` with ``kwargs``, rejecting arguments the factory does not take."""

@@ -9,11 +9,11 @@ Sections: ``model`` (the tokenizer under training and its constructor arguments)
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .config import Component, component
+from .config import Component, registered
 from .errors import ConfigError
 
 Strict = ConfigDict(extra="forbid")
@@ -26,9 +26,9 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     tokenizer: str = Field(description="Registered tokenizer name, a trainable one (core.interfaces.TrainableCodec)")
     sample_rate: int = 16000
-    encoder: component("encoders") | None = None
-    quantizer: component("quantizers") | None = None
-    decoder: component("decoders") | None = None
+    encoder: Annotated[Component, registered("encoders")] | None = None
+    quantizer: Annotated[Component, registered("quantizers")] | None = None
+    decoder: Annotated[Component, registered("decoders")] | None = None
 
     def factory_options(self) -> dict[str, Any]:
         """The keyword arguments of the tokenizer factory: every key but ``tokenizer``."""
@@ -45,10 +45,10 @@ class TeachersConfig(BaseModel):
     """Frozen teachers. ``None`` disables one (e.g. ``sm: null`` for the LM-only model)."""
 
     model_config = Strict
-    stt: component("teachers") | None = None
-    lm: component("teachers") | None = None
-    sm: component("teachers") | None = None
-    aligner: component("aligners") = Field(default_factory=lambda: Component(name="timestamps"))
+    stt: Annotated[Component, registered("teachers")] | None = None
+    lm: Annotated[Component, registered("teachers")] | None = None
+    sm: Annotated[Component, registered("teachers")] | None = None
+    aligner: Annotated[Component, registered("aligners")] = Field(default_factory=lambda: Component(name="timestamps"))
     transcripts: Literal["stt", "dataset"] = Field(
         default="stt", description="'stt' transcribes with the STT teacher (the paper); 'dataset' uses the data's text."
     )
@@ -284,7 +284,7 @@ class TrainConfig(BaseModel):
     recipe: Component | None = Field(
         default=None, description="The training step {name, <args>}; left out: the tokenizer's default_recipe")
     teachers: TeachersConfig = Field(default_factory=TeachersConfig)
-    discriminators: list[component("discriminators")] = Field(default_factory=list)
+    discriminators: list[Annotated[Component, registered("discriminators")]] = Field(default_factory=list)
     losses: dict[str, LossTerm | None] = Field(
         default_factory=dict, description="term -> {name, weight, <args>}; null drops a term of a base config")
     data: DataConfig

@@ -24,7 +24,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import typer
@@ -32,6 +32,9 @@ import typer
 from ..errors import AudioError, ConfigError, TokenizerBenchError
 from ..host_memory import reuse_freed_memory_on
 from ..io import atomic_path, write_json_atomic
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts without it
+    import torch
 
 INDEX = "index.json"
 _GLOB_CHARS = frozenset("*?[")
@@ -85,7 +88,7 @@ def _batches(items: list[tuple[Any, Any]], batch_size: int) -> list[list[tuple[A
     by_length: dict[int, list[tuple[Any, Any]]] = {}
     for item in items:
         by_length.setdefault(item[1].shape[-1], []).append(item)
-    out = []
+    out: list[list[tuple[Any, Any]]] = []
     for group in by_length.values():
         out.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
     return out
@@ -278,7 +281,7 @@ def _read_index(path: Path) -> dict[str, Any]:
     return index
 
 
-def read_codes(path: Path, tokenizer: Any) -> np.ndarray:
+def read_codes(path: Path, tokenizer: Any) -> torch.Tensor:
     """The codes of one file as int64 ``[B, Q, T]``, or a :class:`TokenizerBenchError` naming the
     file and the one thing wrong with it (unreadable, not integers, empty, shape, range)."""
     import torch

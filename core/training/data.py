@@ -212,7 +212,7 @@ def build_train_data(
     dims = feature_dims(load, utts, keys) if load is not None else {}
     sr = cfg.model.sample_rate
     segment = int(round(cfg.data.segment_seconds * sr))
-    common = dict(sample_rate=sr, segment_samples=segment, hop_length=hop_length, seed=cfg.seed)
+    common: dict[str, Any] = dict(sample_rate=sr, segment_samples=segment, hop_length=hop_length, seed=cfg.seed)
     dataset = CropDataset(utts, features=load, feature_keys=keys, random_crop=True, crop=cfg.data.crop, **common)
     sampler = EpochSampler(len(dataset), cfg.data.batch_size, seed=cfg.seed, num_replicas=num_replicas, rank=rank)
     loader_kwargs: dict[str, Any] = dict(

@@ -100,7 +100,7 @@ class TrainingLogger:
         return done / dt if dt > 0 and done > 0 else 0.0
 
     def advance(self, step: int, info: dict[str, float] | None = None) -> None:
-        if not self.enabled or self._progress is None:
+        if not self.enabled or self._progress is None or self._task is None:
             return
         sps = self.steps_per_second(step)
         text = " ".join(f"{k} {v:.4g}" for k, v in (info or {}).items())

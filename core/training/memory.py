@@ -54,6 +54,6 @@ def checkpoint_submodules(root: nn.Module, names: Sequence[str], who: str = "gen
             return checkpoint(_forward, *args, use_reentrant=False, **kwargs)
 
         module.forward = recomputed  # instance attribute: parameter names stay as they are
-        module._tb_checkpointed = True
+        setattr(module, "_tb_checkpointed", True)
         done.append(name)
     return done

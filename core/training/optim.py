@@ -33,7 +33,8 @@ def build_optimizer(params: Iterable[nn.Parameter], lr: float, cfg: TrainerConfi
     kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}
     kernel = kernels[cfg.adam_implementation]
     return torch.optim.Adam(
-        params, lr=lr, betas=tuple(cfg.betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay, **kernel
+        params, lr=lr, betas=(float(cfg.betas[0]), float(cfg.betas[1])), eps=cfg.adam_eps,
+        weight_decay=cfg.weight_decay, **kernel,
     )
 
 

@@ -428,7 +428,7 @@ class Trainer:
             if backup is not None:
                 gen.load_state_dict(backup)
         detail = f"step {step}"
-        if which == "best":
+        if which == "best" and self.best_valid is not None:
             detail += f", lowest valid/{self.best_valid['key']} {self.best_valid['value']:.5g}"
         self.say(f"exported the {which} generator ({detail}) to {export_dir} "
                  f"(load_tokenizer({self.cfg.model.tokenizer!r}, checkpoint=...))")
@@ -505,9 +505,9 @@ class Trainer:
         """Usage/perplexity per layer over the last ``codebook_window`` batches (of all processes:
         a collective), and a warning when a layer collapses (once per episode, main process)."""
         h = self.codebook_health
-        if h is None or h.total() is None:
+        hist = h.total() if h is not None else None
+        if h is None or hist is None:
             return {}
-        hist = h.total()
         if self.accelerator.num_processes > 1:
             hist = self.accelerator.reduce(hist, reduction="sum")
         hist = hist.cpu()
