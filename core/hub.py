@@ -95,7 +95,7 @@ def cache_dir() -> Path:
 
 
 def looks_like_repo_id(text: str | Path) -> bool:
-    """``owner/name`` (or a bare ``name`` like ``bert-base-uncased``) that is not a filesystem path."""
+    """``owner/name`` (or a bare legacy ``name`` without an owner) that is not a filesystem path."""
     raw = str(text)
     if not raw or raw.startswith((".", "/", "~")) or "\\" in raw or raw.endswith("/"):
         return False

@@ -2,8 +2,8 @@
 
 Why this exists: PyTorch's default convolution init (``kaiming_uniform(a=√5)``: weight variance
 ``1/(3·fan_in)``, bias uniform in ``±1/√fan_in``) shrinks a signal's variance about 3× per layer
-while every layer adds a fresh constant from its bias. Through the ~12 layers of a SEANet encoder
-or decoder the input-dependent part of the activations falls by orders of magnitude and the
+while every layer adds a fresh constant from its bias. Through the ~12 layers of a convolutional
+encoder or decoder the input-dependent part of the activations falls by orders of magnitude and the
 biases dominate: at random init the demo-size codec gives the *same* output for every input
 (measured in docs/training.md, "Why the codec collapsed"). Old-style weight norm keeps that
 scale (``g = ‖v‖``), and Adam can grow ``g`` only by about ``lr`` per step, so at 1e-4 the
@@ -13,8 +13,8 @@ scale that keeps the signal's variance.
 
 Schemes:
 
-* ``"torch_default"`` — leave the modules as PyTorch built them (the official SpeechTokenizer /
-  DM-Codec behaviour; what the published checkpoints were trained from).
+* ``"torch_default"`` — leave the modules as PyTorch built them (the official codecs'
+  behaviour; what the published checkpoints were trained from).
 * ``"variance_preserving"`` — every convolution / linear weight ~ N(0, 1/fan_in) (He init with
   gain 1, right for the near-linear ELU/LeakyReLU regime these networks start in), bias 0;
   weight-normalised layers get ``v`` drawn so and ``g = ‖v‖``. ``fan_in`` of a transposed

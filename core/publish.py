@@ -33,8 +33,8 @@ def _read_config(export_dir: Path, tokenizer_name: str | None) -> tuple[str, dic
     """``(registered tokenizer name, config.json)`` of an export folder.
 
     The name is ``tokenizer_name`` if given, else the ``tokenizer`` key of ``config.json`` (our
-    layout) or of the wrapper's options file beside the official weights (``encodec_config.json``,
-    ``facodec_config.json``: any top-level ``*.json`` that has one).
+    layout) or of the wrapper's options file beside the official weights (any top-level
+    ``<name>_config.json`` that has one).
     """
     files = sorted(export_dir.glob("*.json"))
     if not files:

@@ -1,6 +1,6 @@
 """The one interface every speech tokenizer implements, trained or pretrained.
 
-Follows audiocraft's ``CompressionModel`` idea: trained checkpoints and wrappers of published
+One compression-model interface: trained checkpoints and wrappers of published
 codecs look the same to the CLI and the benchmark harness.
 
 Shapes: ``wav`` is ``[B, 1, N]`` float at :attr:`sample_rate`; codes are ``[B, Q, T]`` int64 at

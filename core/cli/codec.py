@@ -1,7 +1,7 @@
 """``tokenizer-bench encode`` / ``decode``: any registered tokenizer, files in, codes out.
 
 Codes are written one ``.npy`` per input with shape ``[Q, T]`` (int16 when the codebook fits,
-else int32), side information (e.g. FACodec's timbre) in ``<id>.side.npz``, and an ``index.json``
+else int32), side information (e.g. a timbre vector) in ``<id>.side.npz``, and an ``index.json``
 that records the tokenizer, its rates and each input's length so ``decode`` can trim the output.
 Inputs of identical length are batched together; inputs of different lengths are never padded
 into one batch, so an input's codes do not depend on what else was in the batch (the encoder's
@@ -12,7 +12,7 @@ Inputs are audio files, shell-style globs (quoted so the shell leaves them alone
 folders and JSONL manifests. One bad input (an unreadable audio file, a damaged code file) is
 reported in one line naming it and the run goes on with the rest; the exit code is 1 whenever an
 input failed (2 for a usage error before any work, as every command), so scripts notice. Multi-
-channel audio is mixed down to mono by averaging channels, as EnCodec's and DAC's command lines
+channel audio is mixed down to mono by averaging channels, as published codecs' command lines
 do, with one warning per run; resampling to the tokenizer's rate is announced once per source rate.
 """
 
