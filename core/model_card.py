@@ -94,8 +94,17 @@ def build_model_card(repo_id: str, info: Mapping[str, Any], config: Mapping[str,
         for role in ("stt", "lm", "sm"):
             if t.get(role):
                 lines.append(f"- {role.upper()} teacher: {_component(t[role])}")
-        if run_config.get("distillation"):
-            lines.append(f"- distillation: `{json.dumps(run_config['distillation'], sort_keys=True)}`")
+        recipe = run_config.get("recipe")
+        if isinstance(recipe, Mapping) and recipe.get("name"):
+            lines.append(f"- recipe: `{recipe['name']}`")
+        losses = run_config.get("losses") or {}
+        if isinstance(losses, Mapping):
+            for term, spec in losses.items():
+                if isinstance(spec, Mapping):
+                    args = {k: v for k, v in spec.items() if k not in ("name", "weight")}
+                    weight = f" × {spec['weight']:g}" if isinstance(spec.get("weight"), (int, float)) else ""
+                    detail = f" `{json.dumps(args, sort_keys=True)}`" if args else ""
+                    lines.append(f"- loss {term}: {spec.get('name')}{weight}{detail}")
         data = run_config.get("data") or {}
         if data.get("train"):
             lines.append(f"- training data: {', '.join(f'`{d}`' for d in data['train'])}")

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import dump_config
+from ..config import Component, dump_config
 from ..errors import CheckpointError, ConfigError
 from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import torch_save_atomic, write_text_atomic
@@ -104,6 +104,8 @@ class Trainer:
         generator = self.tokenizer.generator
         self.hop_length = int(getattr(generator, "hop_length"))
         self.recipe = build_recipe(cfg, self.tokenizer)
+        if cfg.recipe is None:  # record the tokenizer's default, so the run's config says what trained it
+            self.cfg = cfg = cfg.model_copy(update={"recipe": Component(name=self.tokenizer.default_recipe)})
         self.data: TrainData = build_train_data(
             cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
             is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
