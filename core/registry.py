@@ -107,8 +107,7 @@ class Registry:
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(known) if known else "(none registered)"
-        what = self.kind[:-1] if self.kind.endswith("s") else self.kind
-        return f"unknown {what} {name!r}.{hint} Available: {listing}"
+        return f"unknown {singular(self.kind)} {name!r}.{hint} Available: {listing}"
 
     def build(self, name: str, /, **kwargs: Any) -> Any:
         """Instantiate ``name`` with ``kwargs``, rejecting arguments the factory does not take."""
@@ -127,7 +126,7 @@ def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "") -> No
         valid = ", ".join(sorted(params))
         loc = f"{where}: " if where else ""
         raise ConfigError(
-            f"{loc}{entry.kind[:-1]} {entry.name!r} got unknown argument(s) {', '.join(unknown)}. "
+            f"{loc}{singular(entry.kind)} {entry.name!r} got unknown argument(s) {', '.join(unknown)}. "
             f"Valid arguments: {valid}"
         )
     missing = [
@@ -139,7 +138,7 @@ def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "") -> No
     ]
     if missing:
         loc = f"{where}: " if where else ""
-        raise ConfigError(f"{loc}{entry.kind[:-1]} {entry.name!r} needs argument(s): {', '.join(missing)}")
+        raise ConfigError(f"{loc}{singular(entry.kind)} {entry.name!r} needs argument(s): {', '.join(missing)}")
 
 
 def _first_doc_line(obj: Any) -> str:
@@ -147,3 +146,11 @@ def _first_doc_line(obj: Any) -> str:
     own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
     doc = inspect.cleandoc(own) if isinstance(own, str) else ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def singular(kind: str) -> str:
+    """A registry kind in messages: ``losses`` -> ``loss``, ``asr_backends`` -> ``asr backend``."""
+    word = kind.replace("_", " ")
+    if word.endswith("sses"):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") else word

@@ -145,7 +145,7 @@ def cache_teachers(args: argparse.Namespace, variants: list[Variant], data: dict
     from tokenizer_bench.core.train_config import TrainConfig
 
     for v in variants:
-        if _done(args, v) or not load_config(v.config, TrainConfig, _overrides(args, v, data)).distillation.teachers:
+        if _done(args, v) or not load_config(v.config, TrainConfig, _overrides(args, v, data)).teacher_roles():
             continue
         log = args.work / v.name / "cache-teachers.log"
         log.parent.mkdir(parents=True, exist_ok=True)

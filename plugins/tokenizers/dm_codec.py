@@ -170,9 +170,11 @@ def generator_config_from_options(options: dict[str, Any]) -> dict[str, Any]:
     """Random-init options -> generator config. Consumes the keys it uses from ``options``.
 
     Flat official keys (``n_filters``, ``strides``, ..., defaults = the paper) fill the default
-    seanet/rvq specs; explicit ``encoder`` / ``quantizer`` / ``decoder`` specs replace them.
+    seanet/rvq specs; explicit ``encoder`` / ``quantizer`` / ``decoder`` specs replace them. A new
+    generator has no official ``transform`` head unless ``semantic_dimension`` asks for one: the
+    method's projection lives in the distillation loss, and an unused head breaks DDP.
     """
-    flat = dict(PAPER_CONFIG)
+    flat = {**PAPER_CONFIG, "semantic_dimension": None}
     for key in OFFICIAL_ARCH_KEYS:
         if key in options:
             flat[key] = options.pop(key)
