@@ -34,7 +34,8 @@ def test_export_is_scored_on_held_out_audio(tmp_path):
     (tmp_path / "eval").mkdir()
     t = np.arange(16000) / 16000
     for i in range(2):
-        sf.write(tmp_path / "eval" / f"u{i}.wav", (0.1 * np.sin(2 * np.pi * (200 + 50 * i) * t)).astype(np.float32), 16000)
+        tone = (0.1 * np.sin(2 * np.pi * (200 + 50 * i) * t)).astype(np.float32)
+        sf.write(tmp_path / "eval" / f"u{i}.wav", tone, 16000)
     messages = []
     s = evaluate_export(_cfg(tmp_path, tmp_path / "ev"), export, tmp_path, say=messages.append)
     # bitrate by hand: 3 codebooks x log2(32) bits x 50 frames/s = 750 bit/s

@@ -159,7 +159,8 @@ def test_cosine_schedule_in_training_resumes_exactly(tmp_path):
         first.fit()
     resumed = Trainer(cfg, output_dir=tmp_path / "cut", resume=True)
     assert resumed.step == 3 and resumed.schedulers["g"].steps == 3
-    assert resumed.schedulers["g"].get_last_lr() == [pytest.approx(cosine_by_hand(3, lr=2e-4, lr_min=1e-6, warmup=2, total=7))]
+    expected = cosine_by_hand(3, lr=2e-4, lr_min=1e-6, warmup=2, total=7)
+    assert resumed.schedulers["g"].get_last_lr() == [pytest.approx(expected)]
     resumed.fit()
     got = records(resumed.run_dir)
     assert sorted(got) == list(range(1, 8))

@@ -86,7 +86,9 @@ def test_no_readable_checkpoint_is_one_clear_error(trained, tmp_path):
     data, run, cfg_file = trained
     copy = _copy_with_truncated_newest(run, tmp_path / "run")
     (copy / "checkpoints" / "step_00000002" / "rng_rank0.pt").unlink()
-    with pytest.raises(CheckpointError, match=r"no readable checkpoint.*step_00000004.*step_00000002.*rng_rank0\.pt: missing"):
+    with pytest.raises(
+        CheckpointError, match=r"no readable checkpoint.*step_00000004.*step_00000002.*rng_rank0\.pt: missing"
+    ):
         Trainer(validate(data, TrainConfig), output_dir=copy, resume=True)
     env = {k: v for k, v in os.environ.items() if k != "TOKENIZER_BENCH_DEBUG"}
     res = subprocess.run([sys.executable, "-m", "tokenizer_bench.core.cli.app", "train", str(cfg_file),

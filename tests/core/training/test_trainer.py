@@ -104,7 +104,8 @@ def test_training_steps_checkpoints_and_export(tmp_path):
     assert sorted(p.name for p in ckpts[0].iterdir()) == ["rng_rank0.pt", "trainer.pt"]
     assert not list((run / "checkpoints").glob(".*"))
     state = ckpt.load_trainer_state(ckpts[0])
-    assert {"generator", "distillation", "discriminators", "optim_g", "optim_d", "scheduler_g", "scheduler_d"} <= set(state)
+    expected = {"generator", "distillation", "discriminators", "optim_g", "optim_d", "scheduler_g", "scheduler_d"}
+    assert expected <= set(state)
     assert state["step"] == 5 and state["skipped_total"] >= 2
     # the data position: 5 batches of 2 make one epoch of the 10 items (unless a batch was all bad)
     assert (state["epoch"], state["batch_in_epoch"]) in ((0, 5), (1, 1))
@@ -240,7 +241,8 @@ def test_accumulation_warmup_and_clipping(tmp_path):
 
     trainer.clip = spy  # the recipe clips through the trainer's public clip
     trainer.fit()
-    recs = {json.loads(l)["step"]: json.loads(l) for l in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()}
+    lines = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()
+    recs = {json.loads(line)["step"]: json.loads(line) for line in lines}
     # warm-up: step 1 trains the generator alone (no D loss, no adversarial terms)
     assert "loss/discriminator" not in recs[1] and "loss/adversarial" not in recs[1]
     assert "loss/discriminator" in recs[2] and "loss/adversarial" in recs[2] and "loss/feature_matching" in recs[2]

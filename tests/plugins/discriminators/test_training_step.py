@@ -36,9 +36,9 @@ class ToyGenerator(nn.Module):
 def _all_logits_fmaps(discs, wav):
     logits, fmaps = [], []
     for d in discs:
-        l, f = d(wav)
-        logits += l
-        fmaps += f
+        lg, fm = d(wav)
+        logits += lg
+        fmaps += fm
     return logits, fmaps
 
 
