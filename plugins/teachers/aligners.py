@@ -1,11 +1,11 @@
 """Aligners: LM token features -> codec frames (``features [T, D]`` + ``mask [T]``).
 
-The official code compares LM token i with codec frame i (fault 1 in DESIGN.md). The default
+The official code compares LM token i with codec frame i (docs/parity.md). The default
 here, ``timestamps``, uses the STT's word timings instead.
 
 Frame f spans ``[f * h, (f + 1) * h)`` seconds, ``h = hop / sample_rate``. Where several tokens
 land on one frame, the frame holds their mean. Frames that receive no token hold ``fill`` and are
-``False`` in the mask (the trainer may exclude them: ``distillation.mask_silence``).
+``False`` in the mask (the distillation loss may exclude them: ``losses.distillation.mask_silence``).
 """
 
 from __future__ import annotations
