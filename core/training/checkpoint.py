@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from ..io import torch_save_atomic
+from ..io import load_state_dict_strict, torch_save_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 TRAINER_FILE = "trainer.pt"
@@ -232,11 +232,8 @@ def load_rng(ckpt: str | Path, rank: int) -> dict[str, Any] | None:
 
 
 def load_module_state(module: torch.nn.Module, state: dict[str, Any], what: str, ckpt: str | Path) -> None:
-    """Strict load with an error naming the checkpoint and the mismatching keys."""
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{ckpt}: the {what} weights do not match the model built from the config ({exc}). "
-            "Resume with the config the run was started with (it is saved as config.yaml in the run folder)."
-        ) from exc
+    """Strict load (:func:`core.io.load_state_dict_strict`) with the hint a resumed run needs."""
+    load_state_dict_strict(
+        module, state, what=f"{what} weights", source=ckpt,
+        hint="Resume with the config the run was started with (it is saved as config.yaml in the run folder).",
+    )
