@@ -98,10 +98,12 @@ HELD_OUT_SENTENCES: tuple[str, ...] = (
     "Three boys raced their bicycles down the lane.",
 )
 
-#: (voice, words per minute, pitch 0..100) per synthetic speaker.
+#: (voice, words per minute, pitch 0..100) per synthetic speaker. Only variants that eSpeak NG
+#: renders identically in every process: its breathy variants (f2, f3, f5) add noise from a
+#: time-seeded generator, so a corpus spoken with them differs from run to run.
 SPEAKERS: tuple[tuple[str, int, int], ...] = (
     ("en-us", 165, 50),
-    ("en-us+f2", 150, 60),
+    ("en-us+f1", 150, 60),
     ("en+m3", 175, 40),
     ("en-us+f4", 140, 70),
 )
