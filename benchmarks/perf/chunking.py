@@ -59,16 +59,17 @@ def speech(seconds: float) -> tuple[torch.Tensor, str]:
 
 
 def run(tok, wav: torch.Tensor, sampler: M.RssSampler, name: str) -> dict:
-    from tokenizer_bench.core.training.memory import release_host_memory
+    from tokenizer_bench.core.host_memory import release_host_memory, reuse_freed_memory_on
 
     release_host_memory()
     base = M.rss_bytes()
     sampler.reset()
     t0 = time.perf_counter()
-    with sampler.phase(f"{name}_encode"):
+    # the heap policy the encode/decode commands apply (tokenizer calls no longer set it themselves)
+    with sampler.phase(f"{name}_encode"), reuse_freed_memory_on("cpu"):
         codes = tok.encode(wav)
     t1 = time.perf_counter()
-    with sampler.phase(f"{name}_decode"):
+    with sampler.phase(f"{name}_decode"), reuse_freed_memory_on("cpu"):
         out = tok.decode(codes)
     t2 = time.perf_counter()
     return {"encode_s": t1 - t0, "decode_s": t2 - t1, "codes": codes, "wav": out,

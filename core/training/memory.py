@@ -23,9 +23,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import ConfigError
-from ..host_memory import release_host_memory
 
-__all__ = ["checkpoint_submodules", "release_host_memory"]
+__all__ = ["checkpoint_submodules"]
 
 
 def checkpoint_submodules(root: nn.Module, names: Sequence[str], who: str = "generator") -> list[str]:
