@@ -116,6 +116,52 @@ def argv_or_default(args) -> list[str]:
     return ["--stats", "--rows", args.rows, "--out", args.out]
 
 
+def pooled_over_seeds(rows: dict) -> list[str]:
+    """Markdown: each feature's per-utterance errors summed over its seeds (its mean CER over the
+    seeds), paired against the random init of the same step count on the same seeds. The bootstrap
+    resamples test utterances (all seeds of an utterance together); only rows whose seeds are all
+    present on both sides are paired, and the seed count is named."""
+    groups: dict[str, dict[str, dict]] = {}
+    for k, v in rows.items():
+        if isinstance(v, str):
+            continue
+        base, _, seed = k.partition(" (seed ")
+        groups.setdefault(base, {})[seed[:-1] or "0"] = v
+
+    def pooled(by_seed: dict[str, dict], seeds: list[str]) -> list[dict]:
+        out = []
+        for i, first in enumerate(by_seed[seeds[0]]["per_utterance"]):
+            recs = [by_seed[s]["per_utterance"][i] for s in seeds]
+            if any(r["id"] != first["id"] for r in recs):
+                raise ValueError(f"seeds scored different utterances at position {i}")
+            out.append({"id": first["id"], "errors": sum(r["errors"] for r in recs),
+                        "ref_chars": sum(r["ref_chars"] for r in recs)})
+        return out
+
+    table = []
+    for base, by_seed in groups.items():
+        if base.startswith("random init") or len(by_seed) < 2 or ("]" not in base and "(log-mel)" not in base):
+            continue
+        which = "rvq1" if "[rvq1]" in base or "(log-mel)" in base else "sum"
+        suffix = base.split("]", 1)[1] if "]" in base else base.split("(log-mel)", 1)[1]
+        rand = groups.get(f"random init (same config) [{which}]{suffix}", {})
+        seeds = sorted(set(by_seed) & set(rand))
+        if len(seeds) < 2:
+            continue
+        d = P.paired_difference(pooled(by_seed, seeds), pooled(rand, seeds))
+        mean = sum(by_seed[s]["cer"] for s in seeds) / len(seeds)
+        mean_r = sum(rand[s]["cer"] for s in seeds) / len(seeds)
+        table.append(f"| {base} | random init [{which}]{suffix} | {len(seeds)} ({', '.join(seeds)}) | {mean:.3f} | "
+                     f"{mean_r:.3f} | {d['diff']:+.3f} | [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] | "
+                     f"{d['p_not_lower']:.3f} |")
+    if not table:
+        return []
+    return ["", "Pooled over seeds (each utterance's errors summed over the seeds; paired bootstrap over the test "
+            "utterances, 1000 resamples; p = fraction of resamples where the row is not lower):", "",
+            "| features | vs | seeds | mean CER | random init's | difference | 95 % CI | p |",
+            "|---|---|---|---:|---:|---:|---|---:|"] + table
+
+
 def report(parts: list[Path]) -> None:
     merged: dict = {}
     token_stats = {}
@@ -186,6 +232,7 @@ def report(parts: list[Path]) -> None:
             vals = list(v.values())
             lines.append(f"| {k} | " + " / ".join(f"{x:.3f} (seed {s})" for s, x in v.items())
                          + f" | {sum(vals) / len(vals):.3f} | {max(vals) - min(vals):.3f} |")
+    lines += pooled_over_seeds(rows)
     if token_stats:
         from tokenizer_bench.benchmarks.harness.tokens import stats_markdown
 
