@@ -223,13 +223,14 @@ def _probe_config(enabled: bool, train: Path | None, transcripts: Path | None, s
         return None
     if train is None:
         raise ConfigError("--probe needs --probe-train DIR (a split whose speakers are not in --data)")
-    from .probe import ProbeConfig
+    from .probe import ProbeConfig, check_split
     from .selection import parse_options
 
     try:
         cfg = ProbeConfig(steps=steps, **parse_options(options, "--probe-option"))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"--probe-option: {exc}") from exc
+    check_split(train, transcripts)  # before any system is scored
     return {"train": str(train), "transcripts": str(transcripts) if transcripts else None, **cfg.model_dump()}
 
 

@@ -288,6 +288,31 @@ def cached_transcripts(cache_dir: str | Path) -> dict[str, str]:
     return out
 
 
+def check_split(source: str | Path, transcripts_cache: str | Path | None = None) -> int:
+    """Before any work: ``source`` lists utterances and each has a transcript (its ``.trans.txt``
+    or the teacher cache's STT text); returns how many. Reads no audio, so a bad ``--probe-train``
+    fails in a second instead of after every system has been scored."""
+    from tokenizer_bench.core.data.corpus import list_utterances
+
+    folder = Path(source).expanduser()
+    if not folder.exists():
+        raise ConfigError(f"--probe-train {source}: no such folder or manifest")
+    try:
+        utts = list_utterances([str(folder)])
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--probe-train {source}: {exc}") from exc
+    if not utts:
+        raise ConfigError(f"--probe-train {source}: no utterances found (a LibriSpeech-style folder or manifest)")
+    cached = cached_transcripts(transcripts_cache) if transcripts_cache is not None else {}
+    missing = [u for u in utts if not u.text and not cached.get(u.id)]
+    if missing:
+        hint = ("they are not in the teacher cache --probe-transcripts names" if transcripts_cache is not None
+                else "pass --probe-transcripts TEACHER_CACHE (or run `tokenizer-bench cache-teachers`)")
+        raise ConfigError(f"--probe-train {source}: {len(missing)} of {len(utts)} utterances have no transcript "
+                          f"(first: {missing[0].path}); {hint}")
+    return len(utts)
+
+
 def load_split(source: str | Path, transcripts: dict[str, str] | None = None, sample_rate: int = 16000,
                limit: int | None = None) -> list[tuple[str, str, torch.Tensor, str]]:
     """``(id, speaker, wav [N], text)`` for every utterance of ``source`` with a transcript.

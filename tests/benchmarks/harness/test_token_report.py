@@ -54,7 +54,7 @@ def test_token_stats_and_probe_in_outputs(fake_plugins, speech_set, tmp_path):
     assert "id='token-stats'" in page and "id='token-probe'" in page
 
 
-def test_probe_cli_needs_train_split():
+def test_probe_cli_needs_train_split(tmp_path):
     from tokenizer_bench.benchmarks.harness.cli import _probe_config
 
     with pytest.raises(ConfigError, match="--probe-train"):
@@ -63,4 +63,20 @@ def test_probe_cli_needs_train_split():
         _probe_config(False, None, None, 10, ["hidden=8"])
     with pytest.raises(ConfigError, match="--probe-option"):
         _probe_config(True, "x", None, 10, ["hiddn=8"])
-    assert _probe_config(True, "x", None, 10, ["hidden=8"])["hidden"] == 8
+    split = _train_split(tmp_path / "train")
+    assert _probe_config(True, split, None, 10, ["hidden=8"])["hidden"] == 8
+
+
+def test_probe_train_split_is_checked_before_any_work(tmp_path):
+    from tokenizer_bench.benchmarks.harness.cli import _probe_config
+
+    with pytest.raises(ConfigError, match="no such folder"):
+        _probe_config(True, tmp_path / "absent", None, 10, [])
+    split = _train_split(tmp_path / "train")
+    (split / "9" / "1" / "9-1.trans.txt").write_text("9-1-0000 HELLO WORLD\n")  # 9-1-0001 loses its text
+    with pytest.raises(ConfigError, match=r"1 of 2 utterances have no transcript \(first: .*9-1-0001\.flac\)"):
+        _probe_config(True, split, None, 10, [])
+    cache = tmp_path / "cache" / "transcripts" / "k"
+    cache.mkdir(parents=True)
+    (cache / "9-1-0001.json").write_text(json.dumps({"id": "9-1-0001", "transcript": {"text": "WORLD HELLO"}}))
+    assert _probe_config(True, split, tmp_path / "cache", 10, [])["transcripts"] == str(tmp_path / "cache")
