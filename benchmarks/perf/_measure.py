@@ -309,3 +309,32 @@ def teacher_feature_files(directory: Path, batch: int, frames_total: int, dim: i
             save_file({"sm": torch.from_numpy(arr)}, str(p))
         paths.append(p)
     return paths
+
+
+def write_random_teacher_features(cfg: Any, audio_files: Any, dims: dict[str, int], seed: int = 0) -> None:
+    """Random teacher features for every file of ``audio_files``, straight into the config's
+    teacher-cache layout, so a training benchmark runs no teacher model (the trainer then finds a
+    complete cache). ``dims``: feature size per teacher role."""
+    import math
+
+    import soundfile as sf
+    import torch
+    from safetensors.torch import save_file
+
+    from tokenizer_bench.core.cli.teacher_cache import hop_length_from_config
+    from tokenizer_bench.core.teacher_cache.store import TeacherCache
+
+    hop = hop_length_from_config(cfg)
+    cache = TeacherCache.open(cfg, hop)
+    g = torch.Generator().manual_seed(seed)
+    for store in cache.stores.values():
+        store.dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(audio_files):
+        frames = math.ceil(sf.info(str(path)).frames / hop)
+        if "lm" in cache.stores:
+            save_file({"lm": torch.randn(frames, dims["lm"], generator=g).half(),
+                       "lm_mask": torch.ones(frames, dtype=torch.bool)}, str(cache.stores["lm"].path(path.stem)))
+        if "sm" in cache.stores:
+            save_file({"sm": torch.randn(frames, dims["sm"], generator=g).half()},
+                      str(cache.stores["sm"].path(path.stem)))
+

@@ -50,6 +50,9 @@ from typing import Any, Callable, Iterator
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parents[1] / "benchmarks" / "results"
+sys.path.insert(0, str(HERE))
+
+import _measure as M  # noqa: E402
 PAPER_CONFIG = "dm_codec_lm_sm.yaml"
 GENERATOR_GROUP = "g"  # the DM-Codec recipe's optimiser group of the generator side (Trainer.prepared)
 SR = 16000
@@ -231,29 +234,6 @@ def paper_config(work: Path, size: dict[str, Any], dry: bool, batch: int, traine
     return validate(data, TrainConfig, prov, PAPER_CONFIG)
 
 
-def write_features(cfg, corpus: Path, dims: dict[str, int]) -> None:
-    """Random teacher features for every file, straight into the teacher-cache layout."""
-    import soundfile as sf
-    import torch
-    from safetensors.torch import save_file
-
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
-
-    hop = math.prod(cfg.model.encoder.kwargs.get("strides", [8, 5, 4, 2]))
-    cache = TeacherCache.open(cfg, hop)
-    g = torch.Generator().manual_seed(0)
-    for store in cache.stores.values():
-        store.dir.mkdir(parents=True, exist_ok=True)
-    for flac in sorted(corpus.rglob("*.flac")):
-        frames = math.ceil(sf.info(str(flac)).frames / hop)
-        if "lm" in cache.stores:
-            save_file({"lm": torch.randn(frames, dims["lm"], generator=g).half(),
-                       "lm_mask": torch.ones(frames, dtype=torch.bool)}, str(cache.stores["lm"].path(flac.stem)))
-        if "sm" in cache.stores:
-            save_file({"sm": torch.randn(frames, dims["sm"], generator=g).half()},
-                      str(cache.stores["sm"].path(flac.stem)))
-
-
 def tile(batch: dict[str, Any], n: int) -> dict[str, Any]:
     """The batch repeated along dim 0 to ``n`` items (the largest-batch search reuses one batch)."""
     import torch
@@ -376,7 +356,7 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
     corpus = _prepare_corpus(ctx)
     run = ctx.work / name
     cfg = paper_config(ctx.work / "train", s, ctx.dry, s["batch"], {"output_dir": run, **MODES[name]})
-    write_features(cfg, corpus, s["teacher_dims"])
+    M.write_random_teacher_features(cfg, corpus.rglob("*.flac"), s["teacher_dims"])
     fresh_accelerator_state()
     t = time.perf_counter()
     with compile_backend(DRY_COMPILE_BACKEND if ctx.dry else None):
@@ -689,7 +669,8 @@ def section_ddp(ctx: Context, budget_end: float) -> dict[str, Any]:
 
     corpus = _prepare_corpus(ctx)
     cfg = paper_config(ctx.work / "train", ctx.size, ctx.dry, ctx.size["batch"], {"output_dir": ctx.work / "ddp_cfg"})
-    write_features(cfg, corpus, ctx.size["teacher_dims"])  # the workers find a complete cache
+    # the workers find a complete cache
+    M.write_random_teacher_features(cfg, corpus.rglob("*.flac"), ctx.size["teacher_dims"])
     n = min(2, torch.cuda.device_count()) if not ctx.dry else 2
     result_dir = ctx.work / "ddp"
     result_dir.mkdir(parents=True, exist_ok=True)

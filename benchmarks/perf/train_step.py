@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -24,7 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results"
+sys.path.insert(0, str(HERE))
+
+import _measure as M  # noqa: E402
+
 TEACHER_DIMS = {"demo": {"lm": 384}, "dm_codec_lm_sm": {"lm": 768, "sm": 768}, "dm_codec_lm": {"lm": 768}}
 
 
@@ -35,10 +39,8 @@ def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> 
     import numpy as np
     import soundfile as sf
     import torch
-    from safetensors.torch import save_file
 
     from tokenizer_bench.core.config import load_config
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
     from tokenizer_bench.core.train_config import TrainConfig
     from tokenizer_bench.core.training import Trainer
 
@@ -60,21 +62,8 @@ def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> 
         "trainer.progress=false", "trainer.export=false", "trainer.log_every=1", f"trainer.cpu={device == 'cpu'}",
     ]
     cfg = load_config(config, TrainConfig, overrides)
-    # random teacher features in the cache layout (no teacher model runs)
-    hop = math.prod(cfg.model.encoder.kwargs.get("strides", [8, 5, 4, 2]))
-    cache = TeacherCache.open(cfg, hop)
-    g = torch.Generator().manual_seed(0)
     dims = TEACHER_DIMS.get(Path(config).stem, {"lm": 768, "sm": 768})
-    for store in cache.stores.values():
-        store.dir.mkdir(parents=True, exist_ok=True)
-    for flac in sorted(corpus.glob("*.flac")):
-        frames = math.ceil(sf.info(str(flac)).frames / hop)
-        if "lm" in cache.stores:
-            save_file({"lm": torch.randn(frames, dims["lm"], generator=g).half(),
-                       "lm_mask": torch.ones(frames, dtype=torch.bool)}, str(cache.stores["lm"].path(flac.stem)))
-        if "sm" in cache.stores:
-            save_file({"sm": torch.randn(frames, dims["sm"], generator=g).half()},
-                      str(cache.stores["sm"].path(flac.stem)))
+    M.write_random_teacher_features(cfg, corpus.glob("*.flac"), dims)  # no teacher model runs
 
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
