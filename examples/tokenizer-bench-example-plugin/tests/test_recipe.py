@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from tokenizer_bench.core.config import load_config
@@ -21,20 +19,6 @@ from tokenizer_bench.core.training import Trainer, train
 
 CONFIG = Path(__file__).with_name("tiny_stft.yaml")
 RECIPE = "recipe={name: reconstruction_only}"
-SR = 16000
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("recipe_corpus")
-    folder = root / "1" / "1"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    for i in range(4):
-        t = np.arange(int(0.15 * SR)) / SR
-        wav = 0.3 * np.sin(2 * np.pi * (180 + 50 * i) * t) + 0.02 * rng.standard_normal(t.shape)
-        sf.write(folder / f"1-1-{i:04d}.flac", wav.astype(np.float32), SR, subtype="PCM_16")
-    return root
 
 
 def _overrides(corpus: Path, out: Path, *extra: str) -> list[str]:

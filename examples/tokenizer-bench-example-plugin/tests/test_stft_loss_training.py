@@ -11,9 +11,7 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from tokenizer_bench.core.config import load_config
@@ -21,21 +19,6 @@ from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training import Trainer, train
 
 CONFIG = Path(__file__).with_name("tiny_stft.yaml")
-SR = 16000
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """Four short noisy tones in the LibriSpeech layout (speaker/chapter/utterance.flac)."""
-    root = tmp_path_factory.mktemp("stft_corpus")
-    folder = root / "1" / "1"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        t = np.arange(int(0.15 * SR)) / SR
-        wav = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.02 * rng.standard_normal(t.shape)
-        sf.write(folder / f"1-1-{i:04d}.flac", wav.astype(np.float32), SR, subtype="PCM_16")
-    return root
 
 
 def _overrides(corpus: Path, out: Path, *extra: str) -> list[str]:
