@@ -3,20 +3,12 @@ command it times (the compare a new user runs), checked on hand-made inputs."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "perf" / "harness_speed.py"
 
 
 @pytest.fixture(scope="module")
-def hs():
-    spec = importlib.util.spec_from_file_location("harness_speed", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def hs(load_benchmark_script):
+    return load_benchmark_script("perf/harness_speed.py")
 
 
 def _rec(transcript, **metrics):

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "token_probe.py"
 
 
 @pytest.fixture(scope="module")
-def token_probe():
-    spec = importlib.util.spec_from_file_location("token_probe_driver", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def token_probe(load_benchmark_script):
+    return load_benchmark_script("results/token_probe.py")
 
 
 def _row(errors: list[int], refs: list[int]) -> dict:

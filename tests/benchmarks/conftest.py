@@ -1,0 +1,28 @@
+"""Fixtures shared by the benchmark tests."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark_script() -> Callable[[str], ModuleType]:
+    """Import a benchmark script by its path under benchmarks/ (scripts such as
+    benchmarks/results/token_probe.py are files, not modules of a package)."""
+
+    def load(relative: str) -> ModuleType:
+        path = BENCHMARKS / relative
+        spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
+        assert spec is not None and spec.loader is not None, path
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
