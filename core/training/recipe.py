@@ -115,14 +115,14 @@ def check_trainable(codec: Any, name: str) -> None:
         )
 
 
-def build_recipe(cfg: Any, codec: Any) -> Any:
-    """The config's ``recipe`` (or the codec's ``default_recipe``) from the ``recipes`` registry."""
+def build_recipe(cfg: Any) -> Any:
+    """The config's ``recipe`` from the ``recipes`` registry (the trainer fills in the tokenizer's
+    ``default_recipe`` when the config names none)."""
     spec = cfg.recipe
     if spec is None:
-        name, kwargs = codec.default_recipe, {}
-    else:
-        name, kwargs = spec.name, spec.kwargs
-    return _registry("recipes").build(name, cfg=cfg, **kwargs)
+        raise ConfigError("no recipe: name one in the config (recipe: {name: ...}) or train a tokenizer that "
+                          "declares default_recipe")
+    return _registry("recipes").build(spec.name, cfg=cfg, **spec.kwargs)
 
 
 def _registry(kind: str):

@@ -103,9 +103,9 @@ class Trainer:
         self.tokenizer = build_tokenizer(cfg)
         generator = self.tokenizer.generator
         self.hop_length = int(getattr(generator, "hop_length"))
-        self.recipe = build_recipe(cfg, self.tokenizer)
-        if cfg.recipe is None:  # record the tokenizer's default, so the run's config says what trained it
+        if cfg.recipe is None:  # the tokenizer's default, recorded so the run's config says what trained it
             self.cfg = cfg = cfg.model_copy(update={"recipe": Component(name=self.tokenizer.default_recipe)})
+        self.recipe = build_recipe(cfg)
         self.data: TrainData = build_train_data(
             cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
             is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
