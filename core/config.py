@@ -17,7 +17,7 @@ import copy
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Iterable, TypeVar
+from typing import Any, Iterable, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -325,7 +325,3 @@ def registered(kind: str) -> AfterValidator:
     """
     return AfterValidator(_checker(kind))
 
-
-def component(kind: str) -> Any:
-    """``Annotated[Component, registered(kind)]``, built at run time (for dynamic schemas)."""
-    return Annotated[Component, registered(kind)]

@@ -1,14 +1,14 @@
 """Config composition, overrides and error messages (file + key path + allowed values)."""
 
 import textwrap
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from tokenizer_bench import hookimpl
 from tokenizer_bench.core import plugins
-from tokenizer_bench.core.config import component, load_config, resolve_config
+from tokenizer_bench.core.config import Component, load_config, registered, resolve_config
 from tokenizer_bench.core.errors import ConfigError
 
 
@@ -40,7 +40,7 @@ class Trainer(BaseModel):
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    quantizer: component("quantizers")
+    quantizer: Annotated[Component, registered("quantizers")]
     trainer: Trainer = Trainer()
 
 
