@@ -17,8 +17,6 @@ import torch
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces_teachers import AlignedFeatures, TokenFeatures, Transcript
 
-from .parity import PadAligner  # ``pad``, the official alignment (parity only); re-exported
-
 
 class _Accumulator:
     """Sum and count per frame; ``result()`` averages where several tokens landed."""
@@ -141,4 +139,4 @@ def register_aligners(register) -> None:
     register("interpolate", InterpolateAligner, "Stretch the LM tokens uniformly over the codec frames")
 
 
-__all__ = ["InterpolateAligner", "PadAligner", "TimestampAligner", "word_frames"]
+__all__ = ["InterpolateAligner", "TimestampAligner", "word_frames"]

@@ -5,7 +5,8 @@ import torch
 
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces_teachers import TokenFeatures, Transcript
-from tokenizer_bench.plugins.teachers.aligners import InterpolateAligner, PadAligner, TimestampAligner, word_frames
+from tokenizer_bench.plugins.teachers.aligners import InterpolateAligner, TimestampAligner, word_frames
+from tokenizer_bench.plugins.teachers.parity import PadAligner
 
 H = 0.02  # seconds per frame
 
