@@ -326,8 +326,25 @@ def write_index(results: Path) -> None:
         "profile_train_step.json": "raw profiler tables behind `profile_train_step.md`",
         "host_memory.md": "heap reuse on CPU, before / after: time, kernel time, page faults, peak "
                           "(`benchmarks/perf/host_memory.py`)",
+        "discriminator_update.md": "the discriminator update alone, ours vs speechtokenizer 1.0.1 per "
+                                   "discriminator: CPU time, variants, top operators "
+                                   "(`benchmarks/perf/discriminator_update.py`)",
+        "discriminator_update.json": "raw data behind `discriminator_update.md`",
+        "quality_small_scale.md": "does it train? variants at an equal budget scored through `tokenizer-bench "
+                                  "compare`, CIs, learning curve, plots in `quality_small_scale/` "
+                                  "(`benchmarks/quality/small_scale.py`)",
+        "quality_small_scale.json": "the numbers behind it (per variant: metrics with CIs, training facts, "
+                                    "codebook usage; paired differences)",
+        "quality_small_scale/compare_results.md": "the harness's almost-stochastic-order table of every "
+                                                  "variant pair behind `quality_small_scale.md`",
+        "quality_long/quality_small_scale.md": "the `lm` variant at lr 3e-4 continued to 1,500 steps: learning "
+                                               "curve over 100-1,500 steps through compare "
+                                               "(`benchmarks/quality/small_scale.py --work runs/quality_long "
+                                               "--variants lm --steps 1500 ...`)",
     }
-    files = sorted(p.name for p in results.iterdir() if p.is_file() and p.name != "README.md")
+    # the files of this folder, and the Markdown files one folder down (a continued run, an ASO table)
+    files = sorted([p.name for p in results.iterdir() if p.is_file() and p.name != "README.md"]
+                   + [f"{d.name}/{m.name}" for d in results.iterdir() if d.is_dir() for m in d.glob("*.md")])
     lines = ["# Benchmark results", "",
              "Each file is written by the script named next to it; rerun the script to refresh it. Timings come "
              "from a shared 2-core CPU unless a file says otherwise: compare ratios, not absolute times, across "
