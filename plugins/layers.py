@@ -11,6 +11,9 @@ That API is deprecated (a FutureWarning on every layer) and its replacement,
 and ``weight_v`` as plain parameters and compute ``w = g · v / ‖v‖`` (norm over every dimension
 but 0; for a transposed convolution dim 0 is the *input*-channel axis, hence ``weight_g
 [in, 1, 1]``). Checkpoints of the official code load with ``strict=True`` and ours load there.
+The weight comes from ``torch._weight_norm``, the fused kernel (and fused backward) behind both
+torch weight-norm APIs: written out as mul / div / norm it cost 13 % of an MPD update on CPU
+(benchmarks/results/discriminator_update.md).
 
 Initialisation draws exactly what the plain torch layer draws (``kaiming_uniform(a=√5)`` for
 ``v``, then the bias), so a seeded model is the same model as with torch's layers, and sets
@@ -85,12 +88,12 @@ class WeightNormed(nn.Module):
     def weight(self) -> torch.Tensor:
         """The effective (normalised) weight."""
         if self.training or torch.is_grad_enabled():
-            return self.weight_v * (self.weight_g / norm_except_dim0(self.weight_v))
+            return torch._weight_norm(self.weight_v, self.weight_g, 0)
         v, g = self.weight_v, self.weight_g
         key = (v._version, g._version, v.data_ptr(), g.data_ptr(), v.dtype, v.device)
         cached = self.__dict__.get("_eval_weight")
         if cached is None or cached[0] != key:
-            cached = (key, v * (g / norm_except_dim0(v)))
+            cached = (key, torch._weight_norm(v, g, 0))
             self.__dict__["_eval_weight"] = cached
         return cached[1]
 
