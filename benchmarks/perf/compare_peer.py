@@ -337,6 +337,10 @@ def write_index(results: Path) -> None:
                                     "codebook usage; paired differences)",
         "quality_small_scale/compare_results.md": "the harness's almost-stochastic-order table of every "
                                                   "variant pair behind `quality_small_scale.md`",
+        "quality_lr3e-4/quality_small_scale.md": "the six-variant default run at the previous base lr 3e-4 "
+                                                 "(mel readings and the official init included)",
+        "peer_rerun/README.md": "the training step of the peer comparison rerun at low load after the fused "
+                                "weight norm (raw results beside it)",
         "quality_long/quality_small_scale.md": "the `lm` variant at lr 3e-4 continued to 1,500 steps: learning "
                                                "curve over 100-1,500 steps through compare "
                                                "(`benchmarks/quality/small_scale.py --work runs/quality_long "
