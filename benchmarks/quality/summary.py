@@ -55,6 +55,42 @@ def paired_difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) 
     return bootstrap_mean_ci(d, seed=seed)
 
 
+def steps_to_reach(steps: Sequence[int], values: Sequence[Sequence[float]], target: float, *,
+                   higher_is_better: bool = True, seed: int = 0,
+                   draws: int = BOOTSTRAP_DRAWS) -> dict[str, float]:
+    """Extrapolated budget: the step at which a log-linear fit of a learning curve reaches ``target``.
+
+    ``values[i]`` are the per-utterance scores of the checkpoint at ``steps[i]`` (the same
+    utterances in the same order for every checkpoint). The curve's means are fitted by least
+    squares as ``a + b * log10(step)`` and solved for ``target``; the 95 % interval resamples the
+    utterances (the whole row of checkpoints at once, so the pairing is kept) and refits. It covers
+    the evaluation sample only: the log-linear form is an assumption (learning curves bend), so the
+    figure is an order of magnitude for planning a budget, not a prediction. ``inf`` where the fit
+    does not move towards the target (no trend, or the wrong sign).
+    """
+    x = np.log10(np.asarray(steps, dtype=float))
+    y = np.asarray(values, dtype=float)
+    if x.size < 2 or y.ndim != 2 or y.shape[0] != x.size or y.shape[1] == 0:
+        raise ValueError("steps_to_reach needs at least two checkpoints with the same utterances each")
+    sign = 1.0 if higher_is_better else -1.0
+
+    def crossing(means: np.ndarray) -> tuple[float, float]:
+        slope, intercept = np.polyfit(x, means, 1)
+        if sign * slope <= 0:
+            return math.inf, float(slope)
+        decades = (target - intercept) / slope
+        return (float(10 ** decades) if decades < 300 else math.inf), float(slope)  # 1e300 steps: never
+
+    point, slope = crossing(y.mean(axis=1))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, y.shape[1], size=(draws, y.shape[1]))
+    boot = np.array([crossing(y[:, row].mean(axis=1))[0] for row in idx])
+    # "nearest": no interpolation between an infinite and a finite draw
+    return {"step": point, "ci_low": float(np.percentile(boot, 2.5, method="nearest")),
+            "ci_high": float(np.percentile(boot, 97.5, method="nearest")),
+            "slope_per_decade": slope, "target": target, "fitted_steps": [int(s) for s in steps]}
+
+
 # ----------------------------------------------------------------------------- reading
 def read_training_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
@@ -174,6 +210,10 @@ def _fmt(x: float | None, digits: int) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _steps(x: float) -> str:
+    return f"{x:,.0f}" if math.isfinite(x) else "never (no rise)"
+
+
 def _ci(t: tuple[float, float, float], digits: int) -> str:
     m, lo, hi = t
     return "–" if not math.isfinite(m) else f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
@@ -201,6 +241,37 @@ def learning_curve(work: Path, variant: str) -> list[dict[str, Any]]:
                 point[m] = dict(zip(("mean", "ci_low", "ci_high"), bootstrap_mean_ci(vals)))
         points.append(point)
     return sorted(points, key=lambda p: p["step"])
+
+
+#: the issue's target for the best variant (STOI ≥ 0.75); the learning curve says which budget reaches it
+STOI_TARGET = 0.75
+
+
+def curve_budget(work: Path, variant: str, target: float = STOI_TARGET) -> dict[str, Any] | None:
+    """Steps at which ``variant``'s STOI learning curve, extrapolated, reaches ``target``.
+
+    Fitted on the later half of the budget (checkpoints at or after half the last step: the early
+    transient is not the trend) over the utterances every checkpoint scored; see ``steps_to_reach``.
+    """
+    compare_dir = work / "compare_curve"
+    if not (compare_dir / "results.json").exists():
+        return None
+    per_utt = read_per_utterance(compare_dir)
+    utt_ids = json.loads((compare_dir / "results.json").read_text()).get("utterances", [])
+    by_step = {}
+    for folder in (work / "curve").glob(f"{variant}_step_*"):
+        label = system_label(compare_dir, folder)
+        if label in per_utt:
+            by_step[int(folder.name.rsplit("_", 1)[-1])] = per_utt[label]
+    if not by_step:
+        return None
+    last = max(by_step)
+    steps = sorted(s for s in by_step if s >= last / 2)
+    utts = [u for u in utt_ids if all("stoi" in by_step[s].get(u, {}) for s in steps)]
+    if len(steps) < 2 or not utts:
+        return None
+    values = [[by_step[s][u]["stoi"] for u in utts] for s in steps]
+    return steps_to_reach(steps, values, target) | {"metric": "stoi", "utterances": len(utts)}
 
 
 def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dict[str, Any], *,
@@ -251,7 +322,8 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
                "identity": {m: ident.get("metrics", {}).get(m, {}).get("corpus" if m in ("wer", "wil") else "mean")
                             for m in METRICS},
                "utterances": utt_ids, "variants": results, "paired_differences": diffs,
-               "learning_curve": {"variant": settings.get("curve"), "points": curve_points}}
+               "learning_curve": {"variant": settings.get("curve"), "points": curve_points,
+                                  "budget": curve_budget(work, settings["curve"]) if settings.get("curve") else None}}
     write_json_atomic(out / f"{RESULTS_NAME}.json", summary)
     written.append(out / f"{RESULTS_NAME}.json")
     write_text_atomic(out / f"{RESULTS_NAME}.md", _markdown(summary, [p.name for p in plots]))
@@ -371,6 +443,17 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
                                         else "–" for m in ("stoi", "pesq", "mel_distance")]
             cells.append(_fmt(p.get("wer_corpus"), 1))
             lines.append("| " + " | ".join(cells) + " |")
+        b = lc.get("budget")
+        if b:
+            fitted = ", ".join(str(x) for x in b["fitted_steps"])
+            reach = ("the fit does not rise" if not math.isfinite(b["step"]) else
+                     f"**≈ {b['step']:,.0f} steps** (95 % CI over utterances {_steps(b['ci_low'])} to "
+                     f"{_steps(b['ci_high'])})")
+            lines += ["", f"Budget for STOI ≥ {b['target']:.2f}: a log-linear fit (STOI = a + b·log10 step) of "
+                          f"the checkpoints at steps {fitted} over {b['utterances']} utterances rises "
+                          f"{b['slope_per_decade']:+.3f} per decade and reaches {b['target']:.2f} at {reach}, at "
+                          "this batch and crop. An extrapolation: learning curves bend, so read it as an order of "
+                          "magnitude for the budget, not a prediction."]
     lines += ["", "## Variants", ""]
     for name, r in s["variants"].items():
         lines.append(f"- `{name}` (`{r['config']}`): {r['description']}")

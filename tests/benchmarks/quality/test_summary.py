@@ -12,6 +12,7 @@ from tokenizer_bench.benchmarks.quality.summary import (
     curve,
     paired_difference_ci,
     read_training_log,
+    steps_to_reach,
     training_facts,
 )
 from tokenizer_bench.benchmarks.quality.variants import DEFAULT_VARIANTS, VARIANTS
@@ -70,3 +71,34 @@ def test_every_default_variant_is_a_packaged_config_that_loads():
         cfg = load_config(VARIANTS[name].config, TrainConfig)
         budgets.add((cfg.trainer.max_steps, cfg.data.batch_size, cfg.data.segment_seconds, cfg.seed))
     assert len(budgets) == 1  # an equal budget: same steps x batch x crop and seed everywhere
+
+
+def test_budget_of_a_curve_exactly_log_linear_by_hand():
+    # means 0.3 at step 100 and 0.5 at step 1000: +0.2 per decade, so 0.7 is two decades after step 100,
+    # at step 10,000; every utterance lies on the same line, so the bootstrap interval has zero width
+    values = [[0.3] * 5, [0.5] * 5]
+    b = steps_to_reach([100, 1000], values, 0.7)
+    assert b["slope_per_decade"] == pytest.approx(0.2)
+    assert (b["step"], b["ci_low"], b["ci_high"]) == pytest.approx((10_000, 10_000, 10_000))
+
+
+def test_budget_of_a_falling_metric_and_of_no_trend():
+    # WER-like (lower is better): 80 % at 100 steps, 60 % at 1000 → 20 % two decades later
+    assert steps_to_reach([100, 1000], [[80.0, 80.0], [60.0, 60.0]], 20.0,
+                          higher_is_better=False)["step"] == pytest.approx(100_000)
+    # a flat curve never reaches a higher target
+    flat = steps_to_reach([100, 200, 400], [[0.5, 0.6]] * 3, 0.75)
+    assert flat["step"] == float("inf") and flat["ci_high"] == float("inf")
+
+
+def test_budget_interval_widens_with_utterance_spread():
+    rng = np.random.default_rng(0)
+    offsets = rng.normal(0, 0.05, size=20)                       # per-utterance level, shared by checkpoints
+    slopes = 0.2 + rng.normal(0, 0.05, size=20)                  # per-utterance rise per decade
+    steps = [100, 300, 1000]
+    values = [[0.3 + o + s * np.log10(t / 100) for o, s in zip(offsets, slopes)] for t in steps]
+    b = steps_to_reach(steps, values, 0.7)
+    # the fit is exact on the means: 10^(2 + (0.7 - 0.3 - mean(o)) / mean(s))
+    expected = 10 ** (2 + (0.4 - offsets.mean()) / slopes.mean())
+    assert b["step"] == pytest.approx(expected, rel=1e-9)
+    assert b["ci_low"] < b["step"] < b["ci_high"]
