@@ -146,7 +146,15 @@ def system_label(compare_dir: Path, checkpoint: Path) -> str | None:
 # ----------------------------------------------------------------------------- training facts
 def training_facts(rows: list[dict[str, Any]], steps: int) -> dict[str, Any]:
     d_loss = curve(rows, "loss/discriminator")
-    left = next((s for s, v in d_loss if v < D_LOSS_INITIAL - D_LOSS_LEFT), None)
+    # 'left' for good: the first logged step from which every logged mean stays below the threshold
+    # (an early dip that returns to 2.0 does not count: in the first window D can score the
+    # untrained generator's output before the generator catches up)
+    left = None
+    for s, v in d_loss:
+        if v < D_LOSS_INITIAL - D_LOSS_LEFT:
+            left = s if left is None else left
+        else:
+            left = None
     valid = curve(rows, "valid/mel")
     # the trainer's window over the last batches when logged (one batch of 4 x 1 s has only 200 frames)
     prefix = "codebook_window" if curve(rows, "codebook_window/layer0_perplexity") else "codebook"
@@ -211,7 +219,9 @@ def _fmt(x: float | None, digits: int) -> str:
 
 
 def _steps(x: float) -> str:
-    return f"{x:,.0f}" if math.isfinite(x) else "never (no rise)"
+    if not math.isfinite(x):
+        return "never (no rise)"
+    return f"{x:,.0f}" if x < 1e6 else f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
 
 
 def _ci(t: tuple[float, float, float], digits: int) -> str:
@@ -405,8 +415,9 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
     lines += ["", "## Training", "",
               "Mel values are each variant's own configured mel loss (comparable between variants that share it:",
               "all but `mel_eq5` and `mel_audiocraft`); the harness's mel distance above is the common scale. The",
-              f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = first logged mean (over the",
-              f"last `log_every` steps) below {D_LOSS_INITIAL - D_LOSS_LEFT}.", "",
+              f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = the first logged mean (over the",
+              f"last `log_every` steps) from which every later one stays below {D_LOSS_INITIAL - D_LOSS_LEFT} (an early "
+              "dip that returns to 2.0 does not count).", "",
               "| variant | last step | steps/s | train mel (own loss) | best valid mel (own loss) | D loss first → "
               "last | D left 2.0 at step "
               "(≤ 10 % of budget?) | RVQ perplexity at the end (training window) |",
@@ -447,7 +458,7 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         if b:
             fitted = ", ".join(str(x) for x in b["fitted_steps"])
             reach = ("the fit does not rise" if not math.isfinite(b["step"]) else
-                     f"**≈ {b['step']:,.0f} steps** (95 % CI over utterances {_steps(b['ci_low'])} to "
+                     f"**≈ {_steps(b['step'])} steps** (95 % CI over utterances {_steps(b['ci_low'])} to "
                      f"{_steps(b['ci_high'])})")
             lines += ["", f"Budget for STOI ≥ {b['target']:.2f}: a log-linear fit (STOI = a + b·log10 step) of "
                           f"the checkpoints at steps {fitted} over {b['utterances']} utterances rises "

@@ -102,3 +102,13 @@ def test_budget_interval_widens_with_utterance_spread():
     expected = 10 ** (2 + (0.4 - offsets.mean()) / slopes.mean())
     assert b["step"] == pytest.approx(expected, rel=1e-9)
     assert b["ci_low"] < b["step"] < b["ci_high"]
+
+
+def test_discriminator_dip_that_returns_to_its_initial_loss_has_not_left():
+    # the shape of a real run: a first window below 1.95, back at 2.0, then down for good at step 100
+    rows = [{"step": s, "loss/discriminator": v}
+            for s, v in [(25, 1.93), (50, 2.00), (75, 1.99), (100, 1.75), (125, 1.50), (150, 1.94)]]
+    facts = training_facts(rows, steps=700)
+    assert facts["d_left_initial_at_step"] == 100
+    assert facts["d_left_within_10pct"] is False        # 100 > 70
+    assert training_facts(rows + [{"step": 175, "loss/discriminator": 1.96}], 700)["d_left_initial_at_step"] is None
