@@ -415,9 +415,9 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
     lines += ["", "## Training", "",
               "Mel values are each variant's own configured mel loss (comparable between variants that share it:",
               "all but `mel_eq5` and `mel_audiocraft`); the harness's mel distance above is the common scale. The",
-              f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = the first logged mean (over the",
-              f"last `log_every` steps) from which every later one stays below {D_LOSS_INITIAL - D_LOSS_LEFT} (an early "
-              "dip that returns to 2.0 does not count).", "",
+              f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = the first logged mean",
+              f"(over the last `log_every` steps) from which all later ones stay below {D_LOSS_INITIAL - D_LOSS_LEFT}",
+              "(an early dip that returns to 2.0 does not count).", "",
               "| variant | last step | steps/s | train mel (own loss) | best valid mel (own loss) | D loss first → "
               "last | D left 2.0 at step "
               "(≤ 10 % of budget?) | RVQ perplexity at the end (training window) |",

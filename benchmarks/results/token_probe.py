@@ -23,7 +23,6 @@ import torch
 from tokenizer_bench.benchmarks.harness import probe as P
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path("/work/shared/data/librispeech-mini")
 VARIANTS = ("no_distillation", "lm", "lm_sm", "mel_audiocraft")
 
 
@@ -44,6 +43,20 @@ def random_init_like(folder: Path, train_wavs: list[torch.Tensor], seed: int):
     return tok
 
 
+def _data_root(given: Path | None) -> Path:
+    from tokenizer_bench.core import paths
+
+    root = given or paths.librispeech_mini_dir()
+    if root is None or not Path(root).is_dir():
+        raise SystemExit(f"error: no librispeech-mini folder ({given or 'none found'}): pass --data-root or set "
+                         f"{paths.DATA_ENV} / {paths.SHARED_ENV}")
+    return Path(root)
+
+
+def _trained_label(variant: str, args) -> str:
+    return f"trained {variant}" + (f" ({args.tag})" if args.tag else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="mel,random," + ",".join(VARIANTS))
@@ -53,7 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", nargs="*", help="JSON parts to merge into token_probe.md/json")
     ap.add_argument("--features", default="rvq1,sum")
     ap.add_argument("--stats", action="store_true", help="token statistics on test-other instead of the probe")
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "quality",
+                    help="the quality benchmark's work folder: WORK/<variant>/<variant> and WORK/cache/teachers")
+    ap.add_argument("--data-root", type=Path, default=None,
+                    help="a librispeech-mini folder (default: $TOKENIZER_BENCH_LIBRISPEECH_MINI or ../shared)")
+    ap.add_argument("--tag", default="", help="appended to the trained rows' labels, e.g. '2100 training steps'")
     args = ap.parse_args(argv)
+    if not args.report:
+        args.data = _data_root(args.data_root)
     if args.report:
         return report([Path(p) for p in args.report])
     torch.set_num_threads(1)
@@ -63,24 +83,24 @@ def main(argv: list[str] | None = None) -> None:
         return stats(args, load_tokenizer)
 
     cfg = P.ProbeConfig(steps=args.steps, seed=args.seed)  # defaults: 3 conv x 128, no LSTM, batch 8, lr 3e-3
-    transcripts = P.cached_transcripts(ROOT / "runs/quality/cache/teachers")
-    train = P.load_split(DATA / "train-clean-100", transcripts)
-    test = P.load_split(DATA / "test-other")
+    transcripts = P.cached_transcripts(args.work / "cache" / "teachers")
+    train = P.load_split(args.data / "train-clean-100", transcripts)
+    test = P.load_split(args.data / "test-other")
     rows = args.rows.split(",")
     toks = {}
     for r in rows:
         if r == "random":
-            toks["random init (same config)"] = random_init_like(ROOT / "runs/quality/lm/lm",
+            toks["random init (same config)"] = random_init_like(args.work / "lm" / "lm",
                                                                  [w for _, _, w, _ in train[:32]], args.seed)
         elif r != "mel":
-            toks[f"trained {r}"] = load_tokenizer("dm_codec", str(ROOT / f"runs/quality/{r}/{r}"))
+            toks[_trained_label(r, args)] = load_tokenizer("dm_codec", str(args.work / r / r))
     t0 = time.time()
     out = P.run_probe_rows(toks, train, test, cfg, reference="mel" in rows, log=lambda m: print(m, flush=True),
                            feature_sets=args.features.split(","))
     payload = {"command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])), "probe": cfg.model_dump(),
-               "train": {"source": str(DATA / "train-clean-100"), "n": len(train),
-                         "transcripts": "teacher cache STT (faster-whisper) in runs/quality/cache/teachers"},
-               "test": {"source": str(DATA / "test-other"), "n": len(test), "transcripts": "official"},
+               "train": {"source": str(args.data / "train-clean-100"), "n": len(train),
+                         "transcripts": f"teacher cache STT (faster-whisper) in {args.work / 'cache' / 'teachers'}"},
+               "test": {"source": str(args.data / "test-other"), "n": len(test), "transcripts": "official"},
                "seconds": time.time() - t0,
                "rows": {_key(k, args): (v if isinstance(v, str) else v.to_json()) for k, v in out.items()}}
     Path(args.out).write_text(json.dumps(payload, indent=1))
@@ -95,17 +115,17 @@ def _key(row: str, args) -> str:
 def stats(args, load_tokenizer) -> None:
     from tokenizer_bench.benchmarks.harness.tokens import token_statistics
 
-    test = P.load_split(DATA / "test-other")
-    train = P.load_split(DATA / "train-clean-100", P.cached_transcripts(ROOT / "runs/quality/cache/teachers"))
+    test = P.load_split(args.data / "test-other")
+    train = P.load_split(args.data / "train-clean-100", P.cached_transcripts(args.work / "cache" / "teachers"))
     result = {}
     for r in args.rows.split(","):
         if r == "mel":
             continue
         if r == "random":
-            tok, label = random_init_like(ROOT / "runs/quality/lm/lm", [w for _, _, w, _ in train[:32]], args.seed), \
+            tok, label = random_init_like(args.work / "lm" / "lm", [w for _, _, w, _ in train[:32]], args.seed), \
                 "random init (same config)"
         else:
-            tok, label = load_tokenizer("dm_codec", str(ROOT / f"runs/quality/{r}/{r}")), f"trained {r}"
+            tok, label = load_tokenizer("dm_codec", str(args.work / r / r)), _trained_label(r, args)
         result[label] = token_statistics(tok, [w for _, _, w, _ in test])
         print(label, result[label]["entropy_bitrate"], flush=True)
     Path(args.out).write_text(json.dumps({"command": " ".join(["token_probe.py"] + (argv_or_default(args))),
