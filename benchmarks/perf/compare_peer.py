@@ -339,8 +339,14 @@ def write_index(results: Path) -> None:
                                                   "variant pair behind `quality_small_scale.md`",
         "quality_lr3e-4/quality_small_scale.md": "the six-variant default run at the previous base lr 3e-4 "
                                                  "(mel readings and the official init included)",
-        "peer_rerun/README.md": "the training step of the peer comparison rerun at low load after the fused "
-                                "weight norm (raw results beside it)",
+        "peer_rerun/README.md": "the peer comparison after the fused weight norm: the whole rerun's step and "
+                                "what bounds it below 1.3x, in numbers; an earlier partial rerun (raw results "
+                                "beside it)",
+        "quality_long_lr1e-3/quality_small_scale.md": "the `lm` variant at the base lr 1e-3 continued past the "
+                                                      "default budget: learning curve through compare and the "
+                                                      "budget its fit names for STOI 0.75",
+        "quality_long_lr1e-3/README.md": "how the lr-1e-3 continuation was made (commands, provenance of its "
+                                         "first 700 steps)",
         "quality_long/quality_small_scale.md": "the `lm` variant at lr 3e-4 continued to 1,500 steps: learning "
                                                "curve over 100-1,500 steps through compare "
                                                "(`benchmarks/quality/small_scale.py --work runs/quality_long "
