@@ -60,7 +60,8 @@ def _trained_label(variant: str, args) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="mel,random," + ",".join(VARIANTS))
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/token_probe.json"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/token_probe.json"),
+                    help="a probe part's JSON; with --report, the merged JSON (its .md beside it)")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report", nargs="*", help="JSON parts to merge into token_probe.md/json")
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         args.data = _data_root(args.data_root)
     if args.report:
-        return report([Path(p) for p in args.report])
+        return report([Path(p) for p in args.report], Path(args.out))
     torch.set_num_threads(1)
     from tokenizer_bench.core.api import load_tokenizer
 
@@ -182,7 +183,8 @@ def pooled_over_seeds(rows: dict) -> list[str]:
             "|---|---|---|---:|---:|---:|---|---:|"] + table
 
 
-def report(parts: list[Path]) -> None:
+def report(parts: list[Path], out: Path = ROOT / "benchmarks/results/token_probe.json") -> None:
+    """Merge probe parts into ``out`` (JSON) and the Markdown table beside it (same stem, ``.md``)."""
     merged: dict = {}
     token_stats = {}
     for p in parts:
@@ -261,8 +263,8 @@ def report(parts: list[Path]) -> None:
                   "frames/s):", "", stats_markdown(token_stats)]
         merged["token_stats"] = token_stats
     text = "\n".join(lines) + "\n"
-    (ROOT / "benchmarks/results/token_probe.md").write_text(text)
-    (ROOT / "benchmarks/results/token_probe.json").write_text(json.dumps(merged, indent=1))
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
     print(text)
 
 
