@@ -229,55 +229,55 @@ def _ci(t: tuple[float, float, float], digits: int) -> str:
     return "–" if not math.isfinite(m) else f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def learning_curve(work: Path, variant: str) -> list[dict[str, Any]]:
-    """Per kept checkpoint of ``variant``: its step and the mean [95 % CI] of each scored metric."""
+def read_curve(work: Path, variant: str) -> dict[str, Any] | None:
+    """The learning-curve compare run of ``variant``, read once: its harness results, utterance
+    order and, per scored checkpoint step, the row's label and per-utterance scores."""
     compare_dir = work / "compare_curve"
     if not (compare_dir / "results.json").exists():
-        return []
+        return None
     per_utt = read_per_utterance(compare_dir)
     harness = json.loads((compare_dir / "results.json").read_text())
-    utt_ids = harness.get("utterances", [])
-    points = []
-    for folder in sorted((work / "curve").glob(f"{variant}_step_*")):
+    by_step = {}
+    for folder in (work / "curve").glob(f"{variant}_step_*"):
         label = system_label(compare_dir, folder)
-        if label not in per_utt:
-            continue
-        scores = per_utt[label]
+        if label in per_utt:
+            by_step[int(folder.name.rsplit("_", 1)[-1])] = (label, per_utt[label])
+    return {"harness": harness, "utterances": harness.get("utterances", []), "by_step": by_step}
+
+
+def learning_curve(scored: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per kept checkpoint (``read_curve``): its step and the mean [95 % CI] of each scored metric."""
+    if not scored:
+        return []
+    harness, utt_ids = scored["harness"], scored["utterances"]
+    points = []
+    for step, (label, scores) in sorted(scored["by_step"].items()):
         wer = harness["rows"].get(label, {}).get("metrics", {}).get("wer", {})
-        point: dict[str, Any] = {"step": int(folder.name.rsplit("_", 1)[-1]), "wer_corpus": wer.get("corpus")}
+        point: dict[str, Any] = {"step": step, "wer_corpus": wer.get("corpus")}
         for m in ("stoi", "pesq", "mel_distance", "wer"):
             vals = [scores[u][m] for u in utt_ids if m in scores.get(u, {})]
             if vals:
                 point[m] = dict(zip(("mean", "ci_low", "ci_high"), bootstrap_mean_ci(vals)))
         points.append(point)
-    return sorted(points, key=lambda p: p["step"])
+    return points
 
 
 #: the issue's target for the best variant (STOI ≥ 0.75); the learning curve says which budget reaches it
 STOI_TARGET = 0.75
 
 
-def curve_budget(work: Path, variant: str, target: float = STOI_TARGET) -> dict[str, Any] | None:
-    """Steps at which ``variant``'s STOI learning curve, extrapolated, reaches ``target``.
+def curve_budget(scored: dict[str, Any] | None, target: float = STOI_TARGET) -> dict[str, Any] | None:
+    """Steps at which the STOI learning curve (``read_curve``), extrapolated, reaches ``target``.
 
     Fitted on the later half of the budget (checkpoints at or after half the last step: the early
     transient is not the trend) over the utterances every checkpoint scored; see ``steps_to_reach``.
     """
-    compare_dir = work / "compare_curve"
-    if not (compare_dir / "results.json").exists():
+    if not scored or not scored["by_step"]:
         return None
-    per_utt = read_per_utterance(compare_dir)
-    utt_ids = json.loads((compare_dir / "results.json").read_text()).get("utterances", [])
-    by_step = {}
-    for folder in (work / "curve").glob(f"{variant}_step_*"):
-        label = system_label(compare_dir, folder)
-        if label in per_utt:
-            by_step[int(folder.name.rsplit("_", 1)[-1])] = per_utt[label]
-    if not by_step:
-        return None
+    by_step = {step: scores for step, (_, scores) in scored["by_step"].items()}
     last = max(by_step)
     steps = sorted(s for s in by_step if s >= last / 2)
-    utts = [u for u in utt_ids if all("stoi" in by_step[s].get(u, {}) for s in steps)]
+    utts = [u for u in scored["utterances"] if all("stoi" in by_step[s].get(u, {}) for s in steps)]
     if len(steps) < 2 or not utts:
         return None
     values = [[by_step[s][u]["stoi"] for u in utts] for s in steps]
@@ -324,7 +324,8 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
     written = []
     shutil.copyfile(compare_dir / "results.md", figdir / "compare_results.md")
     written.append(figdir / "compare_results.md")
-    curve_points = learning_curve(work, settings["curve"]) if settings.get("curve") else []
+    scored_curve = read_curve(work, settings["curve"]) if settings.get("curve") else None
+    curve_points = learning_curve(scored_curve)
     plots = _plots(results, figdir, steps, curve_points)
     written += plots
     summary = {"settings": settings, "wall_seconds": wall_seconds, "references": references,
@@ -333,7 +334,7 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
                             for m in METRICS},
                "utterances": utt_ids, "variants": results, "paired_differences": diffs,
                "learning_curve": {"variant": settings.get("curve"), "points": curve_points,
-                                  "budget": curve_budget(work, settings["curve"]) if settings.get("curve") else None}}
+                                  "budget": curve_budget(scored_curve)}}
     write_json_atomic(out / f"{RESULTS_NAME}.json", summary)
     written.append(out / f"{RESULTS_NAME}.json")
     write_text_atomic(out / f"{RESULTS_NAME}.md", _markdown(summary, [p.name for p in plots]))

@@ -73,10 +73,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="a librispeech-mini folder (default: $TOKENIZER_BENCH_LIBRISPEECH_MINI or ../shared)")
     ap.add_argument("--tag", default="", help="appended to the trained rows' labels, e.g. '2100 training steps'")
     args = ap.parse_args(argv)
-    if not args.report:
-        args.data = _data_root(args.data_root)
     if args.report:
         return report([Path(p) for p in args.report], Path(args.out))
+    args.data = _data_root(args.data_root)
     torch.set_num_threads(1)
     from tokenizer_bench.core.api import load_tokenizer
 
