@@ -1,0 +1,69 @@
+"""mel_encoder / istft_decoder: frame counts, the synthesis convention and the mel front end,
+each checked against an independent computation (torch.stft round trip, a pure tone's mel bin)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.plugins import get_registry
+from tokenizer_bench.plugins.encoders._convnext import ConvNeXtBlock
+from tokenizer_bench.plugins.encoders.spectral import ISTFTDecoder, MelEncoder
+
+TINY = dict(dim=16, hidden=32, num_layers=1)
+
+
+@pytest.mark.parametrize("n", [16000, 16001, 15999, 700])
+def test_frames_and_output_length_follow_the_seanet_contract(n):
+    enc = MelEncoder(dimension=8, hop_length=320, **TINY)
+    dec = ISTFTDecoder(dimension=8, hop_length=320, post_layers=1, **TINY)
+    z = enc(torch.randn(2, 1, n))
+    assert z.shape == (2, 8, math.ceil(n / 320))
+    assert dec(z).shape == (2, 1, z.shape[-1] * 320)
+
+
+def test_istft_synthesis_inverts_the_analysis_convention():
+    """With the head replaced by the STFT of a known signal, the decoder returns that signal."""
+    dec = ISTFTDecoder(dimension=8, hop_length=320, upsample=2, **TINY)
+    t = torch.arange(10 * 320) / 16000
+    x = (0.3 * torch.sin(2 * math.pi * 440 * t) + 0.1 * torch.sin(2 * math.pi * 1234 * t)).unsqueeze(0)
+    spec = torch.stft(x, dec.n_fft, hop_length=dec.istft_hop, window=torch.hann_window(dec.n_fft),
+                      center=True, return_complex=True)[..., :20]  # 10 frames x upsample 2
+    dec.spectrum = lambda latent: spec  # type: ignore[method-assign]
+    y = dec(torch.zeros(1, 8, 10))
+    assert y.shape == (1, 1, 3200)
+    assert torch.allclose(y[0, 0], x[0], atol=1e-4)
+
+
+def test_mel_front_end_puts_a_pure_tone_in_its_mel_band():
+    enc = MelEncoder(dimension=8, hop_length=320, n_mels=40, **TINY)
+    t = torch.arange(16000) / 16000
+    mel = enc.log_mel(torch.sin(2 * math.pi * 1000 * t).view(1, 1, -1))
+    assert mel.shape == (1, 40, 100)
+    # Slaney's mel scale: linear below 1 kHz (200/3 Hz per unit, so 1 kHz = 15), then 27 units per
+    # factor 6.4 in frequency. 40 bands from 0 to 8 kHz have centres evenly spaced in mel.
+    top_mel = 15 + 27 * math.log(8000 / 1000) / math.log(6.4)
+    centres = [top_mel * (i + 1) / 41 for i in range(40)]
+    expected = min(range(40), key=lambda i: abs(centres[i] - 15))
+    assert int(mel[0, :, 50].argmax()) == expected
+
+
+def test_convnext_block_with_zero_layer_scale_is_the_identity():
+    block = ConvNeXtBlock(8, 16, layer_scale=0.0)
+    x = torch.randn(2, 8, 11)
+    assert torch.equal(block(x), x)
+
+
+def test_bad_hops_are_config_errors():
+    with pytest.raises(ConfigError, match="divisor of hop_length 320"):
+        MelEncoder(hop_length=320, downsample=3)
+    with pytest.raises(ConfigError, match="at least twice the hop"):
+        ISTFTDecoder(hop_length=320, upsample=1, n_fft=400)
+
+
+def test_registered_under_their_names():
+    assert get_registry("encoders").get("mel_encoder").factory is MelEncoder
+    assert get_registry("decoders").get("istft_decoder").factory is ISTFTDecoder
