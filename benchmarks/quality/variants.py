@@ -31,6 +31,13 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "as lm, mel loss = eq. 5 read literally (L1 + L2 on linear 64-bin mels, 7 scales)", "lm"),
     Variant("mel_audiocraft", "quality/mel_audiocraft.yaml",
             "as lm, mel loss = audiocraft's recipe (L1 linear + L2 log mel, α 1, normalised, 7 scales)", "lm"),
+    Variant("fast_no_distillation", "quality/fast/no_distillation.yaml",
+            "fast family: mel encoder + iSTFT decoder, 8x1024 RVQ, reconstruction losses only, no teachers"),
+    Variant("fast_lm", "quality/fast/lm.yaml",
+            "fast family, LM-guided ♣: MiniLM on RVQ-1 (λ_LM = 1)", "fast_no_distillation"),
+    Variant("fast_lm_sm", "quality/fast/lm_sm.yaml",
+            "fast family, LM+SM ♠: MiniLM on RVQ-1, Whisper tiny.en encoder on RVQ-1:8, ½(L_LM + L_SM)",
+            "fast_no_distillation"),
     Variant("init_torch_default", "quality/init_torch_default.yaml",
             "as lm, PyTorch's default init for every network (the official code; collapses at this budget)", "lm"),
 )}
