@@ -117,7 +117,8 @@ def test_demo_config_is_offline_and_small():
     assert c.teachers.lm.kwargs["model"] == "minilm-offline"
     assert c.teachers.sm is None and roles(c) == ("lm",)
     assert c.data.demo_corpus is not None and c.data.train == ["data/demo"]
-    assert c.model.encoder.kwargs["n_filters"] <= 32 and c.model.encoder.kwargs["dimension"] <= 256
+    assert c.model.encoder.name == "mel_encoder" and c.model.decoder.name == "istft_decoder"  # the fast family
+    assert c.model.encoder.kwargs["dimension"] <= 256 and c.discriminators == []
 
 
 def test_schema_errors_name_the_problem():

@@ -67,3 +67,35 @@ def test_bad_hops_are_config_errors():
 def test_registered_under_their_names():
     assert get_registry("encoders").get("mel_encoder").factory is MelEncoder
     assert get_registry("decoders").get("istft_decoder").factory is ISTFTDecoder
+
+
+def test_a_codec_of_these_components_trains_exports_and_reloads(tmp_path):
+    """The fast family's shape (mel encoder, RVQ, iSTFT decoder, LM+SM distillation, no discriminators) in a
+    tiny size: it trains through the Trainer, its mel loss falls on a fixed batch, and the export reloads."""
+    from tokenizer_bench.core.api import load_tokenizer
+    from tokenizer_bench.core.config import validate
+    from tokenizer_bench.core.train_config import TrainConfig
+    from tokenizer_bench.core.training import Trainer
+    from tokenizer_bench.plugins.recipes import _testing as tiny
+
+    corpus = tiny.make_corpus(tmp_path, seconds=(0.2, 0.3, 0.25, 0.2))
+    data = tiny.tiny_config(corpus, tmp_path, max_steps=6, checkpoint_every=6)
+    spectral = dict(dimension=16, hop_length=tiny.HOP, dim=16, hidden=32, num_layers=1)  # the fake cache's hop
+    data["model"]["encoder"] = {"name": "mel_encoder", **spectral, "downsample": 2, "n_mels": 8}
+    data["model"]["decoder"] = {"name": "istft_decoder", **spectral, "upsample": 2, "post_layers": 1}
+    data["discriminators"] = []
+    data["losses"] = {k: v for k, v in data["losses"].items() if k in ("mel", "commitment", "distillation")}
+    data["data"]["segment_seconds"] = 0.15
+    cfg = validate(data, TrainConfig)
+    tiny.write_fake_cache(cfg, corpus)
+    trainer = Trainer(cfg)
+    batch = next(iter(trainer.data.loader(0)))
+    first = trainer.train_step(batch)["loss/mel"]
+    for _ in range(5):
+        last = trainer.train_step(batch)["loss/mel"]
+    assert last < first
+    trainer.tokenizer.save_pretrained(tmp_path / "export")  # what the trainer's export writes
+    tok = load_tokenizer("dm_codec", checkpoint=str(tmp_path / "export"))
+    wav = torch.randn(1, 1, 800)
+    codes = tok.encode(wav)
+    assert codes.shape == (1, 3, 800 // tiny.HOP) and tok.decode(codes).shape == (1, 1, 800)
