@@ -165,6 +165,11 @@ class TrainerConfig(BaseModel):
         "reach each checkpoint travels in it): training stops at the first optimiser step past it, then saves a "
         "checkpoint and exports as at max_steps. A later --resume with a larger budget continues the run",
     )
+    max_minutes_clock: Literal["wall", "cpu"] = Field(
+        default="wall",
+        description="What max_minutes counts: 'wall' (wall-clock time of the training loop) or 'cpu' (process CPU "
+        "time, all threads, summed over processes: an equal budget on a machine that other work shares)",
+    )
     lr_generator: float = Field(default=1e-4, gt=0)
     lr_discriminator: float = Field(default=1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.99)

@@ -97,6 +97,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="optimiser steps per variant (equal budget; default 700, or unbounded with --minutes)")
     p.add_argument("--minutes", type=float, default=None,
                    help="wall-clock budget per training (trainer.max_minutes; resumable, --steps still caps it)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="what --minutes counts (trainer.max_minutes_clock): wall time, or the training's process "
+                        "CPU time (an equal budget when other work shares the machine)")
     p.add_argument("--seeds", default=None,
                    help="comma-separated training seeds, e.g. 42,43,44: one training per seed and variant "
                         "(run folders <variant>_s<seed>); --seed stays the evaluation draw's seed")
@@ -156,7 +159,7 @@ def _overrides(args: argparse.Namespace, run: Run, data: dict[str, Path]) -> lis
     else:  # the budget alone stops it
         sets += [f"trainer.max_steps={UNBOUNDED}", f"trainer.max_epochs={UNBOUNDED}"]
     if args.minutes is not None:
-        sets.append(f"trainer.max_minutes={args.minutes}")
+        sets += [f"trainer.max_minutes={args.minutes}", f"trainer.max_minutes_clock={args.clock}"]
     if args.device == "cpu":
         sets += ["trainer.cpu=true", f"trainer.num_threads={args.threads}", "teachers.device=cpu"]
     else:
@@ -177,7 +180,7 @@ def _sets(overrides: list[str]) -> list[str]:
 
 
 def _budget(args: argparse.Namespace) -> dict[str, Any]:
-    return {"steps": args.steps, "minutes": args.minutes}
+    return {"steps": args.steps, "minutes": args.minutes, "clock": args.clock if args.minutes else None}
 
 
 def _done(args: argparse.Namespace, run: Run) -> bool:
@@ -189,7 +192,7 @@ def _done(args: argparse.Namespace, run: Run) -> bool:
         done = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return {"steps": done.get("steps"), "minutes": done.get("minutes")} == _budget(args)
+    return {k: done.get(k) for k in ("steps", "minutes", "clock")} == _budget(args)
 
 
 def _env(args: argparse.Namespace) -> dict[str, str]:
@@ -338,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     data = _data_dirs(args)
-    settings = {"steps": args.steps, "minutes": args.minutes, "seed": args.seed,
+    settings = {"steps": args.steps, "minutes": args.minutes, "clock": args.clock, "seed": args.seed,
                 "seeds": seeds if args.seeds else None, "device": args.device, "parallel": args.parallel,
                 "threads": args.threads, "num_eval": args.num_eval, "batch_size": args.batch_size,
                 "segment_seconds": args.segment_seconds, "data": {k: str(v) for k, v in data.items()},

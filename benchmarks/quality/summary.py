@@ -601,7 +601,7 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
 
 def _budget_text(st: dict[str, Any]) -> str:
     parts = ([f"{st['steps']} steps"] if st.get("steps") else []) + (
-        [f"{st['minutes']:g} min wall (trainer.max_minutes)"] if st.get("minutes") else [])
+        [f"{st['minutes']:g} min {st.get('clock') or 'wall'} (trainer.max_minutes)"] if st.get("minutes") else [])
     return " or ".join(parts) or "–"
 
 

@@ -61,6 +61,9 @@ def resolve_variant(spec: str) -> Variant:
 
     if spec in VARIANTS:
         return VARIANTS[spec]
+    known = next((v for v in VARIANTS.values() if v.config == spec), None)
+    if known is not None:  # a packaged variant's own config: its name and reference
+        return known
     if spec.endswith((".yaml", ".yml")):
         try:
             path = resolve_config(spec)

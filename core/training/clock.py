@@ -4,7 +4,8 @@ Learning is compared per CPU-minute as well as per step (a step of a bigger batc
 without discriminators costs another amount of time), so the trainer logs these totals with every
 metrics line and at every checkpoint, and keeps them in the checkpoint: a resumed run continues the
 totals of the state it resumes from (the work lost between that checkpoint and an interruption is
-redone, and counted once). ``trainer.max_minutes`` is checked against :meth:`TrainingClock.wall_seconds`.
+redone, and counted once). ``trainer.max_minutes`` is checked against the wall seconds, or with
+``trainer.max_minutes_clock: cpu`` against the CPU seconds.
 
 * wall seconds: ``time.monotonic`` of the training loop (steps, validation, checkpoints), rank 0;
 * CPU seconds: ``time.process_time`` (every thread of the process), summed over processes;

@@ -118,6 +118,9 @@ class Trainer:
 
         # ---------------------------------------------------------------- optimisation
         total = self.total_steps()
+        if tcfg.max_minutes is not None and tcfg.lr_schedule == "cosine":
+            self.say(f"note: trainer.lr_schedule cosine anneals over {total} steps (max_steps / max_epochs), not over "
+                     "the time budget trainer.max_minutes: set max_steps to the steps the budget reaches")
         self.groups: list[OptimizerGroup] = list(self.recipe.optimizers())
         self.optimizers: dict[str, Any] = {}
         self.schedulers: dict[str, Any] = {}
@@ -445,17 +448,20 @@ class Trainer:
         }
 
     def _budget_spent(self) -> bool:
-        """``trainer.max_minutes`` has passed (every process stops at the same step)."""
-        max_minutes = self.cfg.trainer.max_minutes
-        if max_minutes is None:
+        """``trainer.max_minutes`` has passed on its clock (every process stops at the same step)."""
+        tc = self.cfg.trainer
+        if tc.max_minutes is None:
             return False
-        if self._any_rank(self.clock.over_budget(max_minutes)):
+        if tc.max_minutes_clock == "cpu":  # a collective: every process gets the same sum
+            spent = self._clock_totals()["cpu_seconds"] >= 60.0 * tc.max_minutes
+        else:
+            spent = self._any_rank(self.clock.over_budget(tc.max_minutes))
+        if spent:
             if self.stopped_by is None:
-                self.say(f"time budget trainer.max_minutes={max_minutes:g} reached at step {self.step} "
-                         f"({self.clock.wall_seconds() / 60:.2f} min of training)")
+                self.say(f"time budget trainer.max_minutes={tc.max_minutes:g} ({tc.max_minutes_clock} clock) reached "
+                         f"at step {self.step} ({self.clock.wall_seconds() / 60:.2f} min of training, wall)")
             self.stopped_by = "max_minutes"
-            return True
-        return False
+        return spent
 
     def _export(self, export_dir: Path) -> int:
         """``save_pretrained`` the last generator, or with ``export_which: best`` the best validated

@@ -70,7 +70,8 @@ def test_variants_given_as_config_files_or_packaged_names(tmp_path):
     cfg.write_text("extends: quality/base.yaml\n")
     v = resolve_variant(str(cfg))
     assert (v.name, v.config, v.reference) == ("fast_nodist", str(cfg.resolve()), None)
-    assert resolve_variant("quality/lm.yaml").name == "lm"
+    assert resolve_variant("quality/fast/lm.yaml") is VARIANTS["fast_lm"]  # a variant's config: that variant
+    assert resolve_variant("quality/fast/base.yaml").name == "base"        # any other packaged config
     assert resolve_variant("lm") is VARIANTS["lm"]
     for bad in ("no_such_variant", str(tmp_path / "missing.yaml")):
         with pytest.raises(ValueError):
@@ -81,14 +82,17 @@ def test_a_minutes_budget_sets_the_trainer_option_and_lifts_the_step_limit(tmp_p
     args = small_scale._parse_args(["--minutes", "2.5", "--work", str(tmp_path)])
     (run,) = small_scale.make_runs([VARIANTS["lm"]], [7], suffix=True)
     sets = small_scale._overrides(args, run, {"train": tmp_path, "valid": tmp_path})
-    assert "trainer.max_minutes=2.5" in sets and "seed=7" in sets
+    assert "trainer.max_minutes=2.5" in sets and "trainer.max_minutes_clock=wall" in sets and "seed=7" in sets
     assert f"trainer.max_steps={small_scale.UNBOUNDED}" in sets
     assert f"trainer.output_dir={tmp_path / 'lm_s7'}" in sets
     # a finished run counts as done only at the same budget
     (tmp_path / "lm_s7").mkdir()
-    (tmp_path / "lm_s7" / small_scale.DONE_NAME).write_text(json.dumps({"steps": None, "minutes": 2.5}))
+    (tmp_path / "lm_s7" / small_scale.DONE_NAME).write_text(json.dumps({"steps": None, "minutes": 2.5,
+                                                                         "clock": "wall"}))
     assert small_scale._done(args, run)
-    args.minutes = 5.0
+    args.clock = "cpu"
+    assert not small_scale._done(args, run)
+    args.clock, args.minutes = "wall", 5.0
     assert not small_scale._done(args, run)
 
 

@@ -67,3 +67,11 @@ def test_totals_continue_over_a_resume_and_a_spent_budget_does_no_more_steps(tmp
     assert after["wall_seconds"] > before["wall_seconds"] and after["cpu_seconds"] > before["cpu_seconds"]
     audio = {r["step"]: r["data/audio_seconds"] for r in _records(run) if "data/audio_seconds" in r}
     assert audio == pytest.approx({1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8})
+
+
+def test_a_cpu_clock_budget_counts_process_cpu_time(tmp_path):
+    data = _data(tmp_path, max_steps=4, checkpoint_every=100, log_every=10)
+    # 30 ms of CPU: past the start, spent within the first step (a step of the tiny codec takes longer)
+    summary = Trainer(_with(data, max_minutes=5e-4, max_minutes_clock="cpu")).fit()
+    assert summary["step"] == 1 and summary["stopped_by"] == "max_minutes"
+    assert summary["elapsed"]["cpu_seconds"] >= 0.03
