@@ -152,13 +152,24 @@ class TrainerConfig(BaseModel):
     """Optimisation, precision, checkpointing and logging.
 
     ``max_steps`` counts optimiser steps (each ``gradient_accumulation_steps`` batches per process);
-    training stops at ``max_steps`` or after ``max_epochs``, whichever comes first.
+    training stops at ``max_steps``, after ``max_epochs`` or past ``max_minutes``, whichever comes first.
     """
 
     model_config = Strict
     output_dir: str = "runs/codec"
     max_epochs: int = Field(default=100, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
+    max_minutes: float | None = Field(
+        default=None, gt=0,
+        description="Wall-clock budget of the training loop in minutes, summed over resumed sessions (the time to "
+        "reach each checkpoint travels in it): training stops at the first optimiser step past it, then saves a "
+        "checkpoint and exports as at max_steps. A later --resume with a larger budget continues the run",
+    )
+    max_minutes_clock: Literal["wall", "cpu"] = Field(
+        default="wall",
+        description="What max_minutes counts: 'wall' (wall-clock time of the training loop) or 'cpu' (process CPU "
+        "time, all threads, summed over processes: an equal budget on a machine that other work shares)",
+    )
     lr_generator: float = Field(default=1e-4, gt=0)
     lr_discriminator: float = Field(default=1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.99)

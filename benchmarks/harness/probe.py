@@ -6,16 +6,21 @@ and scores its character error rate (CER, jiwer) on a held-out split with no sha
 (SpeechTokenizer's SLMTokBench and DASB measure text content with such a probe). Feature sets:
 
 * ``rvq1``: the first codebook's vectors alone (what DM-Codec distils the teachers into);
-* ``sum``: all codebooks' vectors summed (the quantized latent the decoder sees);
+* ``sum``: all codebooks' vectors summed (the quantized latent the decoder sees; their plain mean
+  is the same feature after the probe's standardisation);
+* ``weighted``: a learned average over codebooks: softmax weights, one per codebook, trained with
+  the probe (SUPERB's weighted layer sum), so the probe picks the codebooks that carry the text;
+* ``concat``: every codebook's vectors stacked ``[Q·D, T]``;
 * ``mel``: the original audio's log-mel frames, the reference row (what a probe of this size
   reaches from the signal itself).
 
 The probe is the same for every feature set: per-dimension standardisation (train statistics),
-``conv_layers`` Conv1d+GELU layers of width ``hidden``, ``lstm_layers`` BiLSTM layers, a linear
-layer onto blank + 28 characters (A-Z, apostrophe, space), Adam, ``steps`` updates of
-``batch_size`` utterances drawn with a seeded generator, greedy CTC decoding. Same seed, same
-data -> the same CER (checked by a test). CIs: bootstrap over test utterances of corpus CER, and
-paired bootstrap of a difference between two rows (same utterances, same resamples).
+``conv_layers`` Conv1d+GELU layers of width ``hidden`` (optional dropout), ``lstm_layers`` BiLSTM
+layers, a linear layer onto blank + 28 characters (A-Z, apostrophe, space), Adam (constant or
+warm-up + cosine learning rate), ``steps`` updates of ``batch_size`` utterances drawn with a seeded
+generator, optional SpecAugment-style masks on the training features, greedy CTC decoding. Same
+seed, same data -> the same CER (checked by a test). CIs: bootstrap over test utterances of corpus
+CER, and paired bootstrap of a difference between two rows (same utterances, same resamples).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +42,9 @@ from tokenizer_bench.core.errors import ConfigError, NotApplicableError
 
 #: blank is index 0; characters follow.
 ALPHABET = " 'ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: the default rows of a tokenizer; every feature set token_features knows: ALL_FEATURE_SETS
 FEATURE_SETS = ("rvq1", "sum")
+ALL_FEATURE_SETS = ("rvq1", "sum", "weighted", "concat")
 
 
 def normalise_text(text: str) -> str:
@@ -82,25 +89,53 @@ class ProbeConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     lr: float = Field(3e-3, gt=0)
     seed: int = 0
+    #: after every Conv1d+GELU and between BiLSTM layers
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    #: "constant" (the defaults' setting) or a linear warm-up over warmup_steps then a cosine to 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    #: SpecAugment-style masks on each training item (standardised features set to 0, the train mean):
+    #: time_masks spans of up to time_mask_frames frames, feature_masks bands of up to feature_mask_dims dims
+    time_masks: int = Field(0, ge=0)
+    time_mask_frames: int = Field(10, ge=1)
+    feature_masks: int = Field(0, ge=0)
+    feature_mask_dims: int = Field(8, ge=1)
 
 
 class CTCProbe(nn.Module):
     """Conv1d+GELU stack, optional BiLSTM, linear onto ``len(ALPHABET) + 1`` CTC classes."""
 
-    def __init__(self, dim: int, cfg: ProbeConfig) -> None:
+    def __init__(self, dim: int, cfg: ProbeConfig, groups: int = 1) -> None:
+        """``groups`` > 1: the input is ``groups`` stacked feature sets of ``dim // groups`` dims each
+        (one per codebook), averaged with learned softmax weights before the first layer."""
         super().__init__()
+        if dim % groups:
+            raise ValueError(f"probe: {dim} input dims do not split into {groups} equal groups")
+        self.groups = groups
+        self.group_logits = nn.Parameter(torch.zeros(groups)) if groups > 1 else None
         layers: list[nn.Module] = []
-        width = dim
+        width = dim // groups
         for _ in range(cfg.conv_layers):
             layers += [nn.Conv1d(width, cfg.hidden, cfg.kernel_size, padding=cfg.kernel_size // 2), nn.GELU()]
+            if cfg.dropout:
+                layers.append(nn.Dropout(cfg.dropout))
             width = cfg.hidden
         self.conv = nn.Sequential(*layers)
-        self.lstm = (nn.LSTM(width, cfg.hidden, num_layers=cfg.lstm_layers, batch_first=True, bidirectional=True)
+        self.lstm = (nn.LSTM(width, cfg.hidden, num_layers=cfg.lstm_layers, batch_first=True, bidirectional=True,
+                             dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0)
                      if cfg.lstm_layers else None)
         self.out = nn.Linear(2 * cfg.hidden if self.lstm is not None else width, len(ALPHABET) + 1)
 
+    def group_weights(self) -> torch.Tensor | None:
+        """The learned weight of each input group (codebook), summing to 1; None without groups."""
+        return None if self.group_logits is None else self.group_logits.softmax(dim=0)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``x [B, D, T]`` -> log-probabilities ``[B, T, V]``."""
+        weights = self.group_weights()
+        if weights is not None:
+            b, d, t = x.shape
+            x = torch.einsum("g,bgdt->bdt", weights, x.reshape(b, self.groups, d // self.groups, t))
         h = self.conv(x).transpose(1, 2)
         if self.lstm is not None:
             packed = nn.utils.rnn.pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -117,6 +152,8 @@ class ProbeItem:
     speaker: str
     features: torch.Tensor
     text: str
+    #: > 1: ``features`` stacks this many per-codebook feature sets, averaged by learned weights (``weighted``)
+    groups: int = 1
 
 
 def _pad(batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,6 +186,33 @@ def check_disjoint_speakers(train: Sequence[ProbeItem], test: Sequence[ProbeItem
                           "scored on unseen speakers")
 
 
+def spec_augment(x: torch.Tensor, cfg: ProbeConfig, gen: torch.Generator) -> torch.Tensor:
+    """``x [D, T]`` with ``cfg.time_masks`` time spans and ``cfg.feature_masks`` feature bands set to 0
+    (each of a width drawn uniformly from 0 to its maximum, at a uniform position); a copy."""
+    x = x.clone()
+    d, t = x.shape
+    for n, limit, axis in ((cfg.time_masks, cfg.time_mask_frames, 1), (cfg.feature_masks, cfg.feature_mask_dims, 0)):
+        size = t if axis == 1 else d
+        for _ in range(n):
+            width = int(torch.randint(0, min(limit, size) + 1, (1,), generator=gen))
+            start = int(torch.randint(0, size - width + 1, (1,), generator=gen))
+            if axis == 1:
+                x[:, start:start + width] = 0.0
+            else:
+                x[start:start + width, :] = 0.0
+    return x
+
+
+def learning_rate(cfg: ProbeConfig, step: int) -> float:
+    """The learning rate of update ``step`` (0-based): constant, or linear warm-up then cosine to 0."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * (step - cfg.warmup_steps) / span))
+
+
 def train_and_score(train: Sequence[ProbeItem], test: Sequence[ProbeItem], cfg: ProbeConfig,
                     log_every: int = 0) -> ProbeResult:
     """Train a fresh probe on ``train`` and return its corpus CER on ``test`` (deterministic under ``cfg.seed``)."""
@@ -164,14 +228,20 @@ def train_and_score(train: Sequence[ProbeItem], test: Sequence[ProbeItem], cfg: 
     mean, std = feats.mean(dim=1, keepdim=True), feats.std(dim=1, keepdim=True).clamp_min(1e-5)
     norm = lambda f: (f - mean) / std  # noqa: E731
     targets = [torch.tensor(text_to_ids(t.text)) for t in train]
-    model = CTCProbe(feats.shape[0], cfg)
+    model = CTCProbe(feats.shape[0], cfg, groups=train[0].groups)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    augment = cfg.time_masks > 0 or cfg.feature_masks > 0
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     t0, loss_value = time.perf_counter(), float("nan")
     model.train()
     for step in range(cfg.steps):
         idx = torch.randint(len(train), (cfg.batch_size,), generator=gen).tolist()
-        x, lengths = _pad([norm(train[i].features) for i in idx])
+        feats_b = [norm(train[i].features) for i in idx]
+        if augment:
+            feats_b = [spec_augment(f, cfg, gen) for f in feats_b]
+        x, lengths = _pad(feats_b)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         tgt = [targets[i] for i in idx]
         logp = model(x, lengths).transpose(0, 1)  # [T, B, V]
         loss = ctc(logp, torch.cat(tgt), lengths, torch.tensor([len(t) for t in tgt]))
@@ -197,7 +267,9 @@ def train_and_score(train: Sequence[ProbeItem], test: Sequence[ProbeItem], cfg: 
                 errors = len(ref) or len(hyp)
             per.append({"id": item.id, "errors": int(errors), "ref_chars": len(ref), "hyp": hyp})
     cer = sum(p["errors"] for p in per) / max(1, sum(p["ref_chars"] for p in per))
-    return ProbeResult(cer, per, train_seconds, loss_value, ci95=bootstrap_ci(per, seed=cfg.seed))
+    weights = model.group_weights()
+    extra = {"codebook_weights": [round(float(w), 4) for w in weights.detach()]} if weights is not None else {}
+    return ProbeResult(cer, per, train_seconds, loss_value, ci95=bootstrap_ci(per, seed=cfg.seed), extra=extra)
 
 
 def bootstrap_ci(per: Sequence[dict[str, Any]], n: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -239,12 +311,13 @@ def log_mel(wav: torch.Tensor, sample_rate: int, frame_rate: float = 50.0, n_mel
 
 
 def token_features(tokenizer: Any, wav: torch.Tensor, which: str, n_q: int | None = None) -> torch.Tensor:
-    """Frozen code embeddings of ``wav [N]``: ``rvq1`` (first codebook) or ``sum`` (the first ``n_q``,
-    all when None), ``[D, T]``.
+    """Frozen code embeddings of ``wav [N]``: ``rvq1`` (first codebook) ``[D, T]``; of the first ``n_q``
+    (all when None): ``sum`` ``[D, T]``, ``concat`` ``[n_q·D, T]``, or ``weighted`` ``[n_q, D, T]`` (the
+    probe learns their average, see :func:`build_items`).
 
     Raises :class:`NotApplicableError` when the tokenizer's codes have no embedding."""
-    if which not in FEATURE_SETS:
-        raise ConfigError(f"probe: feature set must be one of {', '.join(FEATURE_SETS)}, got {which!r}")
+    if which not in ALL_FEATURE_SETS:
+        raise ConfigError(f"probe: feature set must be one of {', '.join(ALL_FEATURE_SETS)}, got {which!r}")
     sr = int(getattr(tokenizer, "sample_rate", 16000))
     if sr != 16000:  # probe splits are loaded at 16 kHz
         from tokenizer_bench.core.audio import resample
@@ -254,15 +327,25 @@ def token_features(tokenizer: Any, wav: torch.Tensor, which: str, n_q: int | Non
         codes = tokenizer.encode(wav.reshape(1, 1, -1).float(), n_q=1 if which == "rvq1" else n_q)
         emb = tokenizer.code_embeddings(codes)  # [1, Q, D, T]
     emb = emb[0].float().cpu()
-    return emb[0] if which == "rvq1" else emb.sum(dim=0)
+    if which == "rvq1":
+        return emb[0]
+    if which == "weighted":
+        return emb
+    return emb.sum(dim=0) if which == "sum" else emb.reshape(-1, emb.shape[-1])
 
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def build_items(utts: Sequence[tuple[str, str, torch.Tensor, str]], feature: FeatureFn) -> list[ProbeItem]:
-    """``(id, speaker, wav [N], text)`` tuples -> :class:`ProbeItem` s with ``feature(wav)``."""
-    return [ProbeItem(uid, spk, feature(wav), text) for uid, spk, wav, text in utts]
+    """``(id, speaker, wav [N], text)`` tuples -> :class:`ProbeItem` s with ``feature(wav)``: ``[D, T]``,
+    or ``[G, D, T]`` per-codebook sets, stacked to ``[G·D, T]`` for a learned weighted average."""
+    items = []
+    for uid, spk, wav, text in utts:
+        f = feature(wav)
+        groups = f.shape[0] if f.dim() == 3 else 1
+        items.append(ProbeItem(uid, spk, f.reshape(-1, f.shape[-1]), text, groups))
+    return items
 
 
 # ---------------------------------------------------------------------------- data

@@ -14,7 +14,8 @@ Outputs in the run folder:
 - ``results.csv`` (one row per system, every statistic), ``per_utterance.csv``;
 - ``results.json``: run summary, aggregates, significance;
 - ``plots/*.png`` and ``report.html`` (tables, plots as base64 PNG, audio players for a few
-  original/reconstructed pairs as base64 WAV data URIs).
+  original/reconstructed pairs as base64 WAV data URIs, each with its spectrogram, also written to
+  ``spectrograms/*.png``: :mod:`.spectrograms`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .consistency import load_consistency
 from .dataset import read_utterance_list
 from .records import RECORDS_NAME, RecordStore
 from .significance import pairwise_aso
+from .spectrograms import ExampleSpectrograms
 
 DECIMALS = {"wer": 2, "wil": 2, "visqol": 2, "stoi": 3, "pesq": 2, "mel_distance": 3, "si_sdr": 2,
             "bitrate": 2, "rtf_encode": 3, "rtf_decode": 3}
@@ -450,6 +452,7 @@ table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}caption{text-align:left;color:#555;padding:4px 0}
 td.gt{color:#555;font-style:italic}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .audio td{text-align:left;vertical-align:top}audio{width:220px}.note{color:#555}
+img.spectrogram{width:420px;border:none;margin:.3em 0 0}
 """
 
 
@@ -577,20 +580,25 @@ def _audio_section(run: Mapping[str, Any], utts: list, records: Mapping, out: Pa
     systems = [r for r in system_rows(run) if not r["ground_truth"]]
     if not examples or not systems:
         return ""
-    parts = ["<h2>Listen</h2><table class='audio' id='audio'><thead><tr><th>Utterance</th><th>Original</th>"]
+    spectrograms = ExampleSpectrograms(out)  # one image per player, on the original's dB scale
+    parts = ["<h2>Listen</h2><p class='note'>Spectrograms: log-magnitude STFT (32 ms Hann window, 8 ms hop, linear "
+             "frequency), each utterance's images on one scale: the original's peak down to 80 dB below it.</p>"
+             "<table class='audio' id='audio'><thead><tr><th>Utterance</th><th>Original</th>"]
     parts += [f"<th>{html.escape(s['label'])}</th>" for s in systems]
     parts.append("</tr></thead><tbody>")
     for u in examples:
         orig = _original_wav_bytes(u.path)
         text = f"<br><small>{html.escape(u.text)}</small>" if u.text else ""
         parts.append(f"<tr><td>{html.escape(u.id)}{text}</td>")
-        parts.append(f"<td><audio controls src='{_wav_data_uri(orig)}'></audio></td>" if orig
-                     else "<td>unreadable</td>")
+        parts.append(f"<td><audio controls src='{_wav_data_uri(orig)}'></audio>{spectrograms.original(u.id, orig)}</td>"
+                     if orig else "<td>unreadable</td>")
         for s in systems:
             rec = records.get((s["key"], u.id))
             path = out / rec["audio"] if rec and rec.get("audio") else None
             if path is not None and path.is_file():
-                parts.append(f"<td><audio controls src='{_wav_data_uri(path.read_bytes())}'></audio></td>")
+                data = path.read_bytes()
+                parts.append(f"<td><audio controls src='{_wav_data_uri(data)}'></audio>"
+                             f"{spectrograms.reconstruction(u.id, s['label'], data)}</td>")
             else:
                 reason = rec.get("error") if rec and rec.get("status") == "failed" else "not available"
                 parts.append(f"<td>{html.escape(str(reason))}</td>")

@@ -55,6 +55,40 @@ def paired_difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) 
     return bootstrap_mean_ci(d, seed=seed)
 
 
+def two_level_bootstrap_means(values: np.ndarray | Sequence[Sequence[float]], seed: int = 0,
+                              draws: int = BOOTSTRAP_DRAWS) -> np.ndarray:
+    """Bootstrap distribution of the grand mean of ``values[seed, utterance]`` over both levels.
+
+    Each draw resamples the training seeds with replacement, then the utterances with replacement,
+    and averages the drawn cells. The utterances are the *same* test items for every seed (crossed,
+    not nested), so one utterance draw is shared by all drawn seeds: resampling them separately per
+    seed would average their variation away and understate it. With one seed this is the
+    utterance bootstrap; with one utterance, the seed bootstrap.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"two_level_bootstrap_means needs a [seeds, utterances] table, got shape {x.shape}")
+    n_s, n_u = x.shape
+    rng = np.random.default_rng(seed)
+    out = np.empty(draws)
+    for i in range(draws):
+        s = rng.integers(0, n_s, size=n_s)
+        u = rng.integers(0, n_u, size=n_u)
+        out[i] = x[np.ix_(s, u)].mean()
+    return out
+
+
+def two_level_mean_ci(values: np.ndarray | Sequence[Sequence[float]], seed: int = 0,
+                      draws: int = BOOTSTRAP_DRAWS) -> tuple[float, float, float]:
+    """Mean of ``values[seed, utterance]`` and its 95 % percentile interval over seeds and utterances
+    (``two_level_bootstrap_means``). For a paired difference pass ``a - b`` (same seeds, same utterances)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    means = two_level_bootstrap_means(x, seed=seed, draws=draws)
+    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
 def steps_to_reach(steps: Sequence[int], values: Sequence[Sequence[float]], target: float, *,
                    higher_is_better: bool = True, seed: int = 0,
                    draws: int = BOOTSTRAP_DRAWS) -> dict[str, float]:
@@ -245,16 +279,39 @@ def read_curve(work: Path, variant: str) -> dict[str, Any] | None:
     return {"harness": harness, "utterances": harness.get("utterances", []), "by_step": by_step}
 
 
-def learning_curve(scored: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Per kept checkpoint (``read_curve``): its step and the mean [95 % CI] of each scored metric."""
+#: the trainer's metrics.jsonl keys of what a training has spent (core.training.clock) -> curve point key, scale
+COST_KEYS = {"time/cpu_s": ("cpu_minutes", 1 / 60), "time/wall_s": ("wall_minutes", 1 / 60),
+             "data/audio_seconds": ("audio_minutes", 1 / 60)}
+CURVE_METRICS = ("stoi", "pesq", "mel_distance", "wer", "wil")
+
+
+def checkpoint_costs(rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, float]]:
+    """Per logged step of a training (``read_training_log``): CPU, wall and audio minutes spent to reach
+    it (the trainer logs them with every metrics line and at every checkpoint; absent from older logs)."""
+    rows = list(rows)
+    out: dict[int, dict[str, float]] = {}
+    for key, (name, scale) in COST_KEYS.items():
+        for step, value in curve(rows, key):
+            out.setdefault(step, {})[name] = value * scale
+    return out
+
+
+def learning_curve(scored: dict[str, Any] | None,
+                   rows: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Per kept checkpoint (``read_curve``): its step, what reaching it cost (CPU / wall / audio
+    minutes from the training's log ``rows``, where logged) and the mean [95 % CI] of each scored
+    metric, with the corpus WER and WIL."""
     if not scored:
         return []
     harness, utt_ids = scored["harness"], scored["utterances"]
+    costs = checkpoint_costs(rows)
     points = []
     for step, (label, scores) in sorted(scored["by_step"].items()):
-        wer = harness["rows"].get(label, {}).get("metrics", {}).get("wer", {})
-        point: dict[str, Any] = {"step": step, "wer_corpus": wer.get("corpus")}
-        for m in ("stoi", "pesq", "mel_distance", "wer"):
+        row = harness["rows"].get(label, {}).get("metrics", {})
+        point: dict[str, Any] = {"step": step, "wer_corpus": row.get("wer", {}).get("corpus"),
+                                 "wil_corpus": row.get("wil", {}).get("corpus")}
+        point.update(costs.get(step, {}))
+        for m in CURVE_METRICS:
             vals = [scores[u][m] for u in utt_ids if m in scores.get(u, {})]
             if vals:
                 point[m] = dict(zip(("mean", "ci_low", "ci_high"), bootstrap_mean_ci(vals)))
@@ -290,7 +347,6 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
     compare_dir = work / "compare"
     if not (compare_dir / "results.json").exists():
         raise SystemExit(f"error: {compare_dir} has no results.json: run the benchmark (without --render-only) first")
-    steps = int(settings["steps"])
     per_utt = read_per_utterance(compare_dir)
     harness = json.loads((compare_dir / "results.json").read_text())
     utt_ids = harness.get("utterances", [])
@@ -300,8 +356,11 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
         label = system_label(compare_dir, ckpt)
         labels[v.name] = label
         rows = read_training_log(work / v.name / "metrics.jsonl")
+        # a --minutes run's budget in steps: where it stopped
+        steps = int(settings.get("steps") or max((int(r["step"]) for r in rows), default=0) or 1)
         res: dict[str, Any] = {"description": v.description, "config": v.config, "harness_label": label,
                                "training": training_facts(rows, steps)}
+        res["training"]["cost"] = checkpoint_costs(rows).get(res["training"]["last_step"], {})
         if label in per_utt:
             scores = per_utt[label]
             res["metrics"] = {m: dict(zip(("mean", "ci_low", "ci_high"),
@@ -318,23 +377,29 @@ def render_results(work: Path, variants: Sequence[Any], out: Path, settings: dic
     ident = next((r for k, r in harness["rows"].items() if k == "identity"), {})
     references = {v.name: v.reference for v in variants if v.reference in labels}
     diffs = _paired(per_utt, labels, utt_ids, references)
+    seeds = _across_seeds(per_utt, labels, utt_ids, settings, references) if settings.get("seeds") else None
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / RESULTS_NAME
     figdir.mkdir(parents=True, exist_ok=True)
     written = []
     shutil.copyfile(compare_dir / "results.md", figdir / "compare_results.md")
     written.append(figdir / "compare_results.md")
-    scored_curve = read_curve(work, settings["curve"]) if settings.get("curve") else None
-    curve_points = learning_curve(scored_curve)
-    plots = _plots(results, figdir, steps, curve_points)
+    curve_runs = settings.get("curve_runs") or ([settings["curve"]] if settings.get("curve") else [])
+    scored = {r: read_curve(work, r) for r in curve_runs}
+    curves = {r: learning_curve(sc, read_training_log(work / r / "metrics.jsonl")) for r, sc in scored.items()}
+    curves = {r: pts for r, pts in curves.items() if pts}
+    scored_curve = scored[curve_runs[0]] if curve_runs else None
+    curve_points = curves.get(curve_runs[0], []) if curve_runs else []
+    plots = _plots(results, figdir, int(settings.get("steps") or 0), curves)
     written += plots
     summary = {"settings": settings, "wall_seconds": wall_seconds, "references": references,
                "ground_truth": {m: gt.get(m, {}).get("corpus") for m in ("wer", "wil")},
                "identity": {m: ident.get("metrics", {}).get(m, {}).get("corpus" if m in ("wer", "wil") else "mean")
                             for m in METRICS},
                "utterances": utt_ids, "variants": results, "paired_differences": diffs,
+               "across_seeds": seeds,
                "learning_curve": {"variant": settings.get("curve"), "points": curve_points,
-                                  "budget": curve_budget(scored_curve)}}
+                                  "budget": curve_budget(scored_curve), "runs": curves}}
     write_json_atomic(out / f"{RESULTS_NAME}.json", summary)
     written.append(out / f"{RESULTS_NAME}.json")
     write_text_atomic(out / f"{RESULTS_NAME}.md", _markdown(summary, [p.name for p in plots]))
@@ -362,6 +427,55 @@ def _paired(per_utt, labels, utt_ids, references: dict[str, str]) -> dict[str, d
     return out
 
 
+def _across_seeds(per_utt, labels, utt_ids, settings: dict[str, Any],
+                  references: dict[str, str]) -> dict[str, Any]:
+    """Per variant, pooled over its seeds' trainings: each metric's mean with a 95 % interval that
+    resamples seeds and utterances (``two_level_mean_ci``); per variant with a reference, the paired
+    difference (same seed, same utterance) with the same two-level interval. Utterances: those every
+    training of the variant (and of its reference) scored."""
+    seed_runs: dict[str, dict[str, str]] = settings.get("seed_runs") or {}
+    run_variant = {run: v for v, by_seed in seed_runs.items() for run in by_seed.values()}
+
+    def table(variant: str, m: str, seeds: list[str], minus: str | None = None) -> tuple[np.ndarray, int]:
+        mine = [per_utt.get(labels.get(seed_runs[variant][sd]) or "", {}) for sd in seeds]
+        other = [per_utt.get(labels.get(seed_runs[minus][sd]) or "", {}) for sd in seeds] if minus else mine
+        common = [u for u in utt_ids if all(m in t.get(u, {}) for t in mine + other)]
+        x = np.array([[t[u][m] for u in common] for t in mine], dtype=float).reshape(len(seeds), len(common))
+        if minus:
+            x = x - np.array([[t[u][m] for u in common] for t in other], dtype=float).reshape(len(seeds), len(common))
+        return x, len(common)
+
+    pooled: dict[str, Any] = {}
+    for variant, by_seed in seed_runs.items():
+        seeds = [sd for sd in by_seed if labels.get(by_seed[sd]) in per_utt]
+        if not seeds:
+            continue
+        pooled[variant] = {"seeds": [int(sd) for sd in seeds], "metrics": {}}
+        for m in METRICS:
+            x, n = table(variant, m, seeds)
+            if n:
+                mean, lo, hi = two_level_mean_ci(x)
+                pooled[variant]["metrics"][m] = {"mean": mean, "ci_low": lo, "ci_high": hi, "utterances": n,
+                                                 "per_seed": [float(r.mean()) for r in x]}
+    diffs: dict[str, Any] = {}
+    ref_variant = {run_variant[r]: run_variant[ref] for r, ref in references.items()
+                   if r in run_variant and ref in run_variant}
+    for variant, ref in ref_variant.items():
+        if variant not in pooled or ref not in pooled:
+            continue
+        seeds = [sd for sd in seed_runs[variant] if int(sd) in pooled[variant]["seeds"]
+                 and int(sd) in pooled[ref]["seeds"]]
+        diffs[variant] = {}
+        for m in METRICS:
+            x, n = table(variant, m, seeds, minus=ref)
+            if n:
+                mean, lo, hi = two_level_mean_ci(x)
+                diffs[variant][m] = {"mean": mean, "ci_low": lo, "ci_high": hi, "utterances": n,
+                                     "seeds": [int(sd) for sd in seeds], "reference": ref,
+                                     "per_seed": [float(r.mean()) for r in x], "significant": bool(lo > 0 or hi < 0)}
+    return {"variants": pooled, "paired_differences": diffs}
+
+
 def _markdown(s: dict[str, Any], plots: list[str]) -> str:
     st = s["settings"]
     lines = [
@@ -369,15 +483,19 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         "Written by `python benchmarks/quality/small_scale.py` (see its docstring). Every variant: the",
         "configs in `configs/quality/`, the same codec, data, crop, batch, seed and number of steps; scored",
         "by one `tokenizer-bench compare` run on held-out utterances the training never saw.", "",
-        f"- steps {st['steps']} per variant, seed {st['seed']}, device {st['device']}, {st['parallel']} trainings at a "
+        f"- budget per training: {_budget_text(st)}; training seed(s) "
+        f"{', '.join(str(x) for x in (st.get('seeds') or [st['seed']]))}, evaluation draw seed {st['seed']}, "
+        f"device {st['device']}, {st['parallel']} trainings at a "
         f"time × {st['threads']} thread(s); wall time {s['wall_seconds'] / 60:.1f} min (all invocations that built "
         f"these results: {', '.join(f'{x / 60:.1f}' for x in st.get('invocation_seconds', [])) or '–'} min)",
         f"- train: `{st['data']['train']}`; validation: `{st['data']['valid']}`; evaluation: "
         f"{len(s['utterances'])} utterances of `{st['data']['eval']}` (seeded draw, official transcripts)",
         f"- ASR for WER/WIL: Whisper tiny.en (faster-whisper); ground truth corpus WER "
         f"{_fmt(s['ground_truth'].get('wer'), 1)} %, WIL {_fmt(s['ground_truth'].get('wil'), 1)} %",
-        "- intervals: 95 % percentile bootstrap over utterances (2,000 draws); one training seed per variant, so",
-        "  they cover the evaluation sample, not seed-to-seed variation", "",
+        "- intervals: 95 % percentile bootstrap over utterances (2,000 draws); per training, so they cover the",
+        "  evaluation sample, not seed-to-seed variation"
+        + ("" if s.get("across_seeds") else " (one seed per variant)"),
+        "",
         "## Reconstruction quality (mean [95 % CI]; WER/WIL: corpus, with the per-utterance mean's CI)", "",
     ]
     head = ["variant", "kbps"] + [METRICS[m][0] for m in METRICS]
@@ -413,23 +531,27 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
             txt = _ci((d["mean"], d["ci_low"], d["ci_high"]), digits)
             cells.append(f"**{txt}**" if d["significant"] else txt)
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _seeds_markdown(s.get("across_seeds"))
     lines += ["", "## Training", "",
               "Mel values are each variant's own configured mel loss (comparable between variants that share it:",
               "all but `mel_eq5` and `mel_audiocraft`); the harness's mel distance above is the common scale. The",
               f"discriminator's hinge loss starts at {D_LOSS_INITIAL} (logits 0); 'left' = the first logged mean",
               f"(over the last `log_every` steps) from which all later ones stay below {D_LOSS_INITIAL - D_LOSS_LEFT}",
               "(an early dip that returns to 2.0 does not count).", "",
-              "| variant | last step | steps/s | train mel (own loss) | best valid mel (own loss) | D loss first → "
-              "last | D left 2.0 at step "
+              "| variant | last step | steps/s | CPU min | audio min seen | train mel (own loss) | best valid mel "
+              "(own loss) | D loss first → last | D left 2.0 at step "
               "(≤ 10 % of budget?) | RVQ perplexity at the end (training window) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in s["variants"].items():
         t = r["training"]
         left = t["d_left_initial_at_step"]
         ok = t["d_left_within_10pct"]
         left_txt = "–" if ok is None else f"{left if left is not None else 'never'} ({'yes' if ok else 'no'})"
         ppl = " / ".join(f"{v:.1f}" for v in t["codebook_perplexity_last"].values()) or "–"
-        lines.append(f"| {name} | {t['last_step']} | {_fmt(t['steps_per_s'], 2)} | {_fmt(t['train_mel_last'], 3)} | "
+        cost = t.get("cost") or {}
+        lines.append(f"| {name} | {t['last_step']} | {_fmt(t['steps_per_s'], 2)} | "
+                     f"{_fmt(cost.get('cpu_minutes'), 1)} | {_fmt(cost.get('audio_minutes'), 1)} | "
+                     f"{_fmt(t['train_mel_last'], 3)} | "
                      f"{_fmt(t['valid_mel_best'], 3)} | {_fmt(t['d_loss_first'], 2)} → {_fmt(t['d_loss_last'], 2)} | "
                      f"{left_txt} | {ppl} |")
     lines += ["", "## Codebook usage on the evaluation utterances", "",
@@ -446,14 +568,17 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
         lines.append(f"| {name} | {e['frames']} | {used} (K={k}) | "
                      f"{' / '.join(f'{p:.1f}' for p in e['perplexity'])} | {sum(e['entropy_bits']):.1f} |")
     lc = s.get("learning_curve") or {}
-    if lc.get("points"):
-        lines += ["", f"## Learning curve of `{lc['variant']}` (every kept checkpoint, same utterances, through "
-                      "compare)", "",
-                  "| step | STOI | PESQ | Mel dist | WER % (corpus) |", "|---|---|---|---|---|"]
-        for p in lc["points"]:
-            cells = [str(p["step"])] + [_ci((p[m]["mean"], p[m]["ci_low"], p[m]["ci_high"]), METRICS[m][2]) if m in p
-                                        else "–" for m in ("stoi", "pesq", "mel_distance")]
-            cells.append(_fmt(p.get("wer_corpus"), 1))
+    for run, points in (lc.get("runs") or ({lc["variant"]: lc["points"]} if lc.get("points") else {})).items():
+        lines += ["", f"## Learning curve of `{run}` (every kept checkpoint, same utterances, through compare)", "",
+                  "CPU min: process CPU time of the training to reach the checkpoint (all its threads); audio min: "
+                  "minutes of audio it had seen (batch × crop × accumulation × steps).", "",
+                  "| step | CPU min | audio min | STOI | PESQ | Mel dist | WER % (corpus) | WIL % (corpus) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for p in points:
+            cells = [str(p["step"]), _fmt(p.get("cpu_minutes"), 1), _fmt(p.get("audio_minutes"), 1)]
+            cells += [_ci((p[m]["mean"], p[m]["ci_low"], p[m]["ci_high"]), METRICS[m][2]) if m in p else "–"
+                      for m in ("stoi", "pesq", "mel_distance")]
+            cells += [_fmt(p.get("wer_corpus"), 1), _fmt(p.get("wil_corpus"), 1)]
             lines.append("| " + " | ".join(cells) + " |")
         b = lc.get("budget")
         if b:
@@ -474,7 +599,49 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plots(results, figdir: Path, steps: int, curve_points=()) -> list[Path]:
+def _budget_text(st: dict[str, Any]) -> str:
+    parts = ([f"{st['steps']} steps"] if st.get("steps") else []) + (
+        [f"{st['minutes']:g} min {st.get('clock') or 'wall'} (trainer.max_minutes)"] if st.get("minutes") else [])
+    return " or ".join(parts) or "–"
+
+
+def _seeds_markdown(seeds: dict[str, Any] | None) -> list[str]:
+    """The pooled-over-seeds tables (``_across_seeds``), or nothing for a one-seed run."""
+    if not seeds or not seeds.get("variants"):
+        return []
+    lines = ["", "## Across training seeds (each variant's trainings pooled)", "",
+             "Mean over seeds and utterances [95 % CI of a two-level bootstrap: seeds resampled, then the",
+             "utterances (one draw shared by the drawn seeds: the same test items)]; WER/WIL here are",
+             "per-utterance means, not corpus figures. The interval covers seed-to-seed variation and the",
+             "evaluation sample.", ""]
+    head = ["variant", "seeds"] + [METRICS[m][0] for m in METRICS]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in seeds["variants"].items():
+        cells = [f"**{name}**", ", ".join(str(x) for x in r["seeds"])]
+        for m, (_, _, digits) in METRICS.items():
+            t = r["metrics"].get(m)
+            cells.append(_ci((t["mean"], t["ci_low"], t["ci_high"]), digits) if t else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    if seeds.get("paired_differences"):
+        lines += ["", "Paired differences (same seed, same utterance), two-level interval; **bold** = excludes 0; "
+                      "per-seed means in the JSON.", ""]
+        head = ["variant − reference"] + [METRICS[m][0] for m in METRICS]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, per in seeds["paired_differences"].items():
+            ref = next(iter(per.values()), {}).get("reference", "?")
+            cells = [f"{name} − {ref}"]
+            for m, (_, _, digits) in METRICS.items():
+                d = per.get(m)
+                if d is None:
+                    cells.append("–")
+                    continue
+                txt = _ci((d["mean"], d["ci_low"], d["ci_high"]), digits)
+                cells.append(f"**{txt}**" if d["significant"] else txt)
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plots(results, figdir: Path, steps: int, curves: dict[str, list[dict[str, Any]]] | None = None) -> list[Path]:
     try:
         import matplotlib
 
@@ -505,12 +672,23 @@ def _plots(results, figdir: Path, steps: int, curve_points=()) -> list[Path]:
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
         ax.set_title(f"{METRICS[m][0]} ({'↑' if METRICS[m][1] else '↓'}), 95 % CI", fontsize=9)
     written.append(_save(plt, fig, figdir / "metrics_ci.png"))
-    if curve_points:
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-        for ax, m in zip(axes, ("stoi", "mel_distance", "wer")):
-            pts = [q for q in curve_points if m in q]
-            _errorbars(ax, [q["step"] for q in pts], [q[m] for q in pts], fmt="o-", capsize=3)
-            ax.set(title=f"{METRICS[m][0]} on held-out speech, 95 % CI", xlabel="training step")
+    if curves:
+        shown = ("stoi", "mel_distance", "wer", "wil")
+        fig, axes = plt.subplots(2, len(shown), figsize=(4.2 * len(shown), 7.2), squeeze=False)
+        for run, points in curves.items():
+            for col, m in enumerate(shown):
+                pts = [q for q in points if m in q]
+                _errorbars(axes[0][col], [q["step"] for q in pts], [q[m] for q in pts], fmt="o-", capsize=3,
+                           label=run)
+                timed = [q for q in pts if "cpu_minutes" in q]
+                if timed:
+                    _errorbars(axes[1][col], [q["cpu_minutes"] for q in timed], [q[m] for q in timed], fmt="o-",
+                               capsize=3, label=run)
+        for col, m in enumerate(shown):
+            axes[0][col].set(title=f"{METRICS[m][0]} on held-out speech, 95 % CI", xlabel="training step")
+            axes[1][col].set(xlabel="training CPU minutes")
+            if len(curves) > 1:
+                axes[0][col].legend(fontsize=7)
         written.append(_save(plt, fig, figdir / "learning_curve.png"))
     return written
 
@@ -537,5 +715,6 @@ def _curve_plot(ax, results, key: str, title: str, steps: int) -> None:
             ax.plot(*zip(*c), label=name, lw=1)
     if key == "d_curve":
         ax.axhline(D_LOSS_INITIAL, color="k", lw=0.6, ls=":")
-        ax.axvline(0.1 * steps, color="r", lw=0.6, ls="--", label="10 % of budget")
+        if steps:  # a step budget (not --minutes alone)
+            ax.axvline(0.1 * steps, color="r", lw=0.6, ls="--", label="10 % of budget")
     ax.set(title=title, xlabel="step")

@@ -48,3 +48,27 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 #: eq. 5 read literally and the official init were worse than ``lm`` on every metric and the
 #: audiocraft reading better on STOI (docs/training.md), which made it the paper configs' default.
 DEFAULT_VARIANTS: tuple[str, ...] = ("no_distillation", "lm", "lm_sm")
+
+
+def resolve_variant(spec: str) -> Variant:
+    """A variant by name, or any config by path or packaged name (``.yaml``; named by its file's stem).
+
+    A config given this way has no reference variant: pass ``--reference`` to the benchmark for
+    paired differences against one of the variants run.
+    """
+    from tokenizer_bench.core.config import resolve_config
+    from tokenizer_bench.core.errors import ConfigError
+
+    if spec in VARIANTS:
+        return VARIANTS[spec]
+    known = next((v for v in VARIANTS.values() if v.config == spec), None)
+    if known is not None:  # a packaged variant's own config: its name and reference
+        return known
+    if spec.endswith((".yaml", ".yml")):
+        try:
+            path = resolve_config(spec)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return Variant(path.stem, str(path), f"config {spec}")
+    raise ValueError(f"unknown variant {spec!r}: neither one of {', '.join(VARIANTS)} nor a .yaml config "
+                     "(a file or a packaged config name)")

@@ -8,6 +8,14 @@ train split); without that step an RVQ with ``kmeans_init`` maps everything to c
 
     python benchmarks/results/token_probe.py --rows mel,random,no_distillation --out /tmp/part1.json
     python benchmarks/results/token_probe.py --report /tmp/part1.json /tmp/part2.json
+    python benchmarks/results/token_probe.py --rows mel,random --features rvq1,weighted --steps 2000 \
+        --probe hidden=256 --probe conv_layers=5 --probe dropout=0.1 --probe lr_schedule=cosine \
+        --probe warmup_steps=100 --probe time_masks=2 --probe feature_masks=2 --out /tmp/strong.json
+
+``--probe KEY=VALUE`` sets any field of ``ProbeConfig`` (benchmarks/harness/probe.py); the rows of a
+probe other than the defaults are named by those fields. ``--train`` adds training folders (their
+utterances need an official transcript or one in the teacher cache ``--transcripts``, default the
+quality benchmark's ``WORK/cache/teachers``).
 """
 
 from __future__ import annotations
@@ -72,6 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-root", type=Path, default=None,
                     help="a librispeech-mini folder (default: $TOKENIZER_BENCH_LIBRISPEECH_MINI or ../shared)")
     ap.add_argument("--tag", default="", help="appended to the trained rows' labels, e.g. '2100 training steps'")
+    ap.add_argument("--probe", action="append", default=[], metavar="KEY=VALUE",
+                    help="a ProbeConfig field (repeatable), e.g. hidden=256, lstm_layers=1, lr_schedule=cosine")
+    ap.add_argument("--train", action="append", type=Path, default=[],
+                    help="probe training folder (repeatable; default DATA_ROOT/train-clean-100)")
+    ap.add_argument("--transcripts", type=Path, default=None,
+                    help="teacher cache whose STT transcripts label the training folders (default WORK/cache/teachers)")
+    ap.add_argument("--train-limit", type=int, default=None, help="use only the first N training utterances")
     args = ap.parse_args(argv)
     if args.report:
         return report([Path(p) for p in args.report], Path(args.out))
@@ -82,9 +97,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.stats:
         return stats(args, load_tokenizer)
 
-    cfg = P.ProbeConfig(steps=args.steps, seed=args.seed)  # defaults: 3 conv x 128, no LSTM, batch 8, lr 3e-3
-    transcripts = P.cached_transcripts(args.work / "cache" / "teachers")
-    train = P.load_split(args.data / "train-clean-100", transcripts)
+    from tokenizer_bench.benchmarks.harness.selection import parse_options
+
+    args.probe_options = parse_options(args.probe, "--probe")
+    # defaults: 3 conv x 128, no LSTM, batch 8, lr 3e-3 constant, no masks
+    cfg = P.ProbeConfig(**{"steps": args.steps, "seed": args.seed, **args.probe_options})
+    args.cache = args.transcripts or args.work / "cache" / "teachers"
+    transcripts = P.cached_transcripts(args.cache)
+    folders = args.train or [args.data / "train-clean-100"]
+    train = [u for f in folders for u in P.load_split(f, transcripts)][: args.train_limit]
     test = P.load_split(args.data / "test-other")
     rows = args.rows.split(",")
     toks = {}
@@ -94,12 +115,15 @@ def main(argv: list[str] | None = None) -> None:
                                                                  [w for _, _, w, _ in train[:32]], args.seed)
         elif r != "mel":
             toks[_trained_label(r, args)] = load_tokenizer("dm_codec", str(args.work / r / r))
+    args.n_train = len(train)
     t0 = time.time()
     out = P.run_probe_rows(toks, train, test, cfg, reference="mel" in rows, log=lambda m: print(m, flush=True),
                            feature_sets=args.features.split(","))
     payload = {"command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])), "probe": cfg.model_dump(),
-               "train": {"source": str(args.data / "train-clean-100"), "n": len(train),
-                         "transcripts": f"teacher cache STT (faster-whisper) in {args.work / 'cache' / 'teachers'}"},
+               "train": {"source": ", ".join(str(f) for f in folders), "n": len(train),
+                         "minutes": round(sum(w.numel() for _, _, w, _ in train) / 16000 / 60, 1),
+                         "transcripts": f"official where present, else teacher cache STT (faster-whisper) in "
+                                        f"{args.cache}"},
                "test": {"source": str(args.data / "test-other"), "n": len(test), "transcripts": "official"},
                "seconds": time.time() - t0,
                "rows": {_key(k, args): (v if isinstance(v, str) else v.to_json()) for k, v in out.items()}}
@@ -108,8 +132,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _key(row: str, args) -> str:
-    """Row key in the merged table: seeds other than 0 and step counts other than 400 are named."""
-    return row + (f" ({args.steps} steps)" if args.steps != 400 else "") + (f" (seed {args.seed})" if args.seed else "")
+    """Row key in the merged table: seeds other than 0, step counts other than 400, probe fields other
+    than the defaults and a training set other than the default's size are named."""
+    probe = getattr(args, "probe_options", {})
+    return (row + (f" ({args.steps} steps)" if args.steps != 400 else "")
+            + (f" (probe {', '.join(f'{k}={v}' for k, v in probe.items())})" if probe else "")
+            + (f" ({args.n_train} train utterances)" if getattr(args, "n_train", 251) != 251 else "")
+            + (f" (seed {args.seed})" if args.seed else ""))
 
 
 def stats(args, load_tokenizer) -> None:

@@ -33,6 +33,8 @@ def add_commands(app: typer.Typer) -> None:
             return  # one summary per run, not per process
         typer.echo(
             f"done: step {summary['step']}, epoch {summary['epoch']}, run {summary['run_dir']}"
+            + (" (stopped by the time budget trainer.max_minutes)" if summary.get("stopped_by") == "max_minutes"
+               else "")
             + (f", tokenizer {summary['export_dir']}" if summary["export_dir"] else "")
             + (f", {summary['skipped']} unreadable item(s) skipped" if summary["skipped"] else "")
         )

@@ -106,7 +106,9 @@ class TrainingLogger:
         text = " ".join(f"{k} {v:.4g}" for k, v in (info or {}).items())
         self._progress.update(self._task, completed=step, rate=f"{sps:.2f} it/s", info=text)
 
-    def log(self, step: int, epoch: int, scalars: dict[str, float]) -> None:
+    def log(self, step: int, epoch: int, scalars: dict[str, float], *, echo: bool = True) -> None:
+        """One metrics.jsonl line (and TensorBoard scalars); ``echo``: also the one-line summary
+        printed when there is no progress bar."""
         if not self.enabled:
             return
         rec: dict[str, Any] = {"step": step, "epoch": epoch, "time": round(time.time(), 3)}
@@ -120,7 +122,7 @@ class TrainingLogger:
             for k, v in scalars.items():
                 if math.isfinite(float(v)):
                     self._writer.add_scalar(k, float(v), step)
-        if self._progress is None:  # no bar (not a terminal): one line per logged step instead
+        if echo and self._progress is None:  # no bar (not a terminal): one line per logged step instead
             self.message(self._summary(step, epoch, scalars))
 
     def _summary(self, step: int, epoch: int, scalars: dict[str, float]) -> str:

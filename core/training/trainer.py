@@ -31,6 +31,7 @@ from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import torch_save_atomic, write_text_atomic
 from ..train_config import TrainConfig
 from . import checkpoint as ckpt
+from .clock import TrainingClock, log_scalars
 from .codebook_health import CodebookHealth, batch_histogram, layer_metrics
 from .data import TrainData, build_train_data
 from .logging import TrainingLogger
@@ -117,6 +118,9 @@ class Trainer:
 
         # ---------------------------------------------------------------- optimisation
         total = self.total_steps()
+        if tcfg.max_minutes is not None and tcfg.lr_schedule == "cosine":
+            self.say(f"note: trainer.lr_schedule cosine anneals over {total} steps (max_steps / max_epochs), not over "
+                     "the time budget trainer.max_minutes: set max_steps to the steps the budget reaches")
         self.groups: list[OptimizerGroup] = list(self.recipe.optimizers())
         self.optimizers: dict[str, Any] = {}
         self.schedulers: dict[str, Any] = {}
@@ -160,6 +164,10 @@ class Trainer:
         # {"key", "value", "step"} of the lowest validation loss so far, and the last validated step
         self.best_valid: dict[str, Any] | None = None
         self.last_valid_step: int | None = None
+        # wall / CPU / audio seconds spent to reach this state (logged; trainer.max_minutes reads the wall clock)
+        self.clock = TrainingClock()
+        self.stopped_by: str | None = None  # "max_minutes" when the time budget ended the run
+        self._logged_step: int | None = None  # the step of the last metrics line with the clock totals
         if resume:
             found, state, skipped = ckpt.newest_readable_checkpoint(self.run_dir)
             if found is None and skipped:
@@ -193,9 +201,11 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self, codebook_health: dict[str, Any] | None = None) -> dict[str, Any]:
+    def state(self, codebook_health: dict[str, Any] | None = None,
+              totals: dict[str, float] | None = None) -> dict[str, Any]:
         """Everything a resumed run needs. ``codebook_health``: the code-histogram window summed
-        over processes (``save_checkpoint``); default this process's own."""
+        over processes (``save_checkpoint``); default this process's own. ``totals``: the
+        :class:`TrainingClock` totals over processes; default this process's."""
         state: dict[str, Any] = {
             "format_version": 1,
             "step": self.step,
@@ -205,6 +215,7 @@ class Trainer:
             "world_size": self.accelerator.num_processes,
             "config": dump_config(self.cfg),
             "validation": {"best": self.best_valid, "last_step": self.last_valid_step},
+            "elapsed": totals if totals is not None else self.clock.totals(),
         }
         for name, module in self.recipe.modules().items():
             state[name] = module.state_dict()
@@ -221,6 +232,7 @@ class Trainer:
         acc = self.accelerator
         acc.wait_for_everyone()
         health = self._codebook_state()  # a collective: every process takes part
+        totals = self._clock_totals()  # a collective too
         tmp = ckpt.begin_checkpoint(self.run_dir, self.step) if self.is_main else None
         acc.wait_for_everyone()
         if tmp is None:
@@ -229,10 +241,26 @@ class Trainer:
         acc.wait_for_everyone()
         final = None
         if self.is_main:
-            final = ckpt.finish_checkpoint(tmp, self.state(health), self.step, self.cfg.trainer.keep_last)
+            final = ckpt.finish_checkpoint(tmp, self.state(health, totals), self.step, self.cfg.trainer.keep_last)
             self._prune_best()
+            logger = getattr(self, "logger", None)
+            if logger is not None and self._logged_step != self.step:
+                # what reaching this checkpoint cost (the learning curve's x axes), when no line of this step has it
+                logger.log(self.step, self.epoch, log_scalars(totals), echo=False)
         acc.wait_for_everyone()
         return final
+
+    def _clock_totals(self) -> dict[str, float]:
+        """The :class:`TrainingClock` totals, CPU and audio seconds summed over processes (a collective)."""
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return self.clock.totals()
+
+        def total(values: list[float]) -> list[float]:
+            t = torch.tensor(values, dtype=torch.float64, device=acc.device)
+            return acc.reduce(t, reduction="sum").tolist()
+
+        return self.clock.totals(total)
 
     def _codebook_state(self) -> dict[str, Any] | None:
         """The code-histogram window for a checkpoint, summed over processes (rank 0 restores the
@@ -259,6 +287,7 @@ class Trainer:
             self.optimizers[g.key].load_state_dict(state[f"optim_{g.key}"])
             self.schedulers[g.key].load_state_dict(state[f"scheduler_{g.key}"], steps=int(state["step"]))
         self._load_extras(state)
+        self.clock.load_state_dict(state.get("elapsed"))
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
@@ -348,8 +377,9 @@ class Trainer:
         micro = 0
         last_saved = self.step if self.resumed_from is not None else -1
         t_start = time.monotonic()
+        self.clock.start()
         try:
-            while self.epoch < tc.max_epochs and self.step < total:
+            while self.epoch < tc.max_epochs and self.step < total and not self._budget_spent():
                 loader = self.data.loader(self.epoch, self.batch_in_epoch)
                 for batch in loader:
                     self.batch_in_epoch += 1
@@ -357,6 +387,8 @@ class Trainer:
                     if self._any_rank(batch["wav"] is None):
                         continue  # every rank skips together, or DDP would wait forever
                     micro += 1
+                    wav = batch["wav"]
+                    self.clock.add_audio(wav.shape[0] * wav.shape[-1] / self.cfg.model.sample_rate)
                     sync = micro % accum == 0
                     result = self._micro_step(batch, sync, accum)
                     scalars = result.scalars
@@ -367,7 +399,8 @@ class Trainer:
                         continue
                     self.step += 1
                     self._schedule_step()
-                    if self.step % tc.log_every == 0 or self.step == total:
+                    last = self.step >= total or self._budget_spent()
+                    if self.step % tc.log_every == 0 or last:
                         self._log(sums, count)
                         sums, count = {}, 0
                     self.logger.advance(self.step, result.progress)
@@ -379,7 +412,7 @@ class Trainer:
                     if self.step % tc.checkpoint_every == 0:
                         self.save_checkpoint()
                         last_saved = self.step
-                    if self.step >= total:
+                    if last:
                         break
                 else:  # the epoch ran out
                     self.epoch += 1
@@ -410,7 +443,25 @@ class Trainer:
             "best_valid": self.best_valid,
             "skipped": self.skipped_total,
             "seconds": time.monotonic() - t_start,
+            "stopped_by": self.stopped_by,
+            "elapsed": self.clock.totals(),
         }
+
+    def _budget_spent(self) -> bool:
+        """``trainer.max_minutes`` has passed on its clock (every process stops at the same step)."""
+        tc = self.cfg.trainer
+        if tc.max_minutes is None:
+            return False
+        if tc.max_minutes_clock == "cpu":  # a collective: every process gets the same sum
+            spent = self._clock_totals()["cpu_seconds"] >= 60.0 * tc.max_minutes
+        else:
+            spent = self._any_rank(self.clock.over_budget(tc.max_minutes))
+        if spent:
+            if self.stopped_by is None:
+                self.say(f"time budget trainer.max_minutes={tc.max_minutes:g} ({tc.max_minutes_clock} clock) reached "
+                         f"at step {self.step} ({self.clock.wall_seconds() / 60:.2f} min of training, wall)")
+            self.stopped_by = "max_minutes"
+        return spent
 
     def _export(self, export_dir: Path) -> int:
         """``save_pretrained`` the last generator, or with ``export_which: best`` the best validated
@@ -501,7 +552,9 @@ class Trainer:
             scalars[f"lr/{g.label}"] = current_lr(self.optimizers[g.key])
         scalars["data/skipped_total"] = float(self.skipped_total)
         scalars.update(self._codebook_window())
+        scalars.update(log_scalars(self._clock_totals()))
         self.logger.log(self.step, self.epoch, scalars)
+        self._logged_step = self.step
 
     def _codebook_window(self) -> dict[str, float]:
         """Usage/perplexity per layer over the last ``codebook_window`` batches (of all processes:

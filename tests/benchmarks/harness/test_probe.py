@@ -187,3 +187,70 @@ def test_encodec_code_embeddings_are_codebook_rows():
     for level in range(2):
         book = model.quantizer.layers[level].codebook.embed
         assert torch.equal(emb[0, level, :, 3], book[codes[0, level, 3]])
+
+
+# ---------------------------------------------------------------- a stronger probe: options
+def test_spec_augment_masks_whole_spans_only_and_none_by_default():
+    x = torch.ones(20, 50)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(P.spec_augment(x, P.ProbeConfig(), gen), x)
+    cfg = P.ProbeConfig(time_masks=1, time_mask_frames=30, feature_masks=0)
+    masked = [P.spec_augment(x, cfg, gen) for _ in range(50)]
+    for m in masked:
+        cols = m.sum(dim=0)
+        assert set(cols.tolist()) <= {0.0, 20.0}  # a column is masked whole or not at all
+        zero = torch.nonzero(cols == 0).flatten().tolist()
+        assert len(zero) <= 30 and zero == list(range(zero[0], zero[0] + len(zero))) if zero else True
+    assert any((m == 0).any() for m in masked) and torch.equal(x, torch.ones(20, 50))  # the input is untouched
+    rows = P.spec_augment(x, P.ProbeConfig(feature_masks=2, feature_mask_dims=5), gen).sum(dim=1)
+    assert set(rows.tolist()) <= {0.0, 50.0} and int((rows == 0).sum()) <= 10
+
+
+def test_cosine_schedule_with_warm_up_by_hand():
+    cfg = P.ProbeConfig(lr=1.0, steps=10, warmup_steps=2, lr_schedule="cosine")
+    # warm-up: (step + 1) / 2; then 0.5 (1 + cos(pi (step - 2) / 8))
+    expected = [0.5, 1.0, 1.0, 0.5 * (1 + math.cos(math.pi / 8)), 0.5 * (1 + math.cos(math.pi / 4))]
+    assert [P.learning_rate(cfg, s) for s in range(5)] == pytest.approx(expected)
+    assert P.learning_rate(cfg, 6) == pytest.approx(0.5)
+    assert P.learning_rate(P.ProbeConfig(lr=0.3), 7) == 0.3  # constant by default
+
+
+def test_weighted_probe_starts_from_the_plain_average_of_its_codebooks():
+    torch.manual_seed(0)
+    cfg = P.ProbeConfig(**TINY_PROBE)
+    grouped = P.CTCProbe(2 * 6, cfg, groups=2)
+    plain = P.CTCProbe(6, cfg)
+    plain.load_state_dict({k: v for k, v in grouped.state_dict().items() if k != "group_logits"})
+    a, b = torch.randn(1, 6, 9), torch.randn(1, 6, 9)
+    lengths = torch.tensor([9])
+    assert grouped.group_weights().tolist() == [0.5, 0.5]
+    assert torch.allclose(grouped(torch.cat([a, b], dim=1), lengths), plain((a + b) / 2, lengths), atol=1e-6)
+    with pytest.raises(ValueError, match="groups"):
+        P.CTCProbe(7, cfg, groups=2)
+
+
+def test_weighted_probe_learns_to_weight_the_informative_codebook():
+    # codebook 0 one-hots the characters, codebook 1 is noise: the learned weight moves to codebook 0
+    def stacked(items, seed):
+        gen = torch.Generator().manual_seed(seed)
+        return [P.ProbeItem(i.id, i.speaker, torch.cat([i.features, torch.randn(i.features.shape, generator=gen)]),
+                            i.text, groups=2) for i in items]
+
+    cfg = P.ProbeConfig(steps=150, seed=0, **TINY_PROBE)
+    train, test = stacked(_split(True, range(0, 24), 0), 5), stacked(_split(True, range(100, 108), 1), 6)
+    res = P.train_and_score(train, test, cfg)
+    w = res.extra["codebook_weights"]
+    assert w[0] > w[1] and sum(w) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_token_features_weighted_and_concat_stack_the_codebooks():
+    tok, wav = _tiny_dm_codec()
+    emb = tok.code_embeddings(tok.encode(wav))[0]  # [Q, D, T]
+    q, d, t = emb.shape
+    weighted = P.token_features(tok, wav[0, 0], "weighted")
+    assert torch.equal(weighted, emb)
+    assert torch.equal(P.token_features(tok, wav[0, 0], "concat"), emb.reshape(q * d, t))
+    (item,) = P.build_items([("1-1-0000", "1", wav[0, 0], "A")], lambda w: P.token_features(tok, w, "weighted"))
+    assert item.groups == q and item.features.shape == (q * d, t)
+    with pytest.raises(ConfigError, match="feature set"):
+        P.token_features(tok, wav[0, 0], "mean")
