@@ -97,7 +97,7 @@ BUILDERS = {
 def build_all(root: Path, names=tuple(BUILDERS)) -> dict[str, Path]:
     """``{name: folder}`` of freshly built tiny models (seeded: the same weights every time)."""
     out = {}
-    for i, name in enumerate(names):
-        torch.manual_seed(1000 + i)
+    for name in names:
+        torch.manual_seed(1000 + list(BUILDERS).index(name))
         out[name] = BUILDERS[name][1](root / name)
     return out
