@@ -86,6 +86,10 @@ class HFCodecTokenizer(Tokenizer):
     out_hop: int  # decoder output samples per frame (at output_rate)
     #: Windows start at multiples of this many frames (SNAC: its coarsest stride / attention window).
     frame_multiple: int = 1
+    #: Zeros appended to each window before encoding it, for codecs that give fewer than
+    #: ``ceil(M / hop)`` frames (NeuCodec keeps the shorter of two branches); only the window's own
+    #: frames are kept, so the padding only touches frames that are cut off.
+    window_pad_samples: int = 0
 
     def _init_runtime(self, n_q: int | None, max_q: int, chunk_seconds: float | None,
                       chunk_context_seconds: float, max_batch_seconds: float | None) -> None:
@@ -128,7 +132,8 @@ class HFCodecTokenizer(Tokenizer):
 
         def windowed(run: Callable, part: torch.Tensor, chunk: int, context: int) -> torch.Tensor:
             def fitted(piece: torch.Tensor) -> torch.Tensor:  # ceil(M / hop) frames, as _chunking counts them
-                return run(piece)[..., : -(-piece.shape[-1] // self.hop)]
+                frames = -(-piece.shape[-1] // self.hop)
+                return run(torch.nn.functional.pad(piece, (0, self.window_pad_samples)))[..., :frames]
             return encode_in_windows(fitted, part, self.hop, chunk, context)
 
         return self._bounded(one, x, x.shape[-1] / self.model_rate, windowed)

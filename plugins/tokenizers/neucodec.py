@@ -7,7 +7,8 @@ with a decoder that synthesises 24 kHz audio. It takes 16 kHz input (no resampli
 
 Features as in :mod:`.xcodec2` (torch Kaldi filter banks instead of torchaudio), except that the
 NeuCodec extractor computes them on the hop-padded waveform without the half-hop centring; the
-acoustic and semantic branches can differ by a frame and the model keeps the shorter. Batched and
+acoustic and semantic branches differ by a frame and the model keeps the shorter (``N`` samples
+give ``ceil((N + 1) / 320) - 1`` frames). Batched and
 one-at-a-time codes are the same at equal lengths. Code and weights: Apache-2.0.
 """
 
@@ -36,6 +37,9 @@ class NeuCodecTokenizer(Xcodec2Tokenizer):
         self.hop = int(cfg.encoder_hop_length)
         self.out_hop = int(cfg.hop_length)
         self.frame_rate = self.model_rate / self.hop
+        # N samples give ceil((N + 1) / hop) - 1 frames (the semantic branch is one frame short and
+        # wins): a window gets one hop of zeros so it yields all of its own frames
+        self.window_pad_samples = self.hop
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **options: Any) -> "NeuCodecTokenizer":
