@@ -51,7 +51,8 @@ def load_presets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of preset names")
     for name, preset in data.items():
-        unknown = set(preset) - set(FIELDS) - {"description", "source", "data", "requires", "stand_ins"}
+        unknown = set(preset) - set(FIELDS) - {"description", "source", "data", "requires", "stand_ins",
+                                                    "published"}
         if unknown:
             raise ConfigError(f"{p}: preset {name!r} has unknown field(s) {', '.join(sorted(unknown))}")
         if not preset.get("source"):
@@ -188,4 +189,6 @@ def resolve_preset(name: str, explicit: dict[str, Any], *, allow_stand_ins: bool
             + "\n  ".join(f"{k}: {v}" for k, v in problems.items()) + hint)
     record = {"name": name, "description": preset.get("description"), "source": " ".join(str(preset["source"]).split()),
               "data": preset.get("data"), "stand_ins": stand_ins, "overrides": overrides}
+    if preset.get("published"):
+        record["published"] = preset["published"]
     return ResolvedPreset(name, values, stand_ins, overrides, record)

@@ -624,7 +624,10 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
 
     extras = load_extras(out)  # --token-stats / --probe results, when the run made them
     written: dict[str, str] = {}
-    write_text_atomic(out / "results.md", render_markdown(run, agg, sig, consistency) + extras_markdown(extras))
+    from .published import published_html, published_markdown
+
+    write_text_atomic(out / "results.md", render_markdown(run, agg, sig, consistency) + published_markdown(run, agg)
+                      + extras_markdown(extras))
     written["markdown"] = str(out / "results.md")
     write_text_atomic(out / "results.csv", render_csv(run, agg))
     written["csv"] = str(out / "results.csv")
@@ -644,7 +647,8 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
         plot_paths = make_plots(out / "plots", agg, run["metrics"], run=run)
         written["plots"] = str(out / "plots")
     page = render_html(run, agg, sig, utts, records, out, plot_paths, consistency)
-    page = page.replace("<h2>Exclusions</h2>", extras_html(extras) + "<h2>Exclusions</h2>", 1)
+    page = page.replace("<h2>Exclusions</h2>", published_html(run, agg) + extras_html(extras) + "<h2>Exclusions</h2>",
+                        1)
     write_text_atomic(out / "report.html", page)
     written["html"] = str(out / "report.html")
     print_console(run, agg, console)

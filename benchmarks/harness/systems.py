@@ -142,7 +142,10 @@ def tokenizer_info(tokenizer: Any, n_q: int | None) -> dict[str, Any]:
         "codebook_size": int(tokenizer.codebook_size),
         "n_q": int(nq),
     }
-    info["bitrate"] = info["frame_rate"] * nq * math.log2(info["codebook_size"])
+    # the tokenizer's own count when it has one (SNAC's streams run at different rates; FACodec's
+    # codebooks differ in size): frame_rate x n_q x log2(size) is only the uniform case
+    info["bitrate"] = (float(tokenizer.bitrate_at(nq)) if hasattr(tokenizer, "bitrate_at")
+                       else info["frame_rate"] * nq * math.log2(info["codebook_size"]))
     return info
 
 

@@ -61,14 +61,15 @@ def _machine() -> dict:
     return info
 
 
-def _time_metrics(utts, asr_name: str) -> dict:
+def _time_metrics(utts, asr_name: str, metrics: list[str] | None = None,
+                  metric_options: dict | None = None) -> dict:
     """Seconds per utterance of each metric alone, and of the ASR."""
     from tokenizer_bench.benchmarks.harness.scoring import matched_pair
     from tokenizer_bench.benchmarks.harness.selection import metric_kind, select_metrics
     from tokenizer_bench.core.audio import load_audio
     from tokenizer_bench.core.plugins import get_registry
 
-    sel = select_metrics(None)
+    sel = select_metrics(metrics, options=metric_options)
     rng = np.random.default_rng(0)
     audio = []
     for u in utts:
@@ -188,10 +189,12 @@ def _wait_for_quiet(max_load: float, max_wait: float) -> dict:
             "quiet": os.getloadavg()[0] < max_load, "max_load": max_load}
 
 
-def compare_command(tokenizers: str, data: Path, num: int, workers: int, out: Path) -> list[str]:
+def compare_command(tokenizers: str, data: Path, num: int, workers: int, out: Path,
+                    metrics: str = THROUGHPUT_METRICS, metric_options: list[str] | None = None) -> list[str]:
     exe = shutil.which("tokenizer-bench") or "tokenizer-bench"
+    options = [x for item in metric_options or [] for x in ("--metric-option", item)]
     return [exe, "compare", "--tokenizers", tokenizers, "--data", str(data), "--num-samples", str(num),
-            "--metrics", THROUGHPUT_METRICS, "--asr", "faster_whisper", "--workers", str(workers), "--out", str(out)]
+            "--metrics", metrics, *options, "--asr", "faster_whisper", "--workers", str(workers), "--out", str(out)]
 
 
 def _records(out: Path) -> dict:
@@ -223,7 +226,8 @@ def _throughput(args, root: Path, data: Path) -> dict:
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "run"
-            cmd = compare_command(tokenizers, data, args.num_samples, args.workers, out)
+            cmd = compare_command(tokenizers, data, args.num_samples, args.workers, out, args.metrics,
+                                  args.metric_option)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             load = os.getloadavg()[0]
             t0 = time.perf_counter()
@@ -242,7 +246,9 @@ def _throughput(args, root: Path, data: Path) -> dict:
                 shutil.rmtree(keep, ignore_errors=True)
                 keep.mkdir(parents=True)
                 shutil.copy(out / "records.jsonl", keep / "records.jsonl")
-    res = {"command": " ".join(compare_command(tokenizers, data, args.num_samples, args.workers, Path("OUT"))),
+    res = {"command": " ".join(compare_command(tokenizers, data, args.num_samples, args.workers, Path("OUT"),
+                                               args.metrics, args.metric_option)),
+           "metrics": args.metrics,
            "tokenizers": tokenizers, "workers": args.workers, "num_samples": args.num_samples, **quiet,
            "runs": runs, "per_minute_median": statistics.median(r["per_minute"] for r in runs),
            "wall_s_median": statistics.median(r["wall_s"] for r in runs), "load_avg_end": list(os.getloadavg()),
@@ -253,8 +259,15 @@ def _throughput(args, root: Path, data: Path) -> dict:
             others[d.name] = compare_records(_records(d), _records(keep))
     res["values_vs"] = others
     if args.profile:
-        res["profile"] = _profile(tokenizers, root, data, args.num_samples, args.workers)
+        res["profile"] = _profile(tokenizers, root, data, args.num_samples, args.workers, args.metrics,
+                                  args.metric_option)
     return res
+
+
+def _options(items: list[str] | None) -> dict:
+    from tokenizer_bench.benchmarks.harness.selection import parse_metric_options
+
+    return parse_metric_options(items or [])
 
 
 def _package_path() -> str:
@@ -263,7 +276,8 @@ def _package_path() -> str:
     return str(list(tokenizer_bench.__path__)[0])
 
 
-def _profile(tokenizers: str, root: Path, data: Path, num: int, workers: int) -> dict:
+def _profile(tokenizers: str, root: Path, data: Path, num: int, workers: int, metrics: str = THROUGHPUT_METRICS,
+             metric_options: list[str] | None = None) -> dict:
     """One in-process compare with wall/CPU timers on its parts; the workers' CPU from rusage."""
     import concurrent.futures as cf
     from collections import defaultdict
@@ -306,7 +320,8 @@ def _profile(tokenizers: str, root: Path, data: Path, num: int, workers: int) ->
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = runner.CompareConfig(systems=specs, data=[str(data)], out=Path(tmp) / "run", num_samples=num,
-                                       metrics=THROUGHPUT_METRICS.split(","), asr="faster_whisper", workers=workers)
+                                       metrics=metrics.split(","), asr="faster_whisper", workers=workers,
+                                       metric_options=_options(metric_options))
             t0 = time.perf_counter()
             runner.run_compare(cfg, console=_quiet_console())
             wall = time.perf_counter() - t0
@@ -421,7 +436,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records-dir", type=Path, default=Path(tempfile.gettempdir()) / "harness_speed_records",
                     help="--throughput: where each label's records are kept for the value comparison")
     ap.add_argument("--profile", action="store_true", help="--throughput: also one in-process run with timers")
+    ap.add_argument("--metrics", default=None, help=f"metrics (--throughput default: {THROUGHPUT_METRICS}; per-metric "
+                    "timing default: every available one), e.g. wer,stoi,pesq,speaker_similarity,dnsmos_ovrl")
+    ap.add_argument("--metric-option", action="append", default=[], metavar="METRIC.KEY=VALUE",
+                    help="metric constructor option (repeatable), e.g. speaker_similarity.backend=resemblyzer")
     args = ap.parse_args(argv)
+    args.metrics_given = args.metrics is not None
+    if args.metrics is None:
+        args.metrics = THROUGHPUT_METRICS
     root = librispeech_mini_dir()
     if root is None or not (root / "test-other").is_dir():
         print("librispeech-mini absent: nothing measured (set TOKENIZER_BENCH_LIBRISPEECH_MINI)")
@@ -444,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
 
     utts = sample_utterances(load_eval_set([data]), args.num, args.seed)
     res = {"num": args.num, "seed": args.seed, "data": str(data), "machine": _machine()}
-    res["per_metric"] = _time_metrics(utts, args.asr)
+    res["per_metric"] = _time_metrics(utts, args.asr, args.metrics.split(",") if args.metrics_given else None,
+                                      _options(args.metric_option))
     res["harness"] = _time_harness(data, args.num, args.seed, args.asr)
     if args.gt_all:
         res["gt_all"] = _gt_all(data, args.asr)

@@ -30,6 +30,8 @@ class Bitrate:
     needs = MetricNeeds(reference_audio=False)
 
     def __call__(self, *, tokenizer: dict[str, Any], **_: object) -> float:
+        if tokenizer.get("bitrate") is not None:  # the tokenizer's own count (Tokenizer.bitrate_at), when given
+            return float(tokenizer["bitrate"])
         return bitrate_bps(tokenizer["frame_rate"], tokenizer["n_q"], tokenizer["codebook_size"])
 
 

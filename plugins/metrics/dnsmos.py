@@ -17,6 +17,12 @@ resamples with soxr before the call); clips shorter than 9.01 s are tiled to tha
 speechmos; scores are the mean over 9.01 s windows hopped by 1 s. Samples outside [-1, 1], which
 speechmos refuses, are clipped to [-1, 1] first — what any 16-bit file of the reconstruction
 would hold, and what a listener would hear.
+
+Threads: speechmos builds its ONNX sessions with onnxruntime's default (one intra-op thread per
+core). In ``compare --workers N`` every worker runs one thread (benchmarks/harness/scoring.py), and
+N processes each spinning a thread per core fight for the same cores; so the sessions here are built
+with as many intra-op threads as torch has in this process (1 in a metric worker, all cores
+inline), once per process and model type.
 """
 
 from __future__ import annotations
@@ -30,6 +36,32 @@ from ._shared import ResultCache, require_modules, signal_key
 SAMPLE_RATE = 16000
 PIP = "speechmos onnxruntime librosa requests"  # speechmos declares none of its imports
 _CACHE = ResultCache(size=8)
+_SCORERS: dict[tuple[bool, int], object] = {}
+
+
+def _scorer(personalized: bool):
+    """speechmos' DNSMOS object with ONNX sessions at this process's thread count (built once)."""
+    import os
+
+    import onnxruntime as ort
+    import torch
+    from speechmos import dnsmos
+
+    threads = max(1, torch.get_num_threads())
+    key = (bool(personalized), threads)
+    if key not in _SCORERS:
+        root = os.path.dirname(os.path.abspath(dnsmos.__file__))
+        primary = os.path.join(root, "pdnsmos_models" if personalized else "dnsmos_models", "sig_bak_ovr.onnx")
+        p808 = os.path.join(root, "dnsmos_models", "model_v8.onnx")
+        scorer = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)  # its __init__ would build default-threaded sessions
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        scorer.primary_model_path = primary
+        scorer.onnx_sess = ort.InferenceSession(primary, options, providers=["CPUExecutionProvider"])
+        scorer.p808_onnx_sess = ort.InferenceSession(p808, options, providers=["CPUExecutionProvider"])
+        _SCORERS[key] = scorer
+    return _SCORERS[key]
 
 
 def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personalized: bool = False) -> dict[str, float]:
@@ -44,9 +76,7 @@ def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personali
     audio = np.clip(audio, -1.0, 1.0)
 
     def compute() -> dict[str, float]:
-        from speechmos import dnsmos
-
-        out = dnsmos.run(audio, SAMPLE_RATE, model_type="dnsmos_personalized" if personalized else "dnsmos")
+        out = _scorer(personalized)(audio, SAMPLE_RATE, bool(personalized))
         return {"ovrl": float(out["ovrl_mos"]), "sig": float(out["sig_mos"]),
                 "bak": float(out["bak_mos"]), "p808": float(out["p808_mos"])}
 

@@ -12,12 +12,31 @@ the identity tokenizer, not with 5.
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 
 from tokenizer_bench.core.interfaces import MetricNeeds
 
 from ._common import mono_pair
+
+
+_NOTED: set[str] = set()
+
+
+def numba_active() -> bool:
+    """Whether visqol-python's numba kernels are in use (False also when visqol is not installed)."""
+    try:
+        from visqol.numba_accel import has_numba
+    except ImportError:
+        return False
+    return bool(has_numba())
+
+
+def _note_once(text: str) -> None:
+    if text not in _NOTED:
+        _NOTED.add(text)
+        print(f"note: {text}", file=sys.stderr)
 
 
 class ViSQOL:
@@ -34,6 +53,9 @@ class ViSQOL:
     def __init__(self, search_window: int = 60) -> None:
         self.search_window = int(search_window)
         self._api = None
+        if not numba_active():
+            _note_once("ViSQOL: numba is not importable here, so visqol-python runs its pure-Python loops "
+                       "(about 6x slower, same scores); pip install numba")
 
     def _get_api(self):
         if self._api is None:

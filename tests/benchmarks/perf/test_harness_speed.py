@@ -34,3 +34,13 @@ def test_compare_command_is_the_new_user_metric_set_on_two_workers(hs, tmp_path)
     assert opts == {"--tokenizers": "identity,dm_codec:runs/a", "--data": str(tmp_path / "data"),
                     "--num-samples": "20", "--metrics": "wer,wil,visqol,stoi", "--asr": "faster_whisper",
                     "--workers": "2", "--out": str(tmp_path / "out")}
+
+
+def test_compare_command_takes_the_current_codec_metric_set(hs, tmp_path):
+    """Issue 25's set: WER, STOI, PESQ, speaker similarity (Resemblyzer offline), DNSMOS OVRL."""
+    cmd = hs.compare_command("identity", tmp_path / "data", 20, 2, tmp_path / "out",
+                             "wer,stoi,pesq,speaker_similarity,dnsmos_ovrl",
+                             ["speaker_similarity.backend=resemblyzer"])
+    assert cmd[cmd.index("--metrics") + 1] == "wer,stoi,pesq,speaker_similarity,dnsmos_ovrl"
+    assert cmd[cmd.index("--metric-option") + 1] == "speaker_similarity.backend=resemblyzer"
+    assert hs._options(["speaker_similarity.backend=resemblyzer"]) == {"speaker_similarity": {"backend": "resemblyzer"}}

@@ -55,8 +55,8 @@ def test_identity_row_equals_original_and_columns_share_one_pass(speech_file, mo
     original = speechmos_dnsmos.run(str(speech_file), SR)
     mod._CACHE.clear()
     calls = []
-    real_run = speechmos_dnsmos.run
-    monkeypatch.setattr(speechmos_dnsmos, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    real_call = speechmos_dnsmos.DNSMOS.__call__  # one model pass = one call of speechmos' scorer
+    monkeypatch.setattr(speechmos_dnsmos.DNSMOS, "__call__", lambda *a, **k: calls.append(1) or real_call(*a, **k))
     metrics = {name: cls() for name, cls in CLASSES.items()}
     ref = wav[0].numpy().astype(np.float64)
     values, errors = score_audio_metrics(metrics, ref, SR, ref.copy(), SR)  # what the harness does per row
@@ -64,6 +64,21 @@ def test_identity_row_equals_original_and_columns_share_one_pass(speech_file, mo
     assert len(calls) == 1
     for name, key in COLUMNS.items():
         assert values[name] == pytest.approx(float(original[key]), abs=1e-6)
+
+
+def test_sessions_run_at_this_process_thread_count(monkeypatch):
+    """In a one-thread metric worker the ONNX sessions get one intra-op thread, not one per core."""
+    import torch
+
+    monkeypatch.setattr(mod, "_SCORERS", {})
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        scorer = mod._scorer(False)
+    finally:
+        torch.set_num_threads(before)
+    for sess in (scorer.onnx_sess, scorer.p808_onnx_sess):
+        assert sess.get_session_options().intra_op_num_threads == 1
 
 
 def test_degraded_audio_scores_lower(speech_file):
