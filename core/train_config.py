@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .config import Component, registered
 from .errors import ConfigError
+from .interfaces import CODEC_PART_CONTEXT
 
 Strict = ConfigDict(extra="forbid")
 
@@ -26,9 +27,9 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     tokenizer: str = Field(description="Registered tokenizer name, a trainable one (core.interfaces.TrainableCodec)")
     sample_rate: int = 16000
-    encoder: Annotated[Component, registered("encoders")] | None = None
-    quantizer: Annotated[Component, registered("quantizers")] | None = None
-    decoder: Annotated[Component, registered("decoders")] | None = None
+    encoder: Annotated[Component, registered("encoders", CODEC_PART_CONTEXT["encoder"])] | None = None
+    quantizer: Annotated[Component, registered("quantizers", CODEC_PART_CONTEXT["quantizer"])] | None = None
+    decoder: Annotated[Component, registered("decoders", CODEC_PART_CONTEXT["decoder"])] | None = None
 
     def factory_options(self) -> dict[str, Any]:
         """The keyword arguments of the tokenizer factory: every key but ``tokenizer``."""
