@@ -87,5 +87,15 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
+def register_evaluators(register: Register) -> None:
+    """Register train-end evaluators (``evaluation.evaluator`` of a training config).
+
+    The factory is called with no arguments and returns a callable
+    ``evaluate(cfg: TrainConfig, export_dir, run_dir, say) -> dict`` that scores the exported
+    tokenizer and returns its figures (the training summary's ``evaluation``).
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add sub-commands to the ``tokenizer-bench`` typer application."""

@@ -109,6 +109,40 @@ def get_registry(kind: str) -> Registry:
     return registries()[kind]
 
 
+_command_sources: dict[str, str] = {}
+
+
+def install_commands(app: Any) -> dict[str, str]:
+    """Call every ``register_commands`` implementation on the typer ``app``; returns (and keeps, for
+    :func:`command_sources`) ``{command name: plugin}``, the plugin being ``<distribution>:<entry point>``
+    for entry-point plugins (e.g. ``tokenizer-bench:harness`` for ``compare``)."""
+    pm = get_plugin_manager()
+    with _lock:
+        for impl in reversed(pm.hook.register_commands.get_hookimpls()):
+            before = _command_names(app)
+            impl.function(cli=app)
+            source = pm.get_name(impl.plugin) or _source_of(impl.plugin, pm)
+            for name in _command_names(app) - before:
+                _command_sources[name] = source
+        return dict(_command_sources)
+
+
+def command_sources() -> dict[str, str]:
+    """``{command name: plugin}`` of the commands :func:`install_commands` added."""
+    with _lock:
+        return dict(_command_sources)
+
+
+def _command_names(app: Any) -> set[str]:
+    names = set()
+    for info in [*getattr(app, "registered_commands", []), *getattr(app, "registered_groups", [])]:
+        callback = getattr(info, "callback", None)
+        name = info.name or (callback.__name__.replace("_", "-") if callback is not None else None)
+        if name:
+            names.add(name)
+    return names
+
+
 def distribution_of(entry: Entry) -> dict[str, str] | None:
     """``{"distribution": name, "version": version}`` of the installed package that registered ``entry``.
 

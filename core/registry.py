@@ -25,6 +25,7 @@ KINDS: tuple[str, ...] = (
     "tokenizers",
     "asr_backends",
     "metrics",
+    "evaluators",
 )
 
 

@@ -277,6 +277,8 @@ class EvaluationConfig(BaseModel):
     """
 
     model_config = Strict
+    evaluator: str = Field(default="harness", description="Registered evaluator (`tokenizer-bench plugins --kind "
+                           "evaluators`); 'harness' scores with the benchmark harness")
     data: list[str] = Field(description="Held-out LibriSpeech-style folders / JSONL manifests (not data.train)")
     num_samples: int | None = Field(default=None, ge=1, description="Seeded draw of this many utterances")
     seed: int = 42
@@ -286,6 +288,16 @@ class EvaluationConfig(BaseModel):
         "listed (`tokenizer-bench plugins` lists the asr_backends)")
     asr_options: dict[str, Any] = Field(default_factory=dict)
     out: str | None = Field(default=None, description="Default: <output_dir>/evaluation")
+
+    @field_validator("evaluator")
+    @classmethod
+    def _registered_evaluator(cls, name: str) -> str:
+        from .plugins import get_registry
+
+        registry = get_registry("evaluators")
+        if name not in registry:
+            raise ValueError(registry.unknown_message(name))
+        return name
 
 
 class TrainConfig(BaseModel):
