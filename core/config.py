@@ -300,7 +300,7 @@ class Component(BaseModel):
         return get_registry(kind).build(self.name, **{**self.kwargs, **extra})
 
 
-def _checker(kind: str):
+def _checker(kind: str, provided: tuple[str, ...] = ()):
     def check(value: Component) -> Component:
         from .plugins import get_registry
 
@@ -310,7 +310,7 @@ def _checker(kind: str):
         except UnknownComponentError as exc:
             raise ValueError(str(exc)) from None
         try:
-            check_arguments(entry, value.kwargs)
+            check_arguments(entry, value.kwargs, provided=provided)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return value
@@ -318,10 +318,12 @@ def _checker(kind: str):
     return check
 
 
-def registered(kind: str) -> AfterValidator:
+def registered(kind: str, provided: tuple[str, ...] = ()) -> AfterValidator:
     """Validator metadata: the component's name and arguments are checked against the ``kind`` registry.
 
     Use it as ``Annotated[Component, registered("encoders")]`` (a type checker reads that as ``Component``).
+    ``provided``: arguments whoever builds the component passes itself (e.g. a codec's ``hop_length``,
+    :data:`~tokenizer_bench.core.interfaces.CODEC_PART_CONTEXT`), so a config need not set them.
     """
-    return AfterValidator(_checker(kind))
+    return AfterValidator(_checker(kind, provided))
 

@@ -8,7 +8,7 @@ first-class citizen: it adds an entry point in the same group and implements the
 Every ``register_<kind>`` hook receives a ``register(name, factory, description=None)``
 callable. ``factory`` is a class or function whose keyword arguments are the keys a YAML config
 may set for that component (the descript-audio-codec convention: config keys are constructor
-arguments).
+arguments). The contract of each kind: docs/components.md.
 """
 
 from __future__ import annotations
@@ -27,12 +27,19 @@ Register = Callable[..., None]
 
 @hookspec
 def register_encoders(register: Register) -> None:
-    """Register encoders: ``wav [B,1,N] -> latent [B,D,T]``; they expose ``hop_length`` and ``dimension``."""
+    """Register encoders: ``wav [B,1,N] -> latent [B,D,ceil(N/hop)]``; they expose ``hop_length`` and ``dimension``.
+
+    A composed codec passes ``sample_rate`` when the factory declares it (``interfaces.CODEC_PART_CONTEXT``).
+    """
 
 
 @hookspec
 def register_decoders(register: Register) -> None:
-    """Register decoders: ``latent [B,D,T] -> wav [B,1,T*hop]``."""
+    """Register decoders: ``latent [B,D,T] -> wav [B,1,T*hop]``, exactly that long.
+
+    A composed codec passes ``sample_rate`` and the encoder's ``hop_length`` when the factory
+    declares them, and checks the output length when the model is built (docs/components.md).
+    """
 
 
 @hookspec
@@ -84,6 +91,16 @@ def register_asr_backends(register: Register) -> None:
 @hookspec
 def register_metrics(register: Register) -> None:
     """Register evaluation metrics (see :class:`tokenizer_bench.core.interfaces.Metric`)."""
+
+
+@hookspec
+def register_evaluators(register: Register) -> None:
+    """Register train-end evaluators (``evaluation.evaluator`` of a training config).
+
+    The factory is called with no arguments and returns a callable
+    ``evaluate(cfg: TrainConfig, export_dir, run_dir, say) -> dict`` that scores the exported
+    tokenizer and returns its figures (the training summary's ``evaluation``).
+    """
 
 
 @hookspec

@@ -148,6 +148,16 @@ class TrainableCodec(Protocol):
     def save_pretrained(self, directory: Any) -> Any: ...
 
 
+#: What a composed codec (the ``codec`` tokenizer and those built on it) passes to each part's
+#: factory, as keyword arguments, when -- and only when -- the factory's signature names them: the
+#: codec's ``sample_rate`` and the encoder's ``hop_length`` (samples per frame). A config need not
+#: set them; when it does, the value must be the codec's. docs/components.md has the contracts.
+CODEC_PART_CONTEXT: dict[str, tuple[str, ...]] = {
+    "encoder": ("sample_rate",),
+    "quantizer": ("sample_rate", "hop_length"),
+    "decoder": ("sample_rate", "hop_length"),
+}
+
 TRAINABLE_CODEC_ATTRIBUTES: tuple[str, ...] = (
     "generator", "sample_rate", "codebook_size", "default_recipe", "save_pretrained",
 )

@@ -8,16 +8,18 @@ the built-ins of this distribution always load.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as md
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import pluggy
 
 from . import hookspecs
 from .errors import TokenizerBenchError
-from .registry import KINDS, Registry
+from .registry import KINDS, Entry, Registry
 
 ENTRY_POINT_GROUP = "tokenizer_bench"
 PLUGINS_ENV = "TOKENIZER_BENCH_PLUGINS"
@@ -105,6 +107,72 @@ def get_registry(kind: str) -> Registry:
     if kind not in KINDS:
         raise KeyError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
     return registries()[kind]
+
+
+_command_sources: dict[str, str] = {}
+
+
+def install_commands(app: Any) -> dict[str, str]:
+    """Call every ``register_commands`` implementation on the typer ``app``; returns (and keeps, for
+    :func:`command_sources`) ``{command name: plugin}``, the plugin being ``<distribution>:<entry point>``
+    for entry-point plugins (e.g. ``tokenizer-bench:harness`` for ``compare``)."""
+    pm = get_plugin_manager()
+    with _lock:
+        for impl in reversed(pm.hook.register_commands.get_hookimpls()):
+            before = _command_names(app)
+            impl.function(cli=app)
+            source = pm.get_name(impl.plugin) or _source_of(impl.plugin, pm)
+            for name in _command_names(app) - before:
+                _command_sources[name] = source
+        return dict(_command_sources)
+
+
+def command_sources() -> dict[str, str]:
+    """``{command name: plugin}`` of the commands :func:`install_commands` added."""
+    with _lock:
+        return dict(_command_sources)
+
+
+def _command_names(app: Any) -> set[str]:
+    names = set()
+    for info in [*getattr(app, "registered_commands", []), *getattr(app, "registered_groups", [])]:
+        callback = getattr(info, "callback", None)
+        name = info.name or (callback.__name__.replace("_", "-") if callback is not None else None)
+        if name:
+            names.add(name)
+    return names
+
+
+def distribution_of(entry: Entry) -> dict[str, str] | None:
+    """``{"distribution": name, "version": version}`` of the installed package that registered ``entry``.
+
+    Saved next to a checkpoint's component specs, so that loading it where the package is missing
+    can say what to install. ``entry.source`` is the distribution name for entry-point plugins;
+    for a plugin registered at run time (:func:`register_plugin`) the distribution owning the
+    factory's top-level module is looked up. ``None`` when neither is an installed distribution.
+    """
+    found = _installed(entry.source)
+    if found is None:
+        top = (getattr(entry.factory, "__module__", None) or "").split(".")[0]
+        for name in _top_level_owners().get(top, []) if top else []:
+            found = _installed(name)
+            if found is not None:
+                break
+    return found
+
+
+def _installed(name: str) -> dict[str, str] | None:
+    try:
+        dist = md.distribution(name)
+    except (md.PackageNotFoundError, ValueError):
+        return None
+    return {"distribution": _normalise(dist.metadata["Name"]), "version": dist.version}
+
+
+@functools.lru_cache(maxsize=1)
+def _top_level_owners() -> Mapping[str, list[str]]:
+    """Import name -> distributions (reads every installed distribution's file list: slow, so once)."""
+    return md.packages_distributions()
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> None:

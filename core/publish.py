@@ -11,14 +11,27 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from . import hub
 from .errors import CheckpointError, ConfigError
 from .model_card import build_model_card, read_run_config
+from .plugins import get_registry
 
-if TYPE_CHECKING:
-    from .tokenizer import Tokenizer
+
+class Publishable(Protocol):
+    """What publishing needs of a tokenizer (:class:`~.tokenizer.Tokenizer` has it).
+
+    A protocol rather than the class: ``Tokenizer.push_to_hub`` calls this module, so importing
+    the tokenizer module back from here would close an import circle.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def save_pretrained(self, directory: Any) -> Any: ...
 
 
 def _read_json(path: Path) -> dict | None:
@@ -66,7 +79,7 @@ def _read_results(path: str | Path | None) -> str | None:
 
 def push_export(export_dir: str | Path, repo_id: str, *, compare_results: str | Path | None = None,
                 private: bool = False, branch: str | None = None, commit_message: str | None = None,
-                token: str | None = None, tokenizer: "Tokenizer | None" = None,
+                token: str | None = None, tokenizer: Publishable | None = None,
                 tokenizer_name: str | None = None) -> str:
     """Upload ``export_dir`` with a README.md model card to ``repo_id``; returns the commit URL.
 
@@ -74,8 +87,6 @@ def push_export(export_dir: str | Path, repo_id: str, *, compare_results: str | 
     card). ``tokenizer``: the already-loaded model (skips loading the folder again);
     ``tokenizer_name``: the registered name, when the folder's JSON files do not say it.
     """
-    from .api import load_tokenizer
-
     export_dir = Path(export_dir)
     if not export_dir.is_dir():
         raise CheckpointError(f"{export_dir}: no such export folder")
@@ -83,7 +94,8 @@ def push_export(export_dir: str | Path, repo_id: str, *, compare_results: str | 
         raise ConfigError(f"repo id {repo_id!r}: expected owner/name")
     name, config = _read_config(export_dir, tokenizer.name if tokenizer is not None else tokenizer_name)
     results = _read_results(compare_results)
-    tok = tokenizer if tokenizer is not None else load_tokenizer(name, str(export_dir))
+    tok = tokenizer if tokenizer is not None else get_registry("tokenizers").get(name).factory(
+        checkpoint=str(export_dir))
     run_config, _ = read_run_config(export_dir)
     card = build_model_card(repo_id, tok.describe(), config, run_config, results,
                             loads_by_repo_id=bool(getattr(type(tok), "loads_pushed_repo_ids", False)))
@@ -91,7 +103,7 @@ def push_export(export_dir: str | Path, repo_id: str, *, compare_results: str | 
                            commit_message=commit_message, token=token)
 
 
-def push_tokenizer(tok: "Tokenizer", repo_id: str, **options) -> str:
+def push_tokenizer(tok: Publishable, repo_id: str, **options) -> str:
     """``save_pretrained`` into a temporary folder, then :func:`push_export` it."""
     with tempfile.TemporaryDirectory(prefix="tokenizer-bench-push-") as tmp:
         folder = Path(tmp) / "tokenizer"

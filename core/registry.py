@@ -25,6 +25,7 @@ KINDS: tuple[str, ...] = (
     "tokenizers",
     "asr_backends",
     "metrics",
+    "evaluators",
 )
 
 
@@ -116,8 +117,9 @@ class Registry:
         return entry.factory(**kwargs)
 
 
-def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "") -> None:
-    """Raise :class:`ConfigError` listing valid keys when ``kwargs`` has unknown ones."""
+def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "", provided: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ConfigError` listing valid keys when ``kwargs`` has unknown ones, or lacks a
+    required one that is not in ``provided`` (arguments the caller adds itself)."""
     params = entry.parameters()
     if entry.accepts_any_kwargs() or not params:
         return
@@ -135,6 +137,7 @@ def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "") -> No
         if p.default is inspect.Parameter.empty
         and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         and n not in kwargs
+        and n not in provided
     ]
     if missing:
         loc = f"{where}: " if where else ""

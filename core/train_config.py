@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .config import Component, registered
 from .errors import ConfigError
+from .interfaces import CODEC_PART_CONTEXT
 
 Strict = ConfigDict(extra="forbid")
 
@@ -26,9 +27,9 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     tokenizer: str = Field(description="Registered tokenizer name, a trainable one (core.interfaces.TrainableCodec)")
     sample_rate: int = 16000
-    encoder: Annotated[Component, registered("encoders")] | None = None
-    quantizer: Annotated[Component, registered("quantizers")] | None = None
-    decoder: Annotated[Component, registered("decoders")] | None = None
+    encoder: Annotated[Component, registered("encoders", CODEC_PART_CONTEXT["encoder"])] | None = None
+    quantizer: Annotated[Component, registered("quantizers", CODEC_PART_CONTEXT["quantizer"])] | None = None
+    decoder: Annotated[Component, registered("decoders", CODEC_PART_CONTEXT["decoder"])] | None = None
 
     def factory_options(self) -> dict[str, Any]:
         """The keyword arguments of the tokenizer factory: every key but ``tokenizer``."""
@@ -276,6 +277,8 @@ class EvaluationConfig(BaseModel):
     """
 
     model_config = Strict
+    evaluator: str = Field(default="harness", description="Registered evaluator (`tokenizer-bench plugins --kind "
+                           "evaluators`); 'harness' scores with the benchmark harness")
     data: list[str] = Field(description="Held-out LibriSpeech-style folders / JSONL manifests (not data.train)")
     num_samples: int | None = Field(default=None, ge=1, description="Seeded draw of this many utterances")
     seed: int = 42
@@ -285,6 +288,16 @@ class EvaluationConfig(BaseModel):
         "listed (`tokenizer-bench plugins` lists the asr_backends)")
     asr_options: dict[str, Any] = Field(default_factory=dict)
     out: str | None = Field(default=None, description="Default: <output_dir>/evaluation")
+
+    @field_validator("evaluator")
+    @classmethod
+    def _registered_evaluator(cls, name: str) -> str:
+        from .plugins import get_registry
+
+        registry = get_registry("evaluators")
+        if name not in registry:
+            raise ValueError(registry.unknown_message(name))
+        return name
 
 
 class TrainConfig(BaseModel):

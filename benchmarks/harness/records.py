@@ -18,7 +18,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+#: The files of a compare run folder, named in one place (the runner writes them, shards merge them).
 RECORDS_NAME = "records.jsonl"
+RUN_NAME = "run.json"
+UTTERANCES_NAME = "utterances.jsonl"
 
 
 class RecordStore:

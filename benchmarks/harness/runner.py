@@ -41,15 +41,13 @@ from tokenizer_bench.core.host_memory import reuse_freed_memory_on
 from tokenizer_bench.core.io import write_json_atomic
 
 from .dataset import EvalUtterance, load_eval_set, pick_examples, sample_utterances, write_utterance_list
-from .records import RECORDS_NAME, RecordStore
+from .records import RECORDS_NAME, RUN_NAME, UTTERANCES_NAME, RecordStore
 from .scoring import AudioScorer, score_system_metrics, score_text_metrics
 from .selection import MetricSelection, build_asr, metric_kind, select_metrics
 from .shards import parse_shard, shard_manifest, shard_utterances
 from .systems import (GROUND_TRUTH_LABEL, LoadedSystem, SystemSpec, assign_keys, expand_depths, load_systems,
                       parse_depths, stable_hash)
 
-RUN_NAME = "run.json"
-UTTERANCES_NAME = "utterances.jsonl"
 #: Peak below this (about -80 dBFS) counts as a silent reconstruction.
 SILENCE_PEAK = 1e-4
 

@@ -82,8 +82,7 @@ def _comparable(run: dict[str, Any]) -> dict[str, Any]:
 
 def merge_runs(folders: Sequence[str | Path], out: str | Path) -> Path:
     """Join the shard folders into ``out`` (created); ConfigError names the first inconsistency."""
-    from .records import RECORDS_NAME, RecordStore
-    from .runner import RUN_NAME, UTTERANCES_NAME
+    from .records import RECORDS_NAME, RUN_NAME, UTTERANCES_NAME, RecordStore
 
     folders = [Path(f) for f in folders]
     if not folders:

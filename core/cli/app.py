@@ -62,8 +62,11 @@ def plugins_command(
 ) -> None:
     """List every registered component by kind, with the package that provides it."""
     from ..api import list_components
+    from ..plugins import command_sources
 
     components = list_components()
+    components["commands"] = [{"name": n, "source": src, "description": _command_help(n)}
+                              for n, src in sorted(command_sources().items())]
     if kind is not None:
         if kind not in components:
             raise TokenizerBenchError(f"unknown kind {kind!r}; kinds: {', '.join(components)}")
@@ -79,6 +82,15 @@ def plugins_command(
         for e in entries:
             table.add_row(e["name"], e["source"], e["description"])
         console.print(table)
+
+
+def _command_help(name: str) -> str:
+    for info in app.registered_commands:
+        callback = info.callback
+        if (info.name or (callback.__name__.replace("_", "-") if callback else None)) == name:
+            doc = info.help or (callback.__doc__ if callback else None) or ""
+            return doc.strip().splitlines()[0] if doc.strip() else ""
+    return ""
 
 
 @app.command("configs")
@@ -110,9 +122,9 @@ def _install_plugin_commands() -> None:
     global _commands_installed
     if _commands_installed:
         return
-    from ..plugins import get_plugin_manager
+    from ..plugins import install_commands
 
-    get_plugin_manager().hook.register_commands(cli=app)
+    install_commands(app)
     _commands_installed = True
 
 

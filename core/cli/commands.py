@@ -1,6 +1,7 @@
 """Built-in sub-commands, registered through the same ``register_commands`` hook as plugins.
 
-Each command lives beside the feature it drives; this plugin only wires them in.
+Each command lives beside the feature it drives; this plugin only wires in core's own. The
+harness's ``compare`` registers itself (``tokenizer_bench.benchmarks.harness.plugin``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ COMMAND_MODULES = (
     "tokenizer_bench.core.cli.push",
     "tokenizer_bench.core.training.cli",
     "tokenizer_bench.core.cli.teacher_cache",
-    "tokenizer_bench.benchmarks.harness.cli",
 )
 
 

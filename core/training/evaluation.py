@@ -1,85 +1,26 @@
-"""Score a freshly exported tokenizer through the benchmark harness (``evaluation:`` in a config).
+"""Score a freshly exported tokenizer when training ends (``evaluation:`` in a config).
 
-Why here: a run that ends with "exported" says the loop ran, not what the codec does. With an
-``evaluation`` section the trainer's ``train()`` hands the export to the same harness as
-``tokenizer-bench compare`` (records, tables, report in ``evaluation.out``) and prints its
-figures next to where the report is. The harness is imported only when asked.
+Why: a run that ends with "exported" says the loop ran, not what the codec does. With an
+``evaluation`` section the trainer's ``train()`` hands the export to the registered evaluator
+that ``evaluation.evaluator`` names (the benchmark harness's ``harness`` by default, registered by
+``tokenizer_bench.benchmarks.harness`` through the ``register_evaluators`` hook like any plugin):
+core knows the contract, not the harness.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any, Callable
 
+from ..plugins import get_registry
 from ..train_config import TrainConfig
 
 
 def evaluate_export(cfg: TrainConfig, export_dir: str | Path, run_dir: str | Path,
                     say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the harness on ``export_dir`` with ``cfg.evaluation``; returns the row's figures and paths."""
-    from tokenizer_bench.benchmarks.harness.report import render_outputs
-    from tokenizer_bench.benchmarks.harness.runner import CompareConfig, run_compare
-    from tokenizer_bench.benchmarks.harness.systems import SystemSpec
-
+    """Run ``cfg.evaluation.evaluator`` on ``export_dir``; returns its figures."""
     ev = cfg.evaluation
     if ev is None:
         raise ValueError("the config has no evaluation section")
-    out = Path(ev.out) if ev.out else Path(run_dir) / "evaluation"
-    asr: dict[str, Any] = {"asr": ev.asr} if ev.asr is not None else {}
-    if not asr:
-        _check_no_transcript_metrics(list(ev.metrics))
-    ccfg = CompareConfig(
-        systems=[SystemSpec(name=cfg.model.tokenizer, checkpoint=str(export_dir))], data=list(ev.data), out=out,
-        num_samples=ev.num_samples, seed=ev.seed, metrics=list(ev.metrics), **asr,
-        asr_options=dict(ev.asr_options), aso_iterations=100, plots=False,
-    )
-    say(f"scoring the export on held-out speech ({', '.join(ev.data)}) with {', '.join(ev.metrics)}")
-    run_compare(ccfg, render=False)
-    render_outputs(out, plots=False)
-    results = json.loads((out / "results.json").read_text())
-    summary = summarise(results, cfg.model.tokenizer)
-    summary["report"] = str(out / "report.html")
-    say(format_summary(summary))
-    return summary
-
-
-def summarise(results: dict[str, Any], tokenizer: str) -> dict[str, Any]:
-    """The trained row's headline figures (corpus WER/WIL, means of the rest) and the ground truth's."""
-    rows = results["rows"]
-    label = next(k for k, r in rows.items() if not r.get("ground_truth"))
-    figures = {m: (v.get("corpus") if v.get("corpus") is not None else v.get("mean"))
-               for m, v in rows[label].get("metrics", {}).items()}
-    gt = {m: v.get("corpus") for m, v in rows.get("Ground truth", {}).get("metrics", {}).items()}
-    return {"label": label, "num_utterances": results["run"].get("num_utterances"), "metrics": figures,
-            "ground_truth": gt, "failed": rows[label].get("n_failed", 0)}
-
-
-def format_summary(s: dict[str, Any]) -> str:
-    parts = []
-    for m, v in s["metrics"].items():
-        if v is None or not math.isfinite(v):
-            continue
-        if m == "bitrate":
-            parts.append(f"{v / 1000:.2f} kbps")
-        elif m in ("wer", "wil"):
-            gt = s["ground_truth"].get(m)
-            parts.append(f"{m.upper()} {v:.1f} %" + (f" (ground truth {gt:.1f} %)" if gt is not None else ""))
-        else:
-            parts.append(f"{m.upper() if len(m) <= 5 else m} {v:.3f}")
-    failed = f", {s['failed']} failed" if s.get("failed") else ""
-    return (f"held-out evaluation of {s['label']} on {s['num_utterances']} utterances{failed}: "
-            + ", ".join(parts) + f"\nreport: {s['report']}")
-
-
-def _check_no_transcript_metrics(metrics: list[str]) -> None:
-    """Without ``evaluation.asr`` no metric may need an ASR transcript (a clear error naming them)."""
-    from ..errors import ConfigError
-    from ..plugins import get_registry
-
-    registry = get_registry("metrics")
-    needing = [m for m in metrics if getattr(getattr(registry.get(m).factory, "needs", None), "transcript", False)]
-    if needing:
-        raise ConfigError(f"evaluation.metrics {', '.join(needing)} need an ASR transcript: set evaluation.asr to a "
-                          "registered ASR backend (`tokenizer-bench plugins` lists asr_backends)")
+    evaluate = get_registry("evaluators").build(ev.evaluator)
+    return dict(evaluate(cfg, Path(export_dir), Path(run_dir), say))

@@ -1,11 +1,12 @@
-"""Example tokenizer-bench plugin: an FSQ quantizer, a loudness metric, a multi-resolution STFT training loss and
-a reconstruction-only training recipe."""
+"""Example tokenizer-bench plugin: an FSQ quantizer, a Vocos-style iSTFT decoder, a loudness metric, a
+multi-resolution STFT training loss and a reconstruction-only training recipe."""
 
 from __future__ import annotations
 
 from tokenizer_bench import hookimpl
 
 from .fsq import FSQ
+from .istft_decoder import ISTFTDecoder
 from .loudness import LoudnessDifference
 from .recipe import ReconstructionOnlyRecipe
 from .stft_loss import MultiResolutionSTFTLoss
@@ -14,6 +15,11 @@ from .stft_loss import MultiResolutionSTFTLoss
 @hookimpl
 def register_quantizers(register):
     register("fsq", FSQ)
+
+
+@hookimpl
+def register_decoders(register):
+    register("example_istft_decoder", ISTFTDecoder)
 
 
 @hookimpl

@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 
 from tokenizer_bench import load_tokenizer
-from tokenizer_bench.core.training.evaluation import evaluate_export, format_summary
+from tokenizer_bench.benchmarks.harness.evaluator import format_summary
+from tokenizer_bench.core.training.evaluation import evaluate_export
 from tokenizer_bench.core.train_config import EvaluationConfig, TrainConfig
 
 
