@@ -14,6 +14,8 @@ from __future__ import annotations
 import html
 from typing import Any, Mapping
 
+from .cells import fmt, header
+
 DASH = "—"
 
 
@@ -28,8 +30,6 @@ def published_table(run: Mapping[str, Any], agg: Mapping[str, Any]) -> tuple[lis
     pub = published_of(run)
     if pub is None:
         return None
-    from .report import fmt, header
-
     metrics = run["metrics"]
     names = list(dict.fromkeys(m for row in pub["rows"].values() for m in row))
     head = ["System"] + [header(metrics[m]) if m in metrics else m for m in names]

@@ -32,15 +32,13 @@ from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.io import write_json_atomic, write_text_atomic
 
 from .aggregate import NOT_COMMON, aggregate, applicable, ranking, system_rows
+from .cells import DASH, fmt, header
 from .consistency import load_consistency
 from .dataset import read_utterance_list
 from .records import RECORDS_NAME, RecordStore
 from .significance import pairwise_aso
 from .spectrograms import ExampleSpectrograms
 
-DECIMALS = {"wer": 2, "wil": 2, "visqol": 2, "stoi": 3, "pesq": 2, "mel_distance": 3, "si_sdr": 2,
-            "bitrate": 2, "rtf_encode": 3, "rtf_decode": 3}
-DASH = "–"
 
 
 # ----------------------------------------------------------------------------- loading
@@ -114,20 +112,6 @@ def correction_text(run: Mapping[str, Any], correction: str) -> str:
 
 
 # ----------------------------------------------------------------------------- formatting
-def fmt(name: str, meta: Mapping[str, Any], value: float | None) -> str:
-    if value is None:
-        return DASH
-    return f"{value * meta.get('display_scale', 1.0):.{DECIMALS.get(name, 3)}f}"
-
-
-def header(meta: Mapping[str, Any]) -> str:
-    arrow = "↑" if meta["higher_is_better"] else "↓"
-    if not meta.get("ranked", True):
-        arrow = ""
-    unit = f" ({meta['unit']})" if meta.get("unit") else ""
-    return f"{meta['display']}{unit}{(' ' + arrow) if arrow else ''}"
-
-
 def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any],
                  labels: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows of Table 1 with per-cell text, rank (1 best, 2 second, None) and exclusion count.
