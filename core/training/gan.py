@@ -165,16 +165,17 @@ def discriminator_backward(
     accum: int = 1,
     modules: dict[str, Any] | None = None,
     phase: Phase = no_phase,
-) -> float:
+) -> torch.Tensor:
     """The discriminators' loss (``loss.discriminator_loss`` of real vs ``fake``), back-propagated
-    group by group into the discriminators' gradients (divided by ``accum``); returns its value.
+    group by group into the discriminators' gradients (divided by ``accum``); returns its value
+    (a detached tensor on the device: reading it is the caller's host sync, on log steps).
 
     Real and generated audio go through a discriminator in one concatenated batch (every
     discriminator here is per-example, so this equals two passes and halves the launches).
     """
     n_logits, _ = discriminators.num_terms(groups, wav)
     both = torch.cat([wav, fake])
-    value = 0.0
+    value = torch.zeros((), device=wav.device)
     for names in groups:
         with phase("d_forward"), accelerator.autocast():
             logits, _ = discriminators.run(names, both, modules)
@@ -185,7 +186,7 @@ def discriminator_backward(
             )
         with phase("d_backward"):
             accelerator.backward(part / accum)
-        value += float(part.detach())
+        value = value + part.detach()
         del logits, real_l, fake_l, part
     return value
 
@@ -205,8 +206,10 @@ def generator_adversarial_backward(
     their weighted sum with respect to ``wav_hat``, one group at a time (discriminator parameters
     frozen for the pass, their gradients untouched)."""
     n_logits, n_fmaps = discriminators.num_terms(groups, wav)
-    # under fp16 the partial backwards need the loss scale too; it is divided out again below
-    scale = float(accelerator.scaler.get_scale()) if getattr(accelerator, "scaler", None) is not None else 1.0
+    # under fp16 the partial backwards need the loss scale too; it is divided out again below. The
+    # scale is read as a device tensor (``scaler.scale`` of a one): ``get_scale()`` would sync the host
+    scaler = getattr(accelerator, "scaler", None)
+    scale = scaler.scale(torch.ones((), device=wav.device)) if scaler is not None else None
     leaf = wav_hat.detach().requires_grad_(True)
     values = {t.name: torch.zeros((), device=wav.device) for t in terms}
     discriminators.requires_grad_(False)
@@ -235,12 +238,12 @@ def generator_adversarial_backward(
                     values[term.name] = values[term.name] + value.detach()
             if part is not None:
                 with phase("g_disc_backward"):
-                    torch.autograd.backward(part * scale, inputs=[leaf])
+                    torch.autograd.backward(part * scale if scale is not None else part, inputs=[leaf])
             del fake_l, fake_f, real_f, part
     finally:
         discriminators.requires_grad_(True)
     grad = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-    return values, grad / scale
+    return values, (grad / scale if scale is not None else grad)
 
 
 def average_gradients(params: Any, world_size: int) -> None:

@@ -20,7 +20,6 @@ The discriminator terms join the total from ``trainer.discriminator_warmup_steps
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import torch
@@ -170,7 +169,7 @@ class GanDistillationRecipe:
         with phase("teacher_features"):
             feats = self.features(batch, acc.device)
         disc_on = self.discriminators is not None and trainer.step >= tc.discriminator_warmup_steps
-        scalars: dict[str, float] = {}
+        scalars: dict[str, torch.Tensor] = {}  # kept on the device: the trainer reads them on log steps
         with contextlib.ExitStack() as stack:
             if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
                 stack.enter_context(acc.no_sync(gen))
@@ -187,10 +186,10 @@ class GanDistillationRecipe:
                 if sync:
                     with phase("d_optimizer"):
                         average_gradients(self.discriminators.parameters(), acc.num_processes)
-                        scalars["grad_norm/discriminator"] = trainer.clip(self.discriminators.parameters())
-                        opt_d = trainer.optimizers["d"]
-                        opt_d.step()
-                        opt_d.zero_grad(set_to_none=True)
+                        # "d": under fp16 only the discriminators' gradients are unscaled here; the
+                        # generator's accumulated ones stay scaled until its own clip below
+                        scalars["grad_norm/discriminator"] = trainer.clip(self.discriminators.parameters(), "d")
+                        trainer.step_optimizer("d")
             # 3. generator step
             values: dict[str, torch.Tensor] = {}
             parts: dict[str, torch.Tensor] = {}
@@ -219,24 +218,17 @@ class GanDistillationRecipe:
                 acc.backward((total + surrogate if surrogate is not None else total) / accum)
             if sync:
                 with phase("g_optimizer"):
-                    scalars["grad_norm/generator"] = trainer.clip(gen.parameters())
-                    opt_g = trainer.optimizers["g"]
-                    opt_g.step()
-                    opt_g.zero_grad(set_to_none=True)
+                    scalars["grad_norm/generator"] = trainer.clip(gen.parameters(), "g")
+                    trainer.step_optimizer("g")
         for k, v in values.items():
-            scalars[f"loss/{k}"] = float(v.detach())
+            scalars[f"loss/{k}"] = v.detach()
         for k, v in weighted.items():
-            scalars[f"weighted/{k}"] = float(v.detach())
+            scalars[f"weighted/{k}"] = v.detach()
         for k, v in parts.items():
-            scalars[f"loss/{k}"] = float(v.detach())
-        scalars["loss/generator_total"] = float(total.detach())
+            scalars[f"loss/{k}"] = v.detach()
+        scalars["loss/generator_total"] = total.detach()  # the trainer stops on a non-finite loss/* value
         for k, v in (qout.metrics or {}).items():
-            scalars[f"codebook/{k}"] = float(v)
-        if not math.isfinite(scalars["loss/generator_total"]):
-            raise FloatingPointError(
-                f"non-finite generator loss at step {trainer.step + 1}: "
-                + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
-            )
+            scalars[f"codebook/{k}"] = v
         progress = {self.validate_on: scalars[f"loss/{self.validate_on}"]}
         return StepResult(scalars, wav.detach(), wav_hat.detach(), codes=qout.codes, progress=progress)
 

@@ -233,9 +233,9 @@ def test_accumulation_warmup_and_clipping(tmp_path):
     calls = []
     original = trainer.clip
 
-    def spy(params):
+    def spy(params, optimizer=None):
         params = list(params)
-        norm = original(params)
+        norm = float(original(params, optimizer))
         calls.append((norm, torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])))
         return norm
 
