@@ -83,18 +83,29 @@ class Trainer:
         from accelerate import Accelerator
         from datetime import timedelta
 
-        from accelerate.utils import InitProcessGroupKwargs, set_seed
+        from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, set_seed
 
         self.cfg = cfg
         tcfg = cfg.trainer
         self.run_dir = Path(output_dir if output_dir is not None else tcfg.output_dir)
-        handlers: list = [InitProcessGroupKwargs(timeout=timedelta(minutes=tcfg.distributed_timeout_minutes))]
+        handlers: list = [
+            InitProcessGroupKwargs(timeout=timedelta(minutes=tcfg.distributed_timeout_minutes)),
+            # no buffer broadcast from rank 0 before every forward: the only buffers that change in
+            # training are the RVQ codebooks, which the quantizer keeps identical on every rank
+            # itself (k-means broadcast, all-reduced EMA statistics); resending them (64 MB for the
+            # paper model) each forward was redundant (tests/core/training/test_trainer.py checks
+            # the ranks' codebooks stay bit-identical without it)
+            DistributedDataParallelKwargs(broadcast_buffers=False),
+        ]
         # Accelerate sets up CPU-only multi-process (gloo) runs only when told to use the CPU.
         multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.accelerator = acc = Accelerator(
             cpu=tcfg.cpu or multi_cpu, mixed_precision=tcfg.mixed_precision, kwargs_handlers=handlers
         )
         self.is_main = acc.is_main_process
+        if acc.device.type == "cuda":
+            # training crops have one shape, so cuDNN's per-shape algorithm search pays off once
+            torch.backends.cudnn.benchmark = tcfg.cudnn_benchmark is not False
         if tcfg.num_threads is not None:
             torch.set_num_threads(tcfg.num_threads)
         self._check_run_dir(resume)
@@ -136,7 +147,17 @@ class Trainer:
         prepared = list(prepared) if isinstance(prepared, (list, tuple)) else [prepared]
         self.prepared: dict[str, Any] = {g.key: m for g, m in zip(dist, prepared[: len(dist)])}
         self.optimizers = {g.key: o for g, o in zip(self.groups, prepared[len(dist):])}
-        checkpoint_submodules(generator, tcfg.activation_checkpointing)
+        if tcfg.compile and tcfg.activation_checkpointing:
+            # A checkpointed part is traced as one unit; the LSTM inside the encoder and decoder
+            # breaks the graph, and a break inside a checkpointed region sends the whole region back
+            # to eager mode, so its convolutions were never compiled (36 uncompiled convolution
+            # calls per step of the paper model, issue 27). Compiled, the parts are stored instead.
+            self.say(f"WARNING: trainer.compile is on, so trainer.activation_checkpointing "
+                     f"({', '.join(tcfg.activation_checkpointing)}) is turned off: its regions would run "
+                     "uncompiled. Their activations are kept (more memory); to recompute them instead, "
+                     "turn compile off")
+        else:
+            checkpoint_submodules(generator, tcfg.activation_checkpointing)
         self.trim_host_memory = tcfg.release_host_memory and acc.device.type == "cpu"
         self.reuse_heap = tcfg.reuse_freed_memory and acc.device.type == "cpu"
         if tcfg.compile:

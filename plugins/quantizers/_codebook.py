@@ -113,6 +113,7 @@ class EuclideanCodebook(nn.Module):
             self.last_kmeans = {"iterations": res.iterations, "converged": res.converged,
                                 "num_samples": res.num_samples}
         self.inited.fill_(1.0)
+        self._inited_seen = True  # known here: the next step need not read the flag from the device
         _broadcast_(self.embed, self.embed_avg, self.cluster_size)
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training.gan import (
     DiscriminatorSet,
     GanTerm,
-    average_gradients,
+    GradientMean,
     discriminator_backward,
     generator_adversarial_backward,
 )
@@ -168,6 +168,9 @@ class GanDistillationRecipe:
         wav = batch["wav"].to(acc.device, non_blocking=True)
         with phase("teacher_features"):
             feats = self.features(batch, acc.device)
+        if tc.compile:  # one graph for every batch size (a dropped bad item changes it), no recompile
+            for t in (wav, *feats.values()):
+                torch._dynamo.maybe_mark_dynamic(t, 0)
         disc_on = self.discriminators is not None and trainer.step >= tc.discriminator_warmup_steps
         scalars: dict[str, torch.Tensor] = {}  # kept on the device: the trainer reads them on log steps
         with contextlib.ExitStack() as stack:
@@ -179,13 +182,16 @@ class GanDistillationRecipe:
             wav_hat = wav_hat[..., : wav.shape[-1]]
             # 2. discriminator step on the detached reconstruction
             if disc_on:
+                # on the stepping micro-batch each discriminator's gradient all-reduce starts right
+                # after its backward and overlaps the next discriminator's passes
+                reduce = GradientMean(acc.num_processes) if sync else None
                 scalars["loss/discriminator"] = discriminator_backward(
                     acc, self.discriminators, self.groups, self.adversarial, wav, wav_hat.detach(),
-                    accum=accum, modules=self.compiled, phase=phase,
+                    accum=accum, modules=self.compiled, phase=phase, reduce=reduce,
                 )
-                if sync:
+                if reduce is not None:
                     with phase("d_optimizer"):
-                        average_gradients(self.discriminators.parameters(), acc.num_processes)
+                        reduce.wait()
                         # "d": under fp16 only the discriminators' gradients are unscaled here; the
                         # generator's accumulated ones stay scaled until its own clip below
                         scalars["grad_norm/discriminator"] = trainer.clip(self.discriminators.parameters(), "d")
