@@ -13,6 +13,11 @@ teacher-cache layout (no hub model, no teacher runs per step), through the train
   ``trainer.compile: true``, at batch 6 x 3 s and at the largest batch that fits (doubling, OOM
   caught, ``torch.cuda.empty_cache``): step time (median after warm-up, CUDA synchronised),
   audio-hours trained per GPU-hour, peak CUDA memory (``max_memory_allocated``, reset per run);
+  every generator submodule's output dtype under autocast (probed on the uncompiled module), the
+  host reads of device values in one step (``core/training/host_sync.py``; on CUDA also the sync
+  debug mode's count) and, compiled, what Dynamo compiled: frames, graphs, seconds, graph breaks
+  and their reasons. A search row that fails for another reason than OOM is recorded as the
+  search's end, and the rows measured before it stand;
 * ``codec_rtf``: encode / decode real-time factor of the paper tokenizer at batch 1 and 16;
 * ``teachers``: feature throughput of random-init HuBERT-base- and BERT-base-size teachers through
   the ``sm_hf`` / ``lm_hf`` plugins (fp32 and bf16 weights);
