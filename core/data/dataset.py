@@ -32,6 +32,8 @@ from ..audio import load_audio
 from ..errors import AudioError, ConfigError
 
 FeatureLoader = Callable[[str], Mapping[str, torch.Tensor]]
+#: ``(utt_id, start, length) -> {key: frames [start, start+length)}`` (``TeacherCache.load_frames``)
+FrameLoader = Callable[[str, int, int], Mapping[str, torch.Tensor]]
 CROP_MODES = ("per_epoch", "fixed")
 _FIXED_TAG = 0x46495844  # keeps fixed-crop seeds apart from the (seed, epoch, index) ones
 
@@ -91,7 +93,7 @@ class CropDataset(Dataset):
         seed: int = 42,
         random_crop: bool = True,
         crop: str = "per_epoch",
-        feature_frames: Callable[[str, int, int], dict[str, Any]] | None = None,
+        feature_frames: FrameLoader | None = None,
     ) -> None:
         if crop not in CROP_MODES:
             raise ConfigError(f"data.crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
@@ -161,6 +163,7 @@ class CropDataset(Dataset):
         item: dict[str, Any] = {"id": uid, "wav": out_wav[None], "wav_mask": wav_mask, "frame_mask": frame_mask}
         if self.feature_keys:
             first = f0  # the row of the crop's first frame in what the loader returned
+            feats: Mapping[str, torch.Tensor]
             try:
                 if self.feature_frames is not None:
                     feats, first = self.feature_frames(uid, f0, self.num_frames), 0
