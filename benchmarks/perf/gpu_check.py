@@ -452,7 +452,8 @@ def _probe_dtype(trainer, batch) -> dict[str, Any]:
     seen["decoder"] = subs.get("decoder")
     seen["generator_output"] = str(wav_hat.dtype)
     seen["rvq_quantized"] = str(qout.quantized.dtype)
-    seen["lstm"] = {n: d for n, d in subs.items() if isinstance(generator.get_submodule(n), torch.nn.LSTM)}
+    lstms = {n for n, m in generator.named_modules() if isinstance(m, torch.nn.LSTM)}
+    seen["lstm"] = {n: d for n, d in subs.items() if n in lstms}
     counts: dict[str, int] = {}
     for d in subs.values():
         counts[d] = counts.get(d, 0) + 1
