@@ -377,6 +377,9 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
     if MODES[name]["compile"]:
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
+        # the default keeps the last 64 frames' metrics only (the tiny model alone compiles 64)
+        torch._dynamo.utils.set_compilation_metrics_limit(100_000)
+        torch._dynamo.utils.clear_compilation_metrics()
         out["compile_backend"] = DRY_COMPILE_BACKEND if ctx.dry else "inductor (torch.compile default)"
         if ctx.dry:
             out["compile_note"] = DRY_COMPILE_NOTE
