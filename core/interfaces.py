@@ -24,7 +24,9 @@ class QuantizerOutput:
     codes: torch.Tensor  # [B, Q, T] int64
     commit_loss: torch.Tensor  # scalar
     layer_outputs: list[torch.Tensor] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)  # e.g. usage/perplexity per layer
+    # e.g. usage/perplexity per layer; 0-dim tensors may stay on the device (a trainer reads them on
+    # log steps, so a training step need not wait for the GPU)
+    metrics: dict[str, float | torch.Tensor] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -195,6 +195,11 @@ class TrainerConfig(BaseModel):
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     compile: bool = Field(default=False, description="torch.compile the generator and the discriminators")
+    cudnn_benchmark: bool | None = Field(
+        default=None,
+        description="torch.backends.cudnn.benchmark on CUDA (cuDNN times its algorithms per input shape and keeps the "
+        "fastest); None: on, as training crops (data.segment_seconds) have one shape",
+    )
     discriminator_passes: Literal["each", "together"] = Field(
         default="each",
         description="'each': run and back-propagate one discriminator at a time, holding one discriminator's "

@@ -13,6 +13,11 @@ teacher-cache layout (no hub model, no teacher runs per step), through the train
   ``trainer.compile: true``, at batch 6 x 3 s and at the largest batch that fits (doubling, OOM
   caught, ``torch.cuda.empty_cache``): step time (median after warm-up, CUDA synchronised),
   audio-hours trained per GPU-hour, peak CUDA memory (``max_memory_allocated``, reset per run);
+  every generator submodule's output dtype under autocast (probed on the uncompiled module), the
+  host reads of device values in one step (``core/training/host_sync.py``; on CUDA also the sync
+  debug mode's count) and, compiled, what Dynamo compiled: frames, graphs, seconds, graph breaks
+  and their reasons. A search row that fails for another reason than OOM is recorded as the
+  search's end, and the rows measured before it stand;
 * ``codec_rtf``: encode / decode real-time factor of the paper tokenizer at batch 1 and 16;
 * ``teachers``: feature throughput of random-init HuBERT-base- and BERT-base-size teachers through
   the ``sm_hf`` / ``lm_hf`` plugins (fp32 and bf16 weights);
@@ -60,8 +65,12 @@ SR = 16000
 # Sizes of the real check (GPU) and of the dry run (CPU, toy model). Budgets are seconds.
 FULL = dict(
     batch=6, seconds=3.0, warmup=2, steps=5, search_steps=2, max_batch=1024, teacher_dims={"lm": 768, "sm": 768},
-    budgets={"environment": 10, "train_fp32": 55, "train_bf16": 55, "train_bf16_compile": 180, "codec_rtf": 20,
-             "teachers": 25, "compare": 60, "ddp": 50},  # 455 s in all
+    # 455 s in all. compile: one compile now (the dtype probe runs uncompiled, the doubled batch of the
+    # search reuses the dynamic-batch graphs), so 30 s went to ddp (two full-model builds per rank,
+    # a checkpoint and a --resume), which 50 s (38 s at --time-limit 360) was too short for (issue 27);
+    # not yet a measured estimate
+    budgets={"environment": 10, "train_fp32": 55, "train_bf16": 55, "train_bf16_compile": 150, "codec_rtf": 20,
+             "teachers": 25, "compare": 60, "ddp": 80},
     rtf_seconds=10.0, rtf_batches=(1, 16), rtf_repeats=3, teacher_seconds=10.0, teacher_repeats=5,
     compare_utts=4, compare_seconds=4.0, asr_max_new_tokens=32, ddp_steps=2, time_limit=470.0,
 )
@@ -366,6 +375,11 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
                            "device": str(trainer.accelerator.device),
                            "autocast_dtype": str(getattr(trainer.accelerator, "mixed_precision", None))}
     if MODES[name]["compile"]:
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        # the default keeps the last 64 frames' metrics only (the tiny model alone compiles 64)
+        torch._dynamo.utils.set_compilation_metrics_limit(100_000)
+        torch._dynamo.utils.clear_compilation_metrics()
         out["compile_backend"] = DRY_COMPILE_BACKEND if ctx.dry else "inductor (torch.compile default)"
         if ctx.dry:
             out["compile_note"] = DRY_COMPILE_NOTE
@@ -378,11 +392,16 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
         trainer.train_step(batch)
         sync(dev)
         out["first_step_s"] = round(time.perf_counter() - t, 2)
+        if MODES[name]["compile"]:
+            out["compile"] = compile_figures()  # of the first step: what a new shape costs again
         out["dtypes"] = _probe_dtype(trainer, batch)
+        out["host_syncs"] = _count_syncs(trainer, batch)
         reset_peak(dev)
         times = _time_steps(trainer, batch, s["warmup"] - 1, s["steps"])
         out["base"] = _step_row(s["batch"], s["seconds"], times, dev)
         out["largest"] = _largest_batch(trainer, batch, s, dev, budget_end, out["base"]["step_s"])
+        if MODES[name]["compile"]:
+            out["compile_after_search"] = compile_figures()  # recompiles of the search, if any
     finally:
         del trainer
         if MODES[name]["compile"]:
@@ -391,30 +410,92 @@ def section_train(ctx: Context, name: str, budget_end: float) -> dict[str, Any]:
     return out
 
 
-def _probe_dtype(trainer, batch) -> dict[str, str]:
-    """dtypes under the trainer's autocast, from one extra forward without a graph (uncompiled, so
-    compile mode does not recompile for it): the decoder's own output, and the generator's output
-    as the losses and discriminators receive it (Accelerate converts a prepared model's outputs to
-    fp32 under mixed precision)."""
+def _first_tensor(x: Any) -> Any:
     import torch
 
-    seen: dict[str, str] = {}
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (tuple, list)):
+        for y in x:
+            t = _first_tensor(y)
+            if t is not None:
+                return t
+    return None
+
+
+def _probe_dtype(trainer, batch) -> dict[str, Any]:
+    """dtypes under the trainer's autocast, from one extra forward without a graph, of the
+    *uncompiled* module (so compile mode does not compile a no-grad variant for it): the decoder's
+    own output, the generator's output as the losses and discriminators receive it (Accelerate
+    converts a prepared model's outputs to fp32 under mixed precision), and every generator
+    submodule's output (``submodules``; ``lstm``: the LSTMs' own outputs, which stay fp32 on CUDA)."""
+    import torch
+
+    seen: dict[str, Any] = {}
+    subs: dict[str, str] = {}
     dev = trainer.accelerator.device
+    generator = trainer.tokenizer.generator
 
-    def record(_module, _inputs, output) -> None:  # returns None: a hook's return value replaces the output
-        seen.setdefault("decoder", str(output.dtype))
+    def record(name: str):
+        def hook(_module, _inputs, output) -> None:  # returns None: a hook's return value replaces the output
+            t = _first_tensor(output)
+            if t is not None:
+                subs.setdefault(name, str(t.dtype))
+        return hook
 
-    hook = trainer.tokenizer.generator.decoder.register_forward_hook(record)
+    hooks = [m.register_forward_hook(record(n or "generator")) for n, m in generator.named_modules()]
+    module = trainer.prepared[GENERATOR_GROUP]
+    module = getattr(module, "_orig_mod", module)  # the prepared module under torch.compile's wrapper
     try:
         with torch.no_grad(), trainer.accelerator.autocast():
-            # the generator-side module as the recipe prepared it (Accelerate's output conversion included)
-            wav_hat, qout, *_ = trainer.prepared[GENERATOR_GROUP](
-                batch["wav"].to(dev), trainer.recipe.features(batch, dev))
+            wav_hat, qout, *_ = module(batch["wav"].to(dev), trainer.recipe.features(batch, dev))
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
+    seen["decoder"] = subs.get("decoder")
     seen["generator_output"] = str(wav_hat.dtype)
     seen["rvq_quantized"] = str(qout.quantized.dtype)
+    lstms = {n for n, m in generator.named_modules() if isinstance(m, torch.nn.LSTM)}
+    seen["lstm"] = {n: d for n, d in subs.items() if n in lstms}
+    counts: dict[str, int] = {}
+    for d in subs.values():
+        counts[d] = counts.get(d, 0) + 1
+    seen["submodule_dtype_counts"] = counts
+    seen["submodules"] = subs
     return seen
+
+
+def _count_syncs(trainer, batch) -> dict[str, Any]:
+    """Host reads of device values in one training step (after the first, which runs the k-means
+    init): the Python-level count on any device, and on CUDA the sync debug mode's count too."""
+    from tokenizer_bench.core.training.host_sync import count_cuda_syncs, count_host_reads
+
+    with count_host_reads() as reads, count_cuda_syncs() as cuda:
+        trainer.train_step(batch)
+    return {"python_reads": reads.total, "sites": reads.describe(),
+            "cuda_syncs": len(cuda) if torch_cuda() else None, "cuda_sync_messages": sorted(set(cuda))[:20]}
+
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def compile_figures() -> dict[str, Any]:
+    """What Dynamo compiled since the last reset: frames, graphs, seconds, graph breaks by reason."""
+    import torch
+
+    metrics = torch._dynamo.utils.get_compilation_metrics()
+    counters = torch._dynamo.utils.counters
+    breaks = dict(sorted(counters["graph_break"].items(), key=lambda kv: -kv[1]))
+    return {
+        "frames_compiled": len(metrics),
+        "graphs": int(counters["stats"].get("unique_graphs", 0)),
+        "compile_s": round(sum(m.entire_frame_compile_time_s or 0.0 for m in metrics), 2),
+        "graph_breaks": sum(breaks.values()),
+        "break_reasons": {k[:200]: v for k, v in list(breaks.items())[:15]},
+    }
 
 
 def _largest_batch(trainer, batch, s, dev, budget_end: float, base_step: float) -> dict[str, Any]:
@@ -446,8 +527,12 @@ def _largest_batch(trainer, batch, s, dev, budget_end: float, base_step: float) 
             if "SectionTimeout" in repr(exc):  # raised inside inductor's compile, wrapped by it
                 stop = f"time box hit at batch {nb} (compile mode: recompiling for the new shape counts too)"
                 break
-            if not is_oom(exc):
-                raise
+            if not is_oom(exc):  # recorded on the search, the rows measured so far stand
+                stop = f"failed at batch {nb}: {type(exc).__name__}: {str(exc)[:300]}"
+                del big
+                zero_grads(trainer)
+                free_memory(dev)
+                break
             oom = True
         if oom:  # outside the except block: the traceback (and the tensors its frames hold) is gone
             stop = f"out of memory at batch {nb}" + (" (simulated: dry run)" if s.get("simulated_oom_batch") else "")
@@ -797,6 +882,26 @@ def render(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
             lines.append(f"| {label} | {row['batch']} | {row['step_s']} | {row['audio_hours_per_gpu_hour']} | "
                          f"{row['peak_cuda_gib']} | {r['first_step_s']} | {r['dtypes'].get('decoder')} / "
                          f"{r['dtypes'].get('generator_output')} |")
+    lines += ["", "## Per step: host reads, LSTM precision, compilation", "",
+              "| mode | host reads of device values per step (Python) | CUDA syncs per step (sync debug mode) "
+              "| LSTM output dtypes | submodule output dtypes |", "|---|---:|---:|---|---|"]
+    for m in MODES:
+        r = results.get(m, {})
+        if r.get("status") != "ok":
+            continue
+        sy, dt = r.get("host_syncs", {}), r.get("dtypes", {})
+        lstm = ", ".join(sorted(set((dt.get("lstm") or {}).values()))) or "–"
+        lines.append(f"| {m} | {sy.get('python_reads')} | {sy.get('cuda_syncs')} | {lstm} | "
+                     f"{dt.get('submodule_dtype_counts')} |")
+    for m in MODES:
+        c = results.get(m, {}).get("compile")
+        if c:
+            lines += ["", f"`{m}`: first step compiled {c['frames_compiled']} frames into {c['graphs']} graphs in "
+                      f"{c['compile_s']} s, {c['graph_breaks']} graph breaks"
+                      + (f"; after the batch search: {results[m]['compile_after_search']['frames_compiled']} frames, "
+                         f"{results[m]['compile_after_search']['compile_s']} s"
+                         if results[m].get("compile_after_search") else "") + ". Break reasons (count):", ""]
+            lines += [f"- {v}x {k}" for k, v in c["break_reasons"].items()] or ["- none"]
     r = results.get("codec_rtf", {})
     lines += ["", "## Codec real-time factor (seconds of compute per second of audio)", ""]
     if r.get("status") == "ok":

@@ -32,6 +32,8 @@ from ..audio import load_audio
 from ..errors import AudioError, ConfigError
 
 FeatureLoader = Callable[[str], Mapping[str, torch.Tensor]]
+#: ``(utt_id, start, length) -> {key: frames [start, start+length)}`` (``TeacherCache.load_frames``)
+FrameLoader = Callable[[str, int, int], Mapping[str, torch.Tensor]]
 CROP_MODES = ("per_epoch", "fixed")
 _FIXED_TAG = 0x46495844  # keeps fixed-crop seeds apart from the (seed, epoch, index) ones
 
@@ -66,6 +68,9 @@ class CropDataset(Dataset):
         features: ``utt_id -> {"lm": [T,D], "lm_mask": [T], "sm": [T,D], ...}`` at the codec
             frame rate (``TeacherCache.load``), or None when nothing is distilled.
         feature_keys: which features to crop (e.g. ``("lm", "sm")``); each must be in ``features``.
+        feature_frames: ``(utt_id, start, length) -> {key: frames [start, start+length)}``
+            (``TeacherCache.load_frames``): reads only the crop's frames; used instead of
+            ``features`` when given.
         seed: global seed; the crop of item ``i`` in epoch ``e`` is drawn from ``(seed, e, i)``.
         random_crop: False takes the first ``segment_samples`` (validation).
         crop: ``"per_epoch"`` (a fresh crop every epoch) or ``"fixed"`` (one crop per file, drawn
@@ -88,6 +93,7 @@ class CropDataset(Dataset):
         seed: int = 42,
         random_crop: bool = True,
         crop: str = "per_epoch",
+        feature_frames: FrameLoader | None = None,
     ) -> None:
         if crop not in CROP_MODES:
             raise ConfigError(f"data.crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
@@ -99,7 +105,7 @@ class CropDataset(Dataset):
                 f"data.segment_seconds gives {segment_samples} samples, shorter than one codec frame "
                 f"({hop_length} samples)"
             )
-        if feature_keys and features is None:
+        if feature_keys and features is None and feature_frames is None:
             raise ValueError(f"feature_keys {list(feature_keys)} given but no feature loader")
         self.utterances = list(utterances)
         self.sample_rate = int(sample_rate)
@@ -107,6 +113,7 @@ class CropDataset(Dataset):
         self.num_frames = frames
         self.segment_samples = frames * hop_length
         self.features = features
+        self.feature_frames = feature_frames
         self.feature_keys = tuple(feature_keys)
         self.seed = int(seed)
         self.random_crop = bool(random_crop)
@@ -155,15 +162,20 @@ class CropDataset(Dataset):
         frame_mask[:valid_frames] = True
         item: dict[str, Any] = {"id": uid, "wav": out_wav[None], "wav_mask": wav_mask, "frame_mask": frame_mask}
         if self.feature_keys:
+            first = f0  # the row of the crop's first frame in what the loader returned
+            feats: Mapping[str, torch.Tensor]
             try:
-                feats = self.features(uid)  # type: ignore[misc]
+                if self.feature_frames is not None:
+                    feats, first = self.feature_frames(uid, f0, self.num_frames), 0
+                else:
+                    feats = self.features(uid)  # type: ignore[misc]
             except Exception as exc:  # a truncated/corrupt cache file is reported like bad audio
                 return BadItem(uid, path, f"teacher features unreadable: {exc}")
             for key in self.feature_keys:
                 if key not in feats:
                     return BadItem(uid, path, f"teacher features have no {key!r} (have {sorted(feats)})")
                 value, mask = crop_frames(
-                    feats[key], feats.get(f"{key}_mask"), f0, self.num_frames
+                    feats[key], feats.get(f"{key}_mask"), first, self.num_frames
                 )
                 item[key] = value
                 item[f"{key}_mask"] = mask & frame_mask

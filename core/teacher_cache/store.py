@@ -120,6 +120,36 @@ class TeacherCache:
                 out[k] = v if v.dtype == torch.bool else v.to(dtype)
         return out
 
+    def load_frames(self, utt_id: str, start: int, length: int) -> dict[str, torch.Tensor]:
+        """Frames ``[start, start + length)`` of every tensor :meth:`load` returns, in the stored
+        dtype (fewer rows at the end of an utterance).
+
+        Reads only those rows (a safetensors slice): a training crop of 3 s is a small part of an
+        utterance's features, and reading all of them and casting to fp32 before cropping cost
+        20x the time per item (11.1 against 0.54 ms, issue 27) on the data path of the step.
+        """
+        from safetensors import safe_open
+
+        out: dict[str, torch.Tensor] = {}
+        for name in self.enabled:
+            path = self.stores[name].path(utt_id)
+            if not path.is_file():
+                raise TeacherCacheMiss(
+                    f"no cached {name.upper()} teacher features for utterance {utt_id!r} ({path}); "
+                    "run `tokenizer-bench cache-teachers CONFIG` first"
+                )
+            try:
+                with safe_open(str(path), framework="pt") as fh:
+                    for k in fh.keys():
+                        sl = fh.get_slice(k)
+                        rows = int(sl.get_shape()[0])
+                        out[k] = sl[min(start, rows) : min(start + length, rows)]
+            except Exception as exc:  # a damaged file: say which and how to fix it
+                raise TeacherCacheMiss(
+                    f"{path}: unreadable cache file ({exc}); delete it and rerun cache-teachers"
+                ) from exc
+        return out
+
     def file_metadata(self, name: str, utt_id: str) -> dict[str, str]:
         """The raw (string) safetensors metadata of store ``name``'s file for ``utt_id``."""
         from safetensors import safe_open

@@ -203,17 +203,19 @@ def build_train_data(
     utts = list_utterances(cfg.data.train, cfg.data.format, cfg.data.max_utterances)
     keys = tuple(feature_keys)
     load = None
+    frames = None
     if keys:
         if features is None:
             cache, utts = open_feature_cache(cfg, utts, hop_length, is_main=is_main, wait=wait, say=say)
-            load = cache.load
+            load, frames = cache.load, cache.load_frames
         else:
             load = features
     dims = feature_dims(load, utts, keys) if load is not None else {}
     sr = cfg.model.sample_rate
     segment = int(round(cfg.data.segment_seconds * sr))
     common: dict[str, Any] = dict(sample_rate=sr, segment_samples=segment, hop_length=hop_length, seed=cfg.seed)
-    dataset = CropDataset(utts, features=load, feature_keys=keys, random_crop=True, crop=cfg.data.crop, **common)
+    dataset = CropDataset(utts, features=load, feature_keys=keys, random_crop=True, crop=cfg.data.crop,
+                          feature_frames=frames, **common)
     sampler = EpochSampler(len(dataset), cfg.data.batch_size, seed=cfg.seed, num_replicas=num_replicas, rank=rank)
     loader_kwargs: dict[str, Any] = dict(
         collate_fn=collate,

@@ -11,9 +11,10 @@ discriminator's activations live next to the generator's. The GAN losses are sum
 sub-discriminators (a mean is a sum over a known count, passed as ``num_terms``), so the
 gradients are those of one joint pass. In the generator pass each group back-propagates into a
 detached copy of ``wav_hat``; the summed gradient then enters the generator's single backward as
-``(wav_hat * grad).sum()``. The discriminators are not DDP-wrapped: :func:`average_gradients`
-averages their gradients across processes with one all-reduce before their optimiser step, as
-DDP would.
+``(wav_hat * grad).sum()``. The discriminators are not DDP-wrapped: on the micro-batch that steps,
+:class:`GradientMean` starts an asynchronous all-reduce of each group's gradients right after that
+group's backward (so it overlaps the next group's forward and backward, as DDP's buckets would) and
+waits for them all before the optimiser step; :func:`average_gradients` is the blocking one-call form.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class DiscriminatorSet(nn.Module):
         """Outputs of the named discriminators, flat; ``modules`` may map names to compiled versions."""
         logits: list[torch.Tensor] = []
         fmaps: list[list[torch.Tensor]] = []
+        if modules is not None:  # compiled: one graph for every batch size
+            torch._dynamo.maybe_mark_dynamic(wav, 0)
         for name in names:
             out: Any = (modules or self.discriminators)[name](wav)
             try:
@@ -165,16 +168,18 @@ def discriminator_backward(
     accum: int = 1,
     modules: dict[str, Any] | None = None,
     phase: Phase = no_phase,
-) -> float:
+    reduce: "GradientMean | None" = None,
+) -> torch.Tensor:
     """The discriminators' loss (``loss.discriminator_loss`` of real vs ``fake``), back-propagated
-    group by group into the discriminators' gradients (divided by ``accum``); returns its value.
+    group by group into the discriminators' gradients (divided by ``accum``); returns its value
+    (a detached tensor on the device: reading it is the caller's host sync, on log steps).
 
     Real and generated audio go through a discriminator in one concatenated batch (every
     discriminator here is per-example, so this equals two passes and halves the launches).
     """
     n_logits, _ = discriminators.num_terms(groups, wav)
     both = torch.cat([wav, fake])
-    value = 0.0
+    value = torch.zeros((), device=wav.device)
     for names in groups:
         with phase("d_forward"), accelerator.autocast():
             logits, _ = discriminators.run(names, both, modules)
@@ -185,7 +190,9 @@ def discriminator_backward(
             )
         with phase("d_backward"):
             accelerator.backward(part / accum)
-        value += float(part.detach())
+        if reduce is not None:  # this group's gradients are complete: their all-reduce starts now
+            reduce.start([p for n in names for p in discriminators.discriminators[n].parameters()])
+        value = value + part.detach()
         del logits, real_l, fake_l, part
     return value
 
@@ -205,8 +212,10 @@ def generator_adversarial_backward(
     their weighted sum with respect to ``wav_hat``, one group at a time (discriminator parameters
     frozen for the pass, their gradients untouched)."""
     n_logits, n_fmaps = discriminators.num_terms(groups, wav)
-    # under fp16 the partial backwards need the loss scale too; it is divided out again below
-    scale = float(accelerator.scaler.get_scale()) if getattr(accelerator, "scaler", None) is not None else 1.0
+    # under fp16 the partial backwards need the loss scale too; it is divided out again below. The
+    # scale is read as a device tensor (``scaler.scale`` of a one): ``get_scale()`` would sync the host
+    scaler = getattr(accelerator, "scaler", None)
+    scale = scaler.scale(torch.ones((), device=wav.device)) if scaler is not None else None
     leaf = wav_hat.detach().requires_grad_(True)
     values = {t.name: torch.zeros((), device=wav.device) for t in terms}
     discriminators.requires_grad_(False)
@@ -235,12 +244,45 @@ def generator_adversarial_backward(
                     values[term.name] = values[term.name] + value.detach()
             if part is not None:
                 with phase("g_disc_backward"):
-                    torch.autograd.backward(part * scale, inputs=[leaf])
+                    torch.autograd.backward(part * scale if scale is not None else part, inputs=[leaf])
             del fake_l, fake_f, real_f, part
     finally:
         discriminators.requires_grad_(True)
     grad = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-    return values, grad / scale
+    return values, (grad / scale if scale is not None else grad)
+
+
+class GradientMean:
+    """Gradients averaged over processes, one asynchronous all-reduce per parameter group.
+
+    ``start(params)`` launches the all-reduce of those parameters' gradients (flattened into one
+    buffer) and returns at once; ``wait()`` waits for every launched one and writes the means back.
+    With one process both do nothing.
+    """
+
+    def __init__(self, world_size: int) -> None:
+        self.world_size = int(world_size)
+        self._pending: list[tuple[Any, torch.Tensor, list[torch.Tensor]]] = []
+
+    def start(self, params: Any) -> None:
+        if self.world_size == 1:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        work = torch.distributed.all_reduce(flat, async_op=True)
+        self._pending.append((work, flat, grads))
+
+    def wait(self) -> None:
+        for work, flat, grads in self._pending:
+            work.wait()
+            flat /= self.world_size
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+        self._pending.clear()
 
 
 def average_gradients(params: Any, world_size: int) -> None:

@@ -38,9 +38,10 @@ class OptimizerGroup:
 class StepResult:
     """One micro-step: logged scalars (``loss/*``, ``weighted/*``, ``grad_norm/*``, ...), the batch's
     audio and reconstruction (for audio logs), its codes ``[B, Q, T]`` (code-usage statistics) and
-    what the progress bar shows."""
+    what the progress bar shows. Scalars may be 0-dim tensors on the device (floats too): the trainer
+    sums them and brings them to the host once per log step."""
 
-    scalars: dict[str, float]
+    scalars: dict[str, Any]
     wav: torch.Tensor
     wav_hat: torch.Tensor
     codes: torch.Tensor | None = None

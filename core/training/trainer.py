@@ -18,6 +18,7 @@ states, RNG states of every process, and the data position — is in the checkpo
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -82,18 +83,29 @@ class Trainer:
         from accelerate import Accelerator
         from datetime import timedelta
 
-        from accelerate.utils import InitProcessGroupKwargs, set_seed
+        from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, set_seed
 
         self.cfg = cfg
         tcfg = cfg.trainer
         self.run_dir = Path(output_dir if output_dir is not None else tcfg.output_dir)
-        handlers: list = [InitProcessGroupKwargs(timeout=timedelta(minutes=tcfg.distributed_timeout_minutes))]
+        handlers: list = [
+            InitProcessGroupKwargs(timeout=timedelta(minutes=tcfg.distributed_timeout_minutes)),
+            # no buffer broadcast from rank 0 before every forward: the only buffers that change in
+            # training are the RVQ codebooks, which the quantizer keeps identical on every rank
+            # itself (k-means broadcast, all-reduced EMA statistics); resending them (64 MB for the
+            # paper model) each forward was redundant (tests/core/training/test_trainer.py checks
+            # the ranks' codebooks stay bit-identical without it)
+            DistributedDataParallelKwargs(broadcast_buffers=False),
+        ]
         # Accelerate sets up CPU-only multi-process (gloo) runs only when told to use the CPU.
         multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.accelerator = acc = Accelerator(
             cpu=tcfg.cpu or multi_cpu, mixed_precision=tcfg.mixed_precision, kwargs_handlers=handlers
         )
         self.is_main = acc.is_main_process
+        if acc.device.type == "cuda":
+            # training crops have one shape, so cuDNN's per-shape algorithm search pays off once
+            torch.backends.cudnn.benchmark = tcfg.cudnn_benchmark is not False
         if tcfg.num_threads is not None:
             torch.set_num_threads(tcfg.num_threads)
         self._check_run_dir(resume)
@@ -135,7 +147,17 @@ class Trainer:
         prepared = list(prepared) if isinstance(prepared, (list, tuple)) else [prepared]
         self.prepared: dict[str, Any] = {g.key: m for g, m in zip(dist, prepared[: len(dist)])}
         self.optimizers = {g.key: o for g, o in zip(self.groups, prepared[len(dist):])}
-        checkpoint_submodules(generator, tcfg.activation_checkpointing)
+        if tcfg.compile and tcfg.activation_checkpointing:
+            # A checkpointed part is traced as one unit; the LSTM inside the encoder and decoder
+            # breaks the graph, and a break inside a checkpointed region sends the whole region back
+            # to eager mode, so its convolutions were never compiled (36 uncompiled convolution
+            # calls per step of the paper model, issue 27). Compiled, the parts are stored instead.
+            self.say(f"WARNING: trainer.compile is on, so trainer.activation_checkpointing "
+                     f"({', '.join(tcfg.activation_checkpointing)}) is turned off: its regions would run "
+                     "uncompiled. Their activations are kept (more memory); to recompute them instead, "
+                     "turn compile off")
+        else:
+            checkpoint_submodules(generator, tcfg.activation_checkpointing)
         self.trim_host_memory = tcfg.release_host_memory and acc.device.type == "cpu"
         self.reuse_heap = tcfg.reuse_freed_memory and acc.device.type == "cpu"
         if tcfg.compile:
@@ -372,7 +394,7 @@ class Trainer:
             summary_keys=tuple(getattr(self.recipe, "summary_keys", ())),
         )
         accum = tc.gradient_accumulation_steps
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}  # tensors on the device (or floats) until the log step reads them
         count = 0
         micro = 0
         last_saved = self.step if self.resumed_from is not None else -1
@@ -401,7 +423,7 @@ class Trainer:
                     self._schedule_step()
                     last = self.step >= total or self._budget_spent()
                     if self.step % tc.log_every == 0 or last:
-                        self._log(sums, count)
+                        self._log(sums, count, first_step=self.step - (self.step - 1) % tc.log_every)
                         sums, count = {}, 0
                     self.logger.advance(self.step, result.progress)
                     if self.step % tc.audio_every == 0:
@@ -517,7 +539,8 @@ class Trainer:
         The public entry for benchmarks and tests: the same step :meth:`fit` runs, without the
         loop's bookkeeping (the step counter, schedules, logs and checkpoints do not move).
         """
-        return self._micro_step(batch, sync=True, accum=1).scalars
+        scalars = self._micro_step(batch, sync=True, accum=1).scalars
+        return dict(zip(scalars, _host_values(list(scalars.values()))))  # one host transfer
 
     def _micro_step(self, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
         """The recipe's micro-step inside the heap-reuse boundary; then the code statistics."""
@@ -525,6 +548,8 @@ class Trainer:
             if self.reuse_heap:  # ends by giving the step's free heap back (malloc_trim)
                 stack.enter_context(reuse_freed_memory())
             result = self.recipe.micro_step(self, batch, sync, accum)
+        if sync:
+            self._update_loss_scale()
         if sync and self.trim_host_memory and not self.reuse_heap:
             with self.phase("release_host_memory"):
                 release_host_memory()
@@ -532,22 +557,78 @@ class Trainer:
             self.codebook_health.update(result.codes, _frame_mask(batch, result.codes, self.accelerator.device))
         return result
 
-    def clip(self, params: Any) -> float:
+    def clip(self, params: Any, optimizer: str | None = None) -> torch.Tensor:
         """Clip the gradients of ``params`` to ``trainer.grad_clip`` (global norm; none: no clipping)
-        and return their norm before clipping (Accelerate's ``clip_grad_norm_``, across processes)."""
-        max_norm = self.cfg.trainer.grad_clip
-        norm = self.accelerator.clip_grad_norm_(list(params), max_norm if max_norm is not None else float("inf"))
-        return float(norm) if norm is not None else float("nan")
+        and return their norm before clipping, as a tensor on the device (no host sync; the log step
+        reads it).
 
-    def _log(self, sums: dict[str, float], count: int) -> None:
+        ``optimizer`` is the key of the optimiser that owns ``params``. Under fp16 loss scaling the
+        gradients are unscaled first, and *only that optimiser's*: Accelerate's ``clip_grad_norm_``
+        unscales every prepared optimiser, so a discriminator clip in the middle of a GAN step with
+        gradient accumulation would unscale the generator's accumulated gradients too, which the
+        scaler forgets at its next update and the generator's clip then unscales again (its earlier
+        micro-batches end up divided by the scale twice). With one optimiser ``None`` means it.
+        """
+        params = [p for p in params if p.grad is not None]
+        acc = self.accelerator
+        if getattr(acc, "scaler", None) is not None:
+            if optimizer is None:
+                if len(self.optimizers) != 1:
+                    raise ValueError("Trainer.clip: under fp16 loss scaling name the optimiser whose gradients these "
+                                     f"are (one of {', '.join(self.optimizers)}): only its gradients may be unscaled")
+                (optimizer,) = self.optimizers
+            acc.unscale_gradients(optimizer=self.optimizers[optimizer])
+        max_norm = self.cfg.trainer.grad_clip
+        if not params:
+            return torch.full((), float("nan"))
+        # torch's clip (what Accelerate's clip calls after its unscale for DDP / single-device runs);
+        # DDP has already averaged the gradients, so every process computes the same norm
+        return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm is not None else float("inf")).detach()
+
+    def step_optimizer(self, key: str) -> None:
+        """Step the optimiser ``key`` and drop its gradients.
+
+        Under fp16 loss scaling the scaler steps it (skipping the step on inf/NaN gradients) but
+        updates its scale only once per optimiser step, after every optimiser has stepped
+        (:meth:`_update_loss_scale`): a GAN step steps the discriminators *before* the generator's
+        last backward, and a scale changed in between would scale that backward differently from the
+        generator's earlier micro-batches. This is PyTorch's recipe for several optimisers with one
+        ``GradScaler`` (one ``scaler.step`` per optimiser, one ``scaler.update`` per iteration).
+        """
+        opt = self.optimizers[key]
+        scaler = getattr(self.accelerator, "scaler", None)
+        if scaler is None:
+            opt.step()
+        else:
+            scaler.step(getattr(opt, "optimizer", opt))  # the torch optimiser Accelerate wraps
+            self._scale_update_due = True
+        opt.zero_grad(set_to_none=True)
+
+    def _update_loss_scale(self) -> None:
+        """The fp16 loss scale's one update per optimiser step (see :meth:`step_optimizer`)."""
+        if getattr(self, "_scale_update_due", False):
+            self.accelerator.scaler.update()
+            self._scale_update_due = False
+
+    def _log(self, sums: dict[str, Any], count: int, first_step: int | None = None) -> None:
+        """Log the means of the scalars summed since the last log step: the step's one host sync for
+        them (the recipe keeps losses, norms and metrics on the device). A non-finite ``loss/*``
+        mean stops the run here, naming the steps it covers."""
         if count == 0:
             return
         acc = self.accelerator
         keys = sorted(sums)
-        vals = torch.tensor([sums[k] / count for k in keys], dtype=torch.float64, device=acc.device)
+        vals = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64, device=acc.device).reshape(())
+                            for k in keys]) / count
         if acc.num_processes > 1:
             vals = acc.reduce(vals, reduction="mean")
         scalars = dict(zip(keys, vals.tolist()))
+        bad = {k: v for k, v in scalars.items() if k.startswith("loss/") and not math.isfinite(v)}
+        if bad:
+            steps = f"step {self.step}" if first_step in (None, self.step) else f"steps {first_step}-{self.step}"
+            raise FloatingPointError(
+                f"non-finite loss in {steps}: " + ", ".join(
+                    f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/")))
         for g in self.groups:
             scalars[f"lr/{g.label}"] = current_lr(self.optimizers[g.key])
         scalars["data/skipped_total"] = float(self.skipped_total)
@@ -649,6 +730,17 @@ def train(
 
         summary["evaluation"] = evaluate_export(cfg, summary["export_dir"], summary["run_dir"], say=trainer.say)
     return summary
+
+
+def _host_values(values: list[Any]) -> list[float]:
+    """Scalars (0-dim tensors on the device, or numbers) as floats, with one device-to-host copy."""
+    if not values:
+        return []
+    tensors = [torch.as_tensor(v).detach().reshape(()).to(torch.float64) for v in values]
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        tensors = [t.cpu() for t in tensors]
+    return torch.stack(tensors).tolist()
 
 
 def _frame_mask(batch: dict[str, Any], codes: torch.Tensor, device: torch.device) -> torch.Tensor | None:

@@ -111,11 +111,20 @@ class SConvTranspose1d(nn.Module):
 # --------------------------------------------------------------------------- LSTM, activations
 
 
+#: Devices on which the LSTM runs in fp32 with autocast off when autocast is on. CUDA's autocast
+#: rule for cuDNN RNNs (``aten/src/ATen/cudnn/AutocastRNN.cpp``) casts input and weights to fp16
+#: whatever the autocast dtype, so under ``mixed_precision: bf16`` (no loss scaler) the recurrence
+#: would run in fp16 and could overflow. The CPU's autocast runs it in bf16, which is what was asked.
+FP32_LSTM_DEVICES: set[str] = {"cuda"}
+
+
 class SLSTM(nn.Module):
     """Time-major LSTM on a ``[B, C, T]`` tensor with a skip connection.
 
     For a bidirectional LSTM the output has ``2C`` channels and the skip adds the input tiled
-    along channels (``[x, x]``), as the official code does.
+    along channels (``[x, x]``), as the official code does. Under autocast on a device of
+    :data:`FP32_LSTM_DEVICES` the LSTM itself runs in fp32 (its output is fp32; the next
+    convolution casts it back to the autocast dtype).
     """
 
     def __init__(self, dimension: int, num_layers: int = 2, skip: bool = True, bidirectional: bool = False) -> None:
@@ -126,7 +135,12 @@ class SLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(2, 0, 1)
-        y, _ = self.lstm(x)
+        device = x.device.type
+        if device in FP32_LSTM_DEVICES and torch.is_autocast_enabled(device):
+            with torch.autocast(device_type=device, enabled=False):
+                y, _ = self.lstm(x.float())
+        else:
+            y, _ = self.lstm(x)
         if self.skip:
             if torch.is_grad_enabled():  # the LSTM's backward needs its output as it is
                 y = y + (x.repeat(1, 1, 2) if self.bidirectional else x)

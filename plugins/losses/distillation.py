@@ -93,9 +93,9 @@ def distillation_loss(
     norms = q.norm(dim=1) * s.norm(dim=1)
     cos = dot / norms.clamp_min(eps)
     per_utt = -F.logsigmoid(cos).mean(dim=1)  # [B]
-    if not bool(valid.any()):
-        return per_utt.sum() * 0.0
-    return per_utt[valid].mean()
+    # the mean over valid utterances as a masked sum (boolean indexing would sync with the device)
+    w = valid.to(per_utt.dtype)
+    return torch.where(valid, per_utt, torch.zeros_like(per_utt)).sum() / w.sum().clamp_min(1.0)
 
 
 class DistillationLoss(nn.Module):

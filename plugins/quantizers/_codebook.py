@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._kmeans import initial_means, kmeans, nearest
+from ._kmeans import code_counts, initial_means, kmeans, nearest
 
 
 def distributed() -> bool:
@@ -113,6 +113,7 @@ class EuclideanCodebook(nn.Module):
             self.last_kmeans = {"iterations": res.iterations, "converged": res.converged,
                                 "num_samples": res.num_samples}
         self.inited.fill_(1.0)
+        self._inited_seen = True  # known here: the next step need not read the flag from the device
         _broadcast_(self.embed, self.embed_avg, self.cluster_size)
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +127,7 @@ class EuclideanCodebook(nn.Module):
     def ema_update_(self, x: torch.Tensor, codes: torch.Tensor) -> None:
         """One training update from ``x [N, D]`` assigned to ``codes [N]``: EMA of counts and sums, then
         ``embed = embed_avg / laplace(cluster_size)``; with ``reset_dead_codes`` dead codes are replaced."""
-        counts = torch.bincount(codes, minlength=self.codebook_size).to(x.dtype)
+        counts = code_counts(codes, self.codebook_size, x.dtype)
         sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x)
         _all_reduce_sum_(counts, sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
@@ -138,6 +139,7 @@ class EuclideanCodebook(nn.Module):
 
     @torch.no_grad()
     def _reset_dead_codes_(self, x: torch.Tensor) -> None:
+        # one host sync per layer and step (how many codes to draw): the price of "reset" mode
         if self.threshold_ema_dead_code <= 0:
             return
         dead = self.cluster_size < self.threshold_ema_dead_code

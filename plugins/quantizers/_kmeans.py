@@ -46,6 +46,17 @@ def initial_means(samples: torch.Tensor, num_clusters: int, generator: torch.Gen
     return samples[idx]
 
 
+def code_counts(codes: torch.Tensor, num_codes: int, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+    """How often each of ``num_codes`` codes occurs in ``codes [N]``, as ``dtype``, on their device.
+
+    ``torch.bincount`` would do, but on CUDA it reads the largest code back to the host (a sync)
+    even with ``minlength``; a scatter-add of ones does not. Float counts are exact up to 2^24 per
+    code, so the atomic adds give the same counts in any order.
+    """
+    return torch.zeros(num_codes, dtype=dtype, device=codes.device).index_add_(
+        0, codes, torch.ones(codes.shape[0], dtype=dtype, device=codes.device))
+
+
 def nearest(samples: torch.Tensor, means: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
     """Index of the nearest mean (squared Euclidean) for every row of ``samples``.
 
@@ -97,7 +108,7 @@ def kmeans(
         if prev is not None and torch.equal(assign, prev):
             converged = True  # same assignment -> same means as the previous update: fixed point
             break
-        counts = torch.bincount(assign, minlength=num_clusters)
+        counts = code_counts(assign, num_clusters)
         sums = torch.zeros(num_clusters, dim, dtype=data.dtype, device=data.device)
         sums.index_add_(0, assign, data)
         nonempty = counts > 0
@@ -108,5 +119,5 @@ def kmeans(
         final_assign = prev
     else:
         final_assign = nearest(full, means)
-    cluster_size = torch.bincount(final_assign, minlength=num_clusters).to(full.dtype)
+    cluster_size = code_counts(final_assign, num_clusters, full.dtype)
     return KMeansResult(means=means, cluster_size=cluster_size, iterations=it, converged=converged, num_samples=n)

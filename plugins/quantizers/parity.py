@@ -45,8 +45,11 @@ class OfficialCodebook(EuclideanCodebook):
 
     @torch.no_grad()
     def ema_update_(self, x: torch.Tensor, codes: torch.Tensor) -> None:
-        if self.official_dead_codes and self.threshold_ema_dead_code > 0:
-            # the official replacement, overwritten by the update below: only its draw remains
+        if self.official_dead_codes and self.threshold_ema_dead_code > 0 and x.device.type == "cpu":
+            # the official replacement, overwritten by the update below: only its draw remains.
+            # Replayed on the CPU only: on an accelerator deciding whether to draw reads a device
+            # value (one host sync per layer and step) for nothing but the position of the device
+            # RNG stream, which only the first step's k-means init of later layers reads.
             if bool((self.cluster_size < self.threshold_ema_dead_code).any()):
                 initial_means(x, self.codebook_size)
         super().ema_update_(x, codes)

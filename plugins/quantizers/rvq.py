@@ -37,6 +37,7 @@ from tokenizer_bench.core.interfaces import QuantizerOutput
 
 from . import parity
 from ._codebook import EuclideanCodebook
+from ._kmeans import code_counts
 
 DEAD_CODE_MODES = ("official", "reset")
 KMEANS_EMA_INITS = ("official", "weighted")
@@ -193,7 +194,7 @@ class ResidualVectorQuantizer(nn.Module):
                 quantized = quantized + q_out
                 codes.append(idx.view(b, t))
                 if self.compute_metrics:
-                    counts.append(torch.bincount(idx, minlength=self.codebook_size))
+                    counts.append(code_counts(idx, self.codebook_size))
             metrics = self._metrics(counts) if counts else {}
         return QuantizerOutput(
             quantized=quantized,
@@ -247,17 +248,18 @@ class ResidualVectorQuantizer(nn.Module):
         levels = [self.codebooks[i].lookup(codes[:, i].long()).transpose(1, 2) for i in range(codes.shape[1])]
         return torch.stack(levels, dim=1)
 
-    def _metrics(self, counts: list[torch.Tensor]) -> dict[str, float]:
-        """Per layer: fraction of codes used in this batch and perplexity exp(H(code histogram))."""
-        c = torch.stack(counts).double()
+    def _metrics(self, counts: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per layer: fraction of codes used in this batch and perplexity exp(H(code histogram)),
+        as 0-dim tensors on the codes' device (no host sync: a trainer reads them on log steps)."""
+        c = torch.stack(counts).float()
         p = c / c.sum(dim=1, keepdim=True)
         entropy = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(dim=1)
-        usage = (c > 0).double().mean(dim=1)
-        values = torch.stack([usage, entropy.exp()], dim=1).tolist()
-        out: dict[str, float] = {}
-        for i, (u, ppl) in enumerate(values):
-            out[f"layer{i}_usage"] = u
-            out[f"layer{i}_perplexity"] = ppl
+        usage = (c > 0).float().mean(dim=1)
+        ppl = entropy.exp()
+        out: dict[str, torch.Tensor] = {}
+        for i in range(c.shape[0]):
+            out[f"layer{i}_usage"] = usage[i]
+            out[f"layer{i}_perplexity"] = ppl[i]
         return out
 
 

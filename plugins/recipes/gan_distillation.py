@@ -20,7 +20,6 @@ The discriminator terms join the total from ``trainer.discriminator_warmup_steps
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import torch
@@ -39,7 +38,7 @@ from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.core.training.gan import (
     DiscriminatorSet,
     GanTerm,
-    average_gradients,
+    GradientMean,
     discriminator_backward,
     generator_adversarial_backward,
 )
@@ -169,8 +168,11 @@ class GanDistillationRecipe:
         wav = batch["wav"].to(acc.device, non_blocking=True)
         with phase("teacher_features"):
             feats = self.features(batch, acc.device)
+        if tc.compile:  # one graph for every batch size (a dropped bad item changes it), no recompile
+            for t in (wav, *feats.values()):
+                torch._dynamo.maybe_mark_dynamic(t, 0)
         disc_on = self.discriminators is not None and trainer.step >= tc.discriminator_warmup_steps
-        scalars: dict[str, float] = {}
+        scalars: dict[str, torch.Tensor] = {}  # kept on the device: the trainer reads them on log steps
         with contextlib.ExitStack() as stack:
             if not sync:  # gradient accumulation: no all-reduce until the last micro-batch
                 stack.enter_context(acc.no_sync(gen))
@@ -180,17 +182,20 @@ class GanDistillationRecipe:
             wav_hat = wav_hat[..., : wav.shape[-1]]
             # 2. discriminator step on the detached reconstruction
             if disc_on:
+                # on the stepping micro-batch each discriminator's gradient all-reduce starts right
+                # after its backward and overlaps the next discriminator's passes
+                reduce = GradientMean(acc.num_processes) if sync else None
                 scalars["loss/discriminator"] = discriminator_backward(
                     acc, self.discriminators, self.groups, self.adversarial, wav, wav_hat.detach(),
-                    accum=accum, modules=self.compiled, phase=phase,
+                    accum=accum, modules=self.compiled, phase=phase, reduce=reduce,
                 )
-                if sync:
+                if reduce is not None:
                     with phase("d_optimizer"):
-                        average_gradients(self.discriminators.parameters(), acc.num_processes)
-                        scalars["grad_norm/discriminator"] = trainer.clip(self.discriminators.parameters())
-                        opt_d = trainer.optimizers["d"]
-                        opt_d.step()
-                        opt_d.zero_grad(set_to_none=True)
+                        reduce.wait()
+                        # "d": under fp16 only the discriminators' gradients are unscaled here; the
+                        # generator's accumulated ones stay scaled until its own clip below
+                        scalars["grad_norm/discriminator"] = trainer.clip(self.discriminators.parameters(), "d")
+                        trainer.step_optimizer("d")
             # 3. generator step
             values: dict[str, torch.Tensor] = {}
             parts: dict[str, torch.Tensor] = {}
@@ -219,24 +224,17 @@ class GanDistillationRecipe:
                 acc.backward((total + surrogate if surrogate is not None else total) / accum)
             if sync:
                 with phase("g_optimizer"):
-                    scalars["grad_norm/generator"] = trainer.clip(gen.parameters())
-                    opt_g = trainer.optimizers["g"]
-                    opt_g.step()
-                    opt_g.zero_grad(set_to_none=True)
+                    scalars["grad_norm/generator"] = trainer.clip(gen.parameters(), "g")
+                    trainer.step_optimizer("g")
         for k, v in values.items():
-            scalars[f"loss/{k}"] = float(v.detach())
+            scalars[f"loss/{k}"] = v.detach()
         for k, v in weighted.items():
-            scalars[f"weighted/{k}"] = float(v.detach())
+            scalars[f"weighted/{k}"] = v.detach()
         for k, v in parts.items():
-            scalars[f"loss/{k}"] = float(v.detach())
-        scalars["loss/generator_total"] = float(total.detach())
+            scalars[f"loss/{k}"] = v.detach()
+        scalars["loss/generator_total"] = total.detach()  # the trainer stops on a non-finite loss/* value
         for k, v in (qout.metrics or {}).items():
-            scalars[f"codebook/{k}"] = float(v)
-        if not math.isfinite(scalars["loss/generator_total"]):
-            raise FloatingPointError(
-                f"non-finite generator loss at step {trainer.step + 1}: "
-                + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
-            )
+            scalars[f"codebook/{k}"] = v
         progress = {self.validate_on: scalars[f"loss/{self.validate_on}"]}
         return StepResult(scalars, wav.detach(), wav_hat.detach(), codes=qout.codes, progress=progress)
 

@@ -70,3 +70,26 @@ def test_file_stem_keeps_safe_ids_and_hashes_unsafe_ones():
     assert file_stem("a/b c") == "a_b_c-" + hashlib.sha1(b"a/b c").hexdigest()[:10]
     assert file_stem(".hidden") == "hidden-" + hashlib.sha1(b".hidden").hexdigest()[:10]
     assert file_stem("///") == "utt-" + hashlib.sha1(b"///").hexdigest()[:10]
+
+
+def test_load_frames_reads_the_rows_of_a_crop(tmp_path):
+    """The sliced read equals the whole read cropped, in the stored dtype, short at the end."""
+    from tokenizer_bench.core.config import validate
+    from tokenizer_bench.core.train_config import TrainConfig
+    from tokenizer_bench.plugins.recipes import _testing as _tiny
+
+    corpus = _tiny.make_corpus(tmp_path, n=1, seconds=(0.2,))  # 3200 samples = 200 frames of 16
+    cfg = validate(_tiny.tiny_config(corpus, tmp_path), TrainConfig)
+    _tiny.write_fake_cache(cfg, corpus)
+    cache = TeacherCache.open(cfg, _tiny.HOP)
+    whole = cache.load("1-1-0000", dtype=torch.float16)
+    assert whole["lm"].shape[0] == 200
+    for start, length, rows in ((0, 7, 7), (50, 100, 100), (190, 25, 10), (200, 5, 0), (260, 5, 0)):
+        part = cache.load_frames("1-1-0000", start, length)
+        assert set(part) == set(whole) == {"lm", "lm_mask", "sm"}
+        for k, v in part.items():
+            assert v.dtype == (torch.bool if k == "lm_mask" else torch.float16)  # as stored: no cast
+            assert v.shape[0] == rows
+            assert torch.equal(v, whole[k][start : start + length])
+    with pytest.raises(Exception, match="no cached LM"):
+        cache.load_frames("nope", 0, 5)

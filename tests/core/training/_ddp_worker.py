@@ -39,6 +39,9 @@ def main() -> None:
     torch.save(
         {
             "world_size": trainer.accelerator.num_processes,
+            "mixed_precision": str(trainer.accelerator.mixed_precision),
+            "broadcast_buffers": bool(getattr(trainer.prepared["g"], "broadcast_buffers", True)),
+            "optimizer_steps": trainer.step,
             "ids": seen,
             "probe": probe,
             "generator_init": init,

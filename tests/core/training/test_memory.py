@@ -72,3 +72,14 @@ def test_trainer_with_checkpointed_encoder_decoder_takes_the_same_step(tmp_path)
     for a, b in zip(plain, ckpt):
         for x, y in zip(a, b):
             torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_compile_turns_checkpointing_off_with_a_warning(tmp_path, capsys):
+    """A checkpointed part holding an LSTM would run uncompiled: compile keeps its activations instead."""
+    from tokenizer_bench.plugins.recipes import _testing as _tiny
+
+    trainer = _tiny.tiny_trainer(tmp_path, compile=True, activation_checkpointing=["encoder", "decoder"])
+    out = capsys.readouterr().out
+    assert "WARNING: trainer.compile is on, so trainer.activation_checkpointing (encoder, decoder) is turned off" in out
+    gen = trainer.tokenizer.generator
+    assert not getattr(gen.encoder, "_tb_checkpointed", False) and not getattr(gen.decoder, "_tb_checkpointed", False)

@@ -285,8 +285,8 @@ def test_metrics_usage_and_perplexity():
     set_codebook(q, 0, [[0.0], [1.0], [2.0], [3.0]], np.full(4, 5.0))
     q.eval()
     out = q(torch.tensor([[[0.0, 0.1, 1.0, 1.1]]]))  # codes 0,0,1,1 -> 2 of 4 used, uniform over 2
-    assert out.metrics["layer0_usage"] == pytest.approx(0.5)
-    assert out.metrics["layer0_perplexity"] == pytest.approx(2.0)
+    assert float(out.metrics["layer0_usage"]) == pytest.approx(0.5)
+    assert float(out.metrics["layer0_perplexity"]) == pytest.approx(2.0)
 
 
 def test_bad_arguments():
