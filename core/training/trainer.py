@@ -29,6 +29,7 @@ from ..config import Component, dump_config
 from ..errors import CheckpointError, ConfigError
 from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import torch_save_atomic, write_text_atomic
+from ..tokenizer import record_weights_hash
 from ..train_config import TrainConfig
 from . import checkpoint as ckpt
 from .clock import TrainingClock, log_scalars
@@ -477,6 +478,7 @@ class Trainer:
                 which, step = "best", int(best["step"])
         try:
             self.tokenizer.save_pretrained(export_dir)
+            record_weights_hash(self.tokenizer, export_dir)
         finally:
             if backup is not None:
                 gen.load_state_dict(backup)
