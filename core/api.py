@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .plugins import get_registry, registries
+from .registry import check_arguments
 from .tokenizer import Tokenizer, verify_weights_hash
 
 
@@ -18,6 +19,7 @@ def load_tokenizer(name: str, checkpoint: str | Path | None = None, **options: A
     records the hash of its weights (``weights_hash.json``, written by ``export``) must match it.
     """
     entry = get_registry("tokenizers").get(name)
+    check_arguments(entry, {"checkpoint": checkpoint, **options}, where=f"tokenizer {name!r} options")
     tok = entry.factory(checkpoint=checkpoint, **options)
     if checkpoint is not None and Path(checkpoint).expanduser().is_dir():
         verify_weights_hash(tok, Path(checkpoint).expanduser())

@@ -368,6 +368,16 @@ def read_codes(path: Path, tokenizer: Any) -> torch.Tensor:
     if not path.is_file():
         raise TokenizerBenchError(f"{path}: missing (listed in {INDEX} but not on disk)")
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise TokenizerBenchError(f"{path}: cannot read ({exc.strerror})") from None
+    if magic[:1] == b"\x80":  # a pickle: np.load would call it "pickled data"; never unpickled
+        raise TokenizerBenchError(f"{path}: a Python pickle, not a .npy array of codes (refused: pickles can run code)")
+    if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        raise TokenizerBenchError(f"{path}: not a .npy file (no NumPy header; {len(magic)} leading byte(s) "
+                                  f"{magic.hex()})")
+    try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise TokenizerBenchError(f"{path}: not a readable .npy array (truncated or corrupt: {exc})") from None

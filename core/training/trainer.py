@@ -18,6 +18,7 @@ states, RNG states of every process, and the data position — is in the checkpo
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import Component, dump_config
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingError
 from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import torch_save_atomic, write_text_atomic
 from ..tokenizer import record_weights_hash
@@ -377,6 +378,7 @@ class Trainer:
         count = 0
         micro = 0
         last_saved = self.step if self.resumed_from is not None else -1
+        first_step = self.step
         t_start = time.monotonic()
         self.clock.start()
         try:
@@ -422,6 +424,10 @@ class Trainer:
                         self._decay()
                     continue
                 break
+            if self.step == first_step and first_step < total:
+                raise TrainingError(
+                    f"no training step ran: {self.skipped_total} item(s) skipped as unreadable and none was usable "
+                    "(see the 'skipped' lines above); nothing saved or exported")
             if tc.export_which == "best" and self.last_valid_step != self.step:
                 self._validate()  # the final generator competes too
                 last_saved = -1  # and the checkpoint must record that validation
@@ -526,13 +532,26 @@ class Trainer:
         with contextlib.ExitStack() as stack:
             if self.reuse_heap:  # ends by giving the step's free heap back (malloc_trim)
                 stack.enter_context(reuse_freed_memory())
-            result = self.recipe.micro_step(self, batch, sync, accum)
+            try:
+                result = self.recipe.micro_step(self, batch, sync, accum)
+            except FloatingPointError as exc:  # a recipe's own check of its losses
+                raise self._diverged(str(exc)) from exc
+        bad = [f"{k}={v}" for k, v in result.scalars.items() if k.startswith("loss") and not math.isfinite(v)]
+        if bad:
+            raise self._diverged(f"non-finite loss at step {self.step + 1}: {', '.join(bad)}")
         if sync and self.trim_host_memory and not self.reuse_heap:
             with self.phase("release_host_memory"):
                 release_host_memory()
         if self.codebook_health is not None and result.codes is not None:
             self.codebook_health.update(result.codes, _frame_mask(batch, result.codes, self.accelerator.device))
         return result
+
+    def _diverged(self, what: str) -> TrainingError:
+        """The run stops at a non-finite loss, saving nothing (the weights may be NaN already)."""
+        last = ckpt.latest_checkpoint(self.run_dir)
+        where = f"--resume continues from {last.name}" if last is not None else "no checkpoint was saved yet"
+        return TrainingError(f"training stopped: {what}; nothing saved ({where}; a lower learning rate or "
+                             "trainer.grad_clip may help)")
 
     def clip(self, params: Any) -> float:
         """Clip the gradients of ``params`` to ``trainer.grad_clip`` (global norm; none: no clipping)
