@@ -79,10 +79,14 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
 
 
 def save_safetensors_atomic(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    # serialised in memory, written by Python: a full disk is an OSError (ENOSPC) naming the file,
+    # not a SafetensorError wrapping the OS error's text
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
     return Path(path)
 
 

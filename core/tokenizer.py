@@ -171,9 +171,9 @@ class Tokenizer(ABC):
         digest = hashlib.sha256()
         for i, module in enumerate(modules):
             for key, tensor in sorted(module.state_dict().items()):
-                t = tensor.detach().cpu().contiguous()
-                digest.update(f"{i}.{key}:{t.dtype}:{tuple(t.shape)};".encode())
-                digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+                digest.update(f"{i}.{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+                flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d tensors cannot change dtype view
+                digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
         return digest.hexdigest()
 
     # Tokenizers are usually torch modules too; these defaults keep wrappers simple.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,26 +49,28 @@ def _steps(run_dir: Path) -> list[str]:
 
 def test_disk_full_while_checkpointing_stops_cleanly_and_resume_continues(tiny, monkeypatch, capsys):
     cfg, run_dir = tiny
-    real = ckpt.torch_save_atomic
+    real = torch.save
 
-    def full_disk_at_step_4(obj, path):
-        if Path(path).name == ckpt.TRAINER_FILE and ".step_00000004." in Path(path).parent.name:
+    def full_disk_at_step_4(obj, f, *args, **kwargs):
+        """The writer: a full disk fails the write of step 4's trainer.pt (OSError from the file's
+        write, as torch.save into a Python file object reports it)."""
+        name = Path(getattr(f, "name", str(f)))
+        if name.name.startswith(f".{ckpt.TRAINER_FILE}.") and ".step_00000004." in name.parent.name:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(obj, path)
+        return real(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(ckpt, "torch_save_atomic", full_disk_at_step_4)
+    monkeypatch.setattr(torch, "save", full_disk_at_step_4)
     code = run(["train", str(cfg), "-o", str(run_dir)])
     out = capsys.readouterr()
     assert code == 1 and "Traceback" not in out.out + out.err
-    assert _errors(out.err) == [
-        f"error: no space left on the device while writing {run_dir}/checkpoints/"
-        + _errors(out.err)[0].split(f"{run_dir}/checkpoints/")[1].split("/")[0] + "/trainer.pt; free some space "
-        "and rerun"]
+    (line,) = _errors(out.err)
+    assert re.fullmatch(rf"error: no space left on the device while writing {re.escape(str(run_dir))}/checkpoints/"
+                        r"\.step_00000004\.\w+\.tmp/trainer\.pt; free some space and rerun", line), line
     assert _steps(run_dir) == ["step_00000002"]  # the previous checkpoint, intact
     assert not list((run_dir / "checkpoints").glob(".*"))  # no temporary folder left behind
     ckpt.read_checkpoint(run_dir / "checkpoints" / "step_00000002")
 
-    monkeypatch.setattr(ckpt, "torch_save_atomic", real)  # space freed
+    monkeypatch.setattr(torch, "save", real)  # space freed
     assert run(["train", str(cfg), "-o", str(run_dir), "--resume"]) == 0
     out = capsys.readouterr().out
     assert "resumed from" in out and "step_00000002 (step 2," in out
@@ -106,7 +109,8 @@ def test_sigkill_mid_run_leaves_readable_checkpoints_and_resume_finishes(tiny, c
     cfg, run_dir = tiny
     env = {k: v for k, v in os.environ.items() if k != "TOKENIZER_BENCH_DEBUG"}
     proc = subprocess.Popen([sys.executable, "-m", "tokenizer_bench.core.cli.app", "train", str(cfg), "-o",
-                             str(run_dir), "--set", "trainer.max_steps=100000", "--set", "trainer.checkpoint_every=1"],
+                             str(run_dir), "--set", "trainer.max_steps=100000", "--set", "trainer.max_epochs=100000",
+                             "--set", "trainer.checkpoint_every=1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
