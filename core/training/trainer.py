@@ -384,11 +384,13 @@ class Trainer:
         try:
             while self.epoch < tc.max_epochs and self.step < total and not self._budget_spent():
                 loader = self.data.loader(self.epoch, self.batch_in_epoch)
+                whole_epoch, usable = self.batch_in_epoch == 0, False
                 for batch in loader:
                     self.batch_in_epoch += 1
                     self._report_skipped(batch["skipped"])
                     if self._any_rank(batch["wav"] is None):
                         continue  # every rank skips together, or DDP would wait forever
+                    usable = True
                     micro += 1
                     wav = batch["wav"]
                     self.clock.add_audio(wav.shape[0] * wav.shape[-1] / self.cfg.model.sample_rate)
@@ -418,6 +420,10 @@ class Trainer:
                     if last:
                         break
                 else:  # the epoch ran out
+                    if whole_epoch and not usable:  # the next epochs read the same unreadable items
+                        raise TrainingError(
+                            f"no training step ran in epoch {self.epoch}: every item was skipped as unreadable "
+                            f"({self.skipped_total} skipped; see the 'skipped' lines above); nothing saved or exported")
                     self.epoch += 1
                     self.batch_in_epoch = 0
                     if decay_due(tc, epoch_ended=True):
@@ -427,7 +433,7 @@ class Trainer:
             if self.step == first_step and first_step < total:
                 raise TrainingError(
                     f"no training step ran: {self.skipped_total} item(s) skipped as unreadable and none was usable "
-                    "(see the 'skipped' lines above); nothing saved or exported")
+                    "(see the 'skipped' lines above); nothing saved or exported")  # e.g. max_epochs reached first
             if tc.export_which == "best" and self.last_valid_step != self.step:
                 self._validate()  # the final generator competes too
                 last_saved = -1  # and the checkpoint must record that validation

@@ -330,7 +330,7 @@ CASES = [
          "compare --tokenizers identity --data {w}/in --metrics stoi --out {d}/o --no-plots --aso-iterations 10", 1,
          "row identity scored none of its utterances", prepare=lambda w, d, mp: nan_decoder(mp)),
     # ---------------------------------------------------------------- the rest
-    Case("push-not-an-export", "push {w}/in owner/repo", 2, "in"),
+    Case("push-not-an-export", "push {w}/in owner/repo", 2, "no config JSON"),
     Case("plugins-unknown-kind", "plugins --kind nope", 2, "unknown kind 'nope'"),
     Case("unknown-command", "frobnicate", 2, "No such command"),
     Case("unknown-option", "encode {w}/in -t identity -o {d}/c --frob", 2, "No such option"),
