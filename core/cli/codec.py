@@ -448,9 +448,10 @@ def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = No
     if tokenizer_spec:
         name, ckpt = parse_tokenizer_spec(tokenizer_spec)
     else:
-        name, ckpt = index.get("tokenizer"), index.get("checkpoint")
-        if not isinstance(name, str) or not (ckpt is None or isinstance(ckpt, str)):
+        raw_name, raw_ckpt = index.get("tokenizer"), index.get("checkpoint")
+        if not isinstance(raw_name, str) or not (raw_ckpt is None or isinstance(raw_ckpt, str)):
             raise TokenizerBenchError(f"{index_path}: 'tokenizer' must be a name and 'checkpoint' a path or null")
+        name, ckpt = raw_name, raw_ckpt
     saved_options = index.get("options") or {}
     if not isinstance(saved_options, dict):
         raise TokenizerBenchError(f"{index_path}: 'options' must be a mapping, got {type(saved_options).__name__}")

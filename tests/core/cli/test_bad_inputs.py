@@ -266,7 +266,7 @@ CASES = [
     Case("decode-index-absolute-name", "decode {d}/codes_id -o {d}/o", 1, "not a relative name",
          prepare=lambda w, d, mp: edit_index(w, d, lambda i: i["items"].update({"/tmp/x": {}}))),
     Case("decode-index-num-samples-wrong-type", "decode {d}/codes_id -o {d}/o", 1,
-         r"num_samples must be a positive integer, got 'many'.*decoded 1 of 2",
+         r"decoded 1 of 2.*num_samples must be a positive integer, got 'many'",
          prepare=lambda w, d, mp: edit_index(w, d, lambda i: i["items"]["a"].update(num_samples="many"))),
     Case("decode-index-tokenizer-not-a-name", "decode {d}/codes_id -o {d}/o", 2, "'tokenizer' must be a name",
          prepare=lambda w, d, mp: edit_index(w, d, lambda i: i.update(tokenizer=5))),
@@ -292,7 +292,7 @@ CASES = [
     Case("decode-into-tokenizer-folder", "decode {w}/codes_id -o {w}/tok", 2, "holds a tokenizer"),
     Case("decode-out-is-a-file", "decode {w}/codes_id -o {w}/in/a.wav", 1, "a file is where a folder is"),
     Case("decode-non-finite-output", "decode {w}/codes_dm -o {d}/o", 1,
-         "decoder produced NaN or infinite samples.*decoded 0 of 2", prepare=lambda w, d, mp: nan_decoder(mp)),
+         "decoded 0 of 2.*decoder produced NaN or infinite samples", prepare=lambda w, d, mp: nan_decoder(mp)),
     Case("decode-disk-full", "decode {w}/codes_id -o {d}/o", 1, r"no space left on the device while writing .*\.wav",
          prepare=lambda w, d, mp: fail_writes(mp, ".wav", errno.ENOSPC), check=_no_tmp_left),
     Case("decode-tampered-tokenizer", "decode {w}/codes_dm -o {d}/o -t dm_codec:{d}/tok", 2,
@@ -403,6 +403,7 @@ def test_ctrl_c_prints_interrupted_and_exits_130(world, tmp_path):
                          stderr=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "started"
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
+    out, err = p.communicate(timeout=300)
     assert p.returncode == 130, err
-    assert err.strip() == "interrupted" and "Traceback" not in out + err
+    assert err.strip().splitlines()[-1] == "interrupted" and err.count("interrupted") == 1
+    assert "Traceback" not in out + err
