@@ -390,7 +390,8 @@ def test_process_exit_codes_and_debug_traceback(world, tmp_path):
 def test_ctrl_c_prints_interrupted_and_exits_130(world, tmp_path):
     """SIGINT during a command: one 'interrupted' line, exit 130 (Click alone exits silently)."""
     (tmp_path / "slow.py").write_text(
-        "import time\n"
+        "import signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as on a terminal (a background job ignores it)\n"
         "from tokenizer_bench.core.cli import codec\n"
         "def slow(*a, **k):\n"
         "    print('started', flush=True); time.sleep(600)\n"
