@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from .plugins import get_registry, registries
-from .tokenizer import Tokenizer
+from .registry import check_arguments
+from .tokenizer import Tokenizer, verify_weights_hash
 
 
 def load_tokenizer(name: str, checkpoint: str | Path | None = None, **options: Any) -> Tokenizer:
@@ -14,10 +15,15 @@ def load_tokenizer(name: str, checkpoint: str | Path | None = None, **options: A
 
     ``checkpoint`` is a local directory (``save_pretrained`` output or the tokenizer's official
     layout) or, for wrappers of published models, a hub id. ``options`` are passed to the
-    tokenizer's factory (e.g. ``n_q``, ``bandwidth``, ``encoder_args``).
+    tokenizer's factory (e.g. ``n_q``, ``bandwidth``, ``encoder_args``). A local folder that
+    records the hash of its weights (``weights_hash.json``, written by ``export``) must match it.
     """
     entry = get_registry("tokenizers").get(name)
-    return entry.factory(checkpoint=checkpoint, **options)
+    check_arguments(entry, {"checkpoint": checkpoint, **options}, where=f"tokenizer {name!r} options")
+    tok = entry.factory(checkpoint=checkpoint, **options)
+    if checkpoint is not None and Path(checkpoint).expanduser().is_dir():
+        verify_weights_hash(tok, Path(checkpoint).expanduser())
+    return tok
 
 
 def list_components() -> dict[str, list[dict[str, str]]]:

@@ -7,14 +7,15 @@ dataset can report and skip it instead of crashing mid-epoch.
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import AudioError, WaveformError
+from .io import atomic_path
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
 
@@ -56,6 +57,8 @@ def load_audio(
     import soundfile as sf
 
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise AudioError(f"{path}: broken symbolic link (points to {os.readlink(path)}, which does not exist)")
     if not path.exists():
         raise AudioError(f"{path}: file not found")
     try:
@@ -78,6 +81,67 @@ def load_audio(
     if not allow_silent and float(tensor.abs().max()) == 0.0:
         raise AudioError(f"{path}: silent (all samples are zero)")
     return tensor, int(sr)
+
+
+#: The peak ``encode --normalize`` scales every input to: -1 dBFS.
+NORMALIZED_PEAK = 10 ** (-1 / 20)
+#: A sample at or above this magnitude is taken as clipped (16-bit full scale is 32767/32768).
+_CLIP_LEVEL = 0.999
+#: Peak below -60 dBFS: nearly silent (a wrong gain, a mis-scaled integer conversion).
+_QUIET_PEAK = 1e-3
+
+
+def level_problems(wav: torch.Tensor) -> list[str]:
+    """What is wrong with the level of ``wav`` (any shape, float in [-1, 1] expected), one phrase
+    each: above full scale, clipped (runs of samples at full scale: at least 0.1 % of them and
+    three or more), nearly silent. An empty list for audio at a sane level."""
+    x = wav.detach().abs().flatten()
+    if x.numel() == 0:
+        return []
+    peak = float(x.max())
+    out = []
+    if peak > 1.0:
+        out.append(f"peaks at {peak:.3g}, above full scale (1.0); a codec trained on [-1, 1] audio will distort it")
+    clipped = int((x >= _CLIP_LEVEL).sum())
+    if peak <= 1.0 and clipped >= 3 and clipped >= 1e-3 * x.numel():
+        out.append(f"clipped: {clipped} samples ({100 * clipped / x.numel():.2g}%) at full scale")
+    if 0 < peak < _QUIET_PEAK:
+        out.append(f"nearly silent (peak {20 * np.log10(peak):.0f} dBFS)")
+    return out
+
+
+def wav_truncation(path: str | Path) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of audio when ``path`` is a RIFF/WAVE file whose ``data`` chunk
+    is shorter on disk than its header says (a copy cut off mid-file), else None.
+
+    soundfile reads such a file without complaint, returning only the samples that are there.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".wav":
+        return None
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos = 12
+            while pos + 8 <= size:
+                fh.seek(pos)
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                declared = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"data":
+                    present = size - pos - 8
+                    # 0xFFFFFFFF / 0: streamed WAVs that never filled the size in
+                    if declared in (0, 0xFFFFFFFF) or present >= declared:
+                        return None
+                    return declared, present
+                pos += 8 + declared + (declared & 1)
+    except OSError:
+        return None
+    return None
 
 
 def check_waveform(wav: torch.Tensor, what: str = "waveform", *, sample_rate: int | None = None,
@@ -114,19 +178,16 @@ def save_audio(path: str | Path, wav: torch.Tensor | np.ndarray, sample_rate: in
     import soundfile as sf
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arr = wav.detach().float().cpu().numpy() if isinstance(wav, torch.Tensor) else np.asarray(wav, np.float32)
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim == 2:
         arr = arr.T  # soundfile wants [N, C]
     arr = np.clip(arr, -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.wav", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, arr, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:  # the umask's mode, no temporary file left on failure
+        try:
+            sf.write(str(tmp), arr, sample_rate, subtype="PCM_16", format="WAV")
+        except sf.LibsndfileError as exc:  # a full disk reaches us as libsndfile's error
+            raise OSError(errno.EIO, f"cannot write the WAV file ({exc}); is the disk full or the folder "
+                          "read-only?", str(path)) from exc
     return path

@@ -135,7 +135,10 @@ def compose(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
     merged: dict[str, Any] = {}
     prov: Provenance = {}
     for parent in parents:
-        parent_path = resolve_config(parent, relative_to=path.parent)
+        try:
+            parent_path = resolve_config(parent, relative_to=path.parent)
+        except ConfigError as exc:  # name the file that holds the bad 'extends:'
+            raise ConfigError(f"{path}: {EXTENDS_KEY}: {exc}") from None
         pdata, pprov = compose(parent_path, (*_chain, path))
         merged = merge(merged, pdata, prov, str(parent_path))
         prov.update(pprov)
@@ -243,12 +246,26 @@ def _unwrap_model(ann: Any) -> Any:
     return None
 
 
+class _ArgumentError(ValueError):
+    """A component's arguments are wrong; ``keys`` names the offending ones, so the error is blamed
+    on the file that set them (a child config) rather than the one that named the component."""
+
+    def __init__(self, message: str, keys: list[str]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
 def format_validation_error(exc: ValidationError, schema: type[BaseModel], prov: Provenance, main: str) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
         dotted = ".".join(loc) or "(top level)"
-        source = _source_for(prov, loc, main)
+        cause = (err.get("ctx") or {}).get("error")
+        keys = getattr(cause, "keys", None)
+        if isinstance(cause, _ArgumentError) and keys:
+            source = _source_for(prov, loc + (keys[0],), main)
+        else:
+            source = _source_for(prov, loc, main)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(schema, err["loc"][:-1])
@@ -312,7 +329,9 @@ def _checker(kind: str, provided: tuple[str, ...] = ()):
         try:
             check_arguments(entry, value.kwargs, provided=provided)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            params = entry.parameters()
+            unknown = sorted(set(value.kwargs) - set(params)) if params else []
+            raise _ArgumentError(str(exc), unknown) from None
         return value
 
     return check

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 
 class TokenizerBenchError(Exception):
-    """Base class of errors caused by the user's input rather than by a bug."""
+    """Base class of errors caused by the user's input rather than by a bug.
+
+    ``exit_code``: what the CLI exits with (2, a usage error, unless a subclass says otherwise).
+    """
+
+    exit_code: int = 2
 
 
 class UnknownComponentError(TokenizerBenchError, KeyError):
@@ -42,6 +47,13 @@ class WaveformError(AudioError, ValueError):
 
 class CheckpointError(TokenizerBenchError):
     """A checkpoint is missing, truncated or does not match the model."""
+
+
+class TrainingError(TokenizerBenchError):
+    """A training run had to stop (a non-finite loss): not the user's input, but no bug either.
+    The message says which checkpoint ``--resume`` continues from."""
+
+    exit_code = 1
 
 
 class MissingDependencyError(TokenizerBenchError):

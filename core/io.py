@@ -20,23 +20,49 @@ if TYPE_CHECKING:
     import torch
 
 
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is fsynced and renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    # mkstemp creates 0600 files; results and checkpoints get the usual umask-derived mode.
+def umask_mode(kind: str = "file") -> int:
+    """The mode a new file (``0o666``) or folder (``0o777``) gets under the process umask.
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0600/0700 whatever the umask; what we rename into place
+    is given this mode, as ``open``/``mkdir`` would have.
+    """
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    return (0o777 if kind == "folder" else 0o666) & ~umask
+
+
+def name_path(exc: OSError, path: str | Path) -> OSError:
+    """``exc`` with ``filename`` set to ``path`` when the OS did not say which file (a full disk
+    raises ENOSPC from ``write``, without a name): the CLI's one-line error then names it."""
+    if exc.filename is None:
+        exc.filename = str(path)
+    return exc
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is fsynced and renamed over ``path``.
+
+    The file gets the umask-derived mode (set after the write: some writers replace the file). On
+    any failure the temporary file is removed, and an ``OSError`` without a file name (ENOSPC from
+    ``write``) is given ``path`` as its name.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise name_path(exc, path.parent) from None
+    os.close(fd)
+    tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, umask_mode())
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise name_path(exc, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -53,10 +79,14 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
 
 
 def save_safetensors_atomic(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    # serialised in memory, written by Python: a full disk is an OSError (ENOSPC) naming the file,
+    # not a SafetensorError wrapping the OS error's text
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
     return Path(path)
 
 
@@ -64,7 +94,10 @@ def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        # through a Python file object: a full disk is then an OSError (ENOSPC) from its write, not
+        # torch's "[enforce fail ...] unexpected pos" RuntimeError
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
     return Path(path)
 
 
@@ -149,3 +182,44 @@ def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, Any], wh
         left = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
         if left:
             raise CheckpointError(f"{source}: the {what} left tensors on the meta device: {_listed(left)}")
+
+
+# --------------------------------------------------------------------------- where outputs may go
+#: Files that mark a folder as a tokenizer (``save_pretrained``/export) or a training run.
+_MODEL_MARKERS = ("config.json", "model.safetensors", "weights_hash.json", "config.yaml", "checkpoints", "trainer.pt")
+
+
+def check_output_folder(folder: str | Path, command: str, overwrite: bool, *, refuse_any: bool = False) -> None:
+    """Refuse (ConfigError) to write ``command``'s outputs into a folder that holds a tokenizer or a
+    training run, or with ``refuse_any`` into any folder that is not empty, unless ``overwrite``.
+
+    ``encode -o`` into an export folder, or ``export`` over an earlier export, would otherwise
+    mix or replace files silently (codes made with the old weights then decode with the new ones).
+    """
+    from .errors import ConfigError
+
+    folder = Path(folder)
+    if overwrite or not folder.is_dir():
+        return
+    found = [m for m in _MODEL_MARKERS if (folder / m).exists()]
+    if found:
+        raise ConfigError(f"{folder}: holds a tokenizer or a training run ({', '.join(found)}); {command} refuses "
+                          "to write into it: choose another folder, or pass --overwrite")
+    if refuse_any and any(folder.iterdir()):
+        raise ConfigError(f"{folder}: exists and is not empty; {command} refuses to replace it: choose another "
+                          "folder, or pass --overwrite")
+
+
+def child_path(root: str | Path, name: str, suffix: str = "", what: str = "name") -> Path:
+    """``root / (name + suffix)`` for a ``name`` read from a file (an index, a manifest), refused
+    (ConfigError) when it is absolute, empty or leads out of ``root`` once resolved (``..``, a
+    symlinked folder): a file received from someone else must not make us write elsewhere."""
+    from .errors import ConfigError
+
+    if not isinstance(name, str) or not name or "\x00" in name or Path(name).is_absolute():
+        raise ConfigError(f"{what} {name!r}: not a relative name inside {root}")
+    base = Path(root).resolve()
+    target = (base / f"{name}{suffix}").resolve()
+    if target == base or base not in target.parents:
+        raise ConfigError(f"{what} {name!r}: leads outside {root} ({target}); refused")
+    return Path(root) / f"{name}{suffix}"

@@ -154,6 +154,28 @@ class Tokenizer(ABC):
         return push_tokenizer(self, repo_id, private=private, branch=branch, compare_results=compare_results,
                               commit_message=commit_message, token=token)
 
+    def weights_sha256(self) -> str | None:
+        """A content hash of the tokenizer's weights (every tensor of its torch modules, by name),
+        or None when it has none (e.g. ``identity``).
+
+        ``encode`` records it in the code index so ``decode`` refuses codes made with other weights
+        (a re-exported folder, a random init on each side); an exported folder records it in
+        ``weights_hash.json``, which :func:`~tokenizer_bench.core.api.load_tokenizer` checks.
+        """
+        modules = [self] if isinstance(self, torch.nn.Module) else \
+            [v for v in vars(self).values() if isinstance(v, torch.nn.Module)]
+        if not modules:
+            return None
+        import hashlib
+
+        digest = hashlib.sha256()
+        for i, module in enumerate(modules):
+            for key, tensor in sorted(module.state_dict().items()):
+                digest.update(f"{i}.{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+                flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d tensors cannot change dtype view
+                digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        return digest.hexdigest()
+
     # Tokenizers are usually torch modules too; these defaults keep wrappers simple.
     def to(self, device: torch.device | str):  # type: ignore[override]
         return self
@@ -186,3 +208,36 @@ def read_saved_options(path: str | Path, tokenizer: str, *, name_optional: bool 
     if found != tokenizer:
         raise CheckpointError(f"{path} is not a {tokenizer} tokenizer config (tokenizer={found!r})")
     return data
+
+
+#: Written beside an exported tokenizer: the content hash of the weights it was saved with.
+WEIGHTS_HASH_FILE = "weights_hash.json"
+
+
+def record_weights_hash(tok: Tokenizer, directory: str | Path) -> str | None:
+    """Write :data:`WEIGHTS_HASH_FILE` into ``directory`` (after ``save_pretrained``); returns the hash."""
+    from .io import write_json_atomic
+
+    digest = tok.weights_sha256()
+    if digest is not None:
+        write_json_atomic(Path(directory) / WEIGHTS_HASH_FILE, {"tokenizer": tok.name, "sha256": digest})
+    return digest
+
+
+def verify_weights_hash(tok: Tokenizer, directory: str | Path) -> None:
+    """A :class:`CheckpointError` when ``directory`` records a weights hash that ``tok`` (loaded
+    from it) does not have: the weights file was replaced or damaged after the export."""
+    from .errors import CheckpointError
+    from .io import read_json_object
+
+    path = Path(directory) / WEIGHTS_HASH_FILE
+    if not path.is_file():
+        return
+    expected = read_json_object(path, "weights hash").get("sha256")
+    if not isinstance(expected, str):
+        raise CheckpointError(f"{path}: no 'sha256' string")
+    found = tok.weights_sha256()
+    if found is not None and found != expected:
+        raise CheckpointError(f"{path}: the weights in {directory} do not match the hash recorded at export "
+                              f"({found[:12]}... vs {expected[:12]}...); the folder was changed or damaged after "
+                              "it was written: export it again")

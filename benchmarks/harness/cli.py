@@ -106,7 +106,7 @@ def add_commands(app: typer.Typer) -> None:
         from tokenizer_bench.core.errors import ConfigError
 
         from .report import render_outputs
-        from .runner import CompareConfig, run_compare
+        from .runner import CompareConfig, run_compare, unscored_rows
         from .selection import parse_metric_options, parse_options
         from .systems import parse_systems
 
@@ -192,6 +192,11 @@ def add_commands(app: typer.Typer) -> None:
         render_outputs(out, console=console, plots=not no_plots)
         c = result["counts"]
         console.print(f"{c['computed']} record(s) computed, {c['reused']} reused; outputs in {out}")
+        empty = unscored_rows(out)
+        for label, reason in empty.items():
+            print(f"failed: row {label} scored none of its utterances (first: {reason})", file=sys.stderr, flush=True)
+        if empty:  # tables exist, but a row without a single score is no result: scripts must notice
+            raise typer.Exit(code=1)
 
     @app.command("compare-merge")
     def compare_merge(

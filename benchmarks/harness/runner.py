@@ -453,6 +453,21 @@ class Runner:
         return dict(self.counts)
 
 
+def unscored_rows(out: str | Path) -> dict[str, str]:
+    """Rows of the comparison in ``out`` that scored none of their utterances: label -> the first
+    reason recorded (a tokenizer that fails on every input, a diverged model decoding NaN)."""
+    import json
+
+    run = json.loads((Path(out) / RUN_NAME).read_text(encoding="utf-8"))
+    records = RecordStore(Path(out) / RECORDS_NAME).load()
+    empty: dict[str, str] = {}
+    for system in run.get("systems", []):
+        mine = [r for (key, _), r in records.items() if key == system["key"]]
+        if mine and not any(r.get("status") == "ok" for r in mine):
+            empty[system["label"]] = str(mine[0].get("error") or "no record is ok")
+    return empty
+
+
 def run_compare(cfg: CompareConfig, progress: ProgressFn | None = None, render: bool = True,
                 console: Any = None) -> dict[str, Any]:
     """Prepare, run (resuming from existing records) and render. Returns counts and output paths."""

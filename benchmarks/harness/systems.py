@@ -64,6 +64,9 @@ def _split(item: str) -> SystemSpec:
     name = name.strip()
     if not name:
         raise ConfigError(f"empty tokenizer name in {item!r} (expected name[:checkpoint][@label])")
+    if sep and not ckpt.strip():  # `name:$CKPT` with CKPT unset: never a silent random init
+        raise ConfigError(f"{item!r}: the checkpoint after ':' is empty (an unset variable?); give a checkpoint, "
+                          f"or just {name!r} for a randomly initialised model")
     return SystemSpec(name=name, checkpoint=ckpt.strip() or None if sep else None, label=label)
 
 

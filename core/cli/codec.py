@@ -31,7 +31,7 @@ import typer
 
 from ..errors import AudioError, ConfigError, TokenizerBenchError
 from ..host_memory import reuse_freed_memory_on
-from ..io import atomic_path, write_json_atomic
+from ..io import atomic_path, check_output_folder, child_path, write_json_atomic
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts without it
     import torch
@@ -62,8 +62,17 @@ def _progress(enabled: bool) -> Any:
 
 
 def parse_tokenizer_spec(spec: str) -> tuple[str, str | None]:
-    """``name`` or ``name:checkpoint`` (the checkpoint may itself contain ':' on Windows-less paths)."""
+    """``name`` or ``name:checkpoint`` (the checkpoint may itself contain ':' on Windows-less paths).
+
+    ``name:`` with nothing after the colon (``-t dm_codec:$CKPT`` with ``CKPT`` unset) is a
+    :class:`ConfigError`: it would otherwise build a randomly initialised model without a word.
+    """
     name, sep, ckpt = spec.partition(":")
+    if sep and not ckpt.strip():
+        raise ConfigError(f"--tokenizer {spec!r}: the checkpoint after ':' is empty (an unset variable?); give a "
+                          f"checkpoint, or just {name.strip()!r} for a randomly initialised model")
+    if not name.strip():
+        raise ConfigError(f"--tokenizer {spec!r}: no tokenizer name before ':'")
     return name.strip(), (ckpt.strip() or None) if sep else None
 
 
@@ -82,6 +91,37 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
+
+
+def _check_run_options(batch_size: int | None, device: str) -> None:
+    """Option values that would fail later, mid-run, with an exception from deep inside."""
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"--device {device!r}: {exc}") from None
+
+
+def _load(name: str, ckpt: str | None, options: dict[str, Any], device: str) -> Any:
+    """The tokenizer in eval mode on ``device``; a device that does not exist here is a ConfigError."""
+    from ..api import load_tokenizer
+
+    tok = load_tokenizer(name, checkpoint=ckpt, **options)
+    if hasattr(tok, "eval"):
+        tok.eval()
+    try:
+        return tok.to(device) or tok
+    except (RuntimeError, AssertionError) as exc:  # "Torch not compiled with CUDA enabled", no such GPU
+        raise ConfigError(f"--device {device!r}: not usable here ({exc})") from None
+
+
+def _source_stamp(path: Path) -> dict[str, int]:
+    """Size and modification time of an input, recorded in the index: a changed source is encoded again."""
+    st = path.stat()
+    return {"source_size": int(st.st_size), "source_mtime_ns": int(st.st_mtime_ns)}
 
 
 def _batches(items: list[tuple[Any, Any]], batch_size: int) -> list[list[tuple[Any, Any]]]:
@@ -148,15 +188,35 @@ class AudioNotices:
 
     target_sr: int
     notify: Callable[[str], None] = _stderr
+    normalize: bool = False
     downmixed: int = 0
     resampled: int = 0
+    level_warnings: int = 0
     _rates: set[int] = field(default_factory=set)
 
     def load(self, path: Path) -> Any:
-        """``[1, N]`` float32 at the target rate; :class:`AudioError` for an unusable file."""
-        from ..audio import load_audio, resample
+        """``[1, N]`` float32 at the target rate; :class:`AudioError` for an unusable file.
+
+        Warns (one line per file) about a WAV cut off before the end its header declares, audio
+        above full scale or clipped, and nearly silent audio; with ``normalize`` each input is
+        scaled to a peak of -1 dBFS (:data:`~tokenizer_bench.core.audio.NORMALIZED_PEAK`) first.
+        """
+        from ..audio import NORMALIZED_PEAK, level_problems, load_audio, resample, wav_truncation
 
         wav, sr = load_audio(path, None, mono=False)
+        cut = wav_truncation(path)
+        if cut is not None:
+            self.level_warnings += 1
+            self.notify(f"warning: {path} is truncated: its header declares {cut[0]} bytes of audio, the file holds "
+                        f"{cut[1]} ({100 * cut[1] / max(1, cut[0]):.0f}%); encoding what is there")
+        for problem in level_problems(wav):
+            self.level_warnings += 1
+            fix = "" if self.normalize else " (--normalize scales each input to a -1 dBFS peak)"
+            self.notify(f"warning: {path}: {problem}{fix}")
+        if self.normalize:
+            peak = float(wav.abs().max())
+            if peak > 0:
+                wav = wav * (NORMALIZED_PEAK / peak)
         if wav.shape[0] > 1:
             if not self.downmixed:
                 self.notify(f"warning: {path} has {wav.shape[0]} channels; multi-channel inputs are mixed down "
@@ -184,18 +244,25 @@ def encode_files(
     options: dict[str, Any] | None = None,
     progress: bool = True,
     notify: Callable[[str], None] = _stderr,
+    overwrite: bool = False,
+    normalize: bool = False,
 ) -> dict[str, Any]:
-    """Encode every input; returns counts and ``failed`` (input id -> one-line reason)."""
-    import torch
-    from ..api import load_tokenizer
+    """Encode every input; returns counts and ``failed`` (input id -> one-line reason).
 
-    utterances = resolve_inputs(inputs)
+    ``out_dir`` may not be a tokenizer or training-run folder unless ``overwrite``. An input
+    already encoded is skipped unless its source changed since (size or modification time).
+    """
+    import torch
+
+    _check_run_options(batch_size, device)
     name, ckpt = parse_tokenizer_spec(tokenizer_spec)
-    tok = load_tokenizer(name, checkpoint=ckpt, **(options or {}))
-    if hasattr(tok, "eval"):
-        tok.eval()
-    tok = tok.to(device) or tok
-    n_q_eff = tok.check_n_q(n_q)
+    check_output_folder(out_dir, "encode", overwrite)
+    utterances = resolve_inputs(inputs)
+    tok = _load(name, ckpt, options or {}, device)
+    try:
+        n_q_eff = tok.check_n_q(n_q)
+    except ValueError as exc:
+        raise ConfigError(f"--n-q: {exc}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     index_path = out_dir / INDEX
     index = _read_index(index_path) if index_path.exists() else {"items": {}}
@@ -208,19 +275,30 @@ def encode_files(
         "num_codebooks": n_q_eff,
         "codebook_size": tok.codebook_size,
         "side_info_keys": list(tok.side_info_keys),
+        "weights_sha256": tok.weights_sha256(),
     }
-    for key in ("tokenizer", "checkpoint", "num_codebooks"):
+    for key in ("tokenizer", "checkpoint", "num_codebooks", "weights_sha256"):
         if key in index and index[key] != header[key]:
             raise TokenizerBenchError(
                 f"{index_path}: written with {key}={index[key]!r}, now {header[key]!r}; use another --out directory"
             )
     index.update(header)
-    notices = AudioNotices(int(tok.sample_rate), notify)
-    todo, failed, already = [], {}, 0
+    notices = AudioNotices(int(tok.sample_rate), notify, normalize=normalize)
+    todo, failed, already, changed = [], {}, 0, 0
     for utt in utterances:
-        if (out_dir / f"{utt.id}.npy").exists() and utt.id in index["items"]:
-            already += 1
+        try:
+            target = child_path(out_dir, utt.id, ".npy", "utterance id")
+        except ConfigError as exc:
+            failed[utt.id] = f"{utt.path}: {exc}"
             continue
+        meta = index["items"].get(utt.id)
+        if target.exists() and isinstance(meta, dict):
+            stamp = _source_stamp(utt.path) if utt.path.exists() else {}
+            if all(meta.get(k, v) == v for k, v in stamp.items()) and meta.get("normalized", False) == normalize:
+                already += 1
+                continue
+            changed += 1
+            notify(f"note: {utt.path} changed since it was encoded (or --normalize differs); encoding it again")
         try:
             wav = notices.load(utt.path)
         except AudioError as exc:
@@ -260,13 +338,14 @@ def encode_files(
                             with open(tmp, "wb") as fh:
                                 np.savez(fh, **{k: v[i].detach().float().cpu().numpy() for k, v in side.items()})
                     _save_npy(out_dir / f"{utt.id}.npy", codes[i].detach().cpu().numpy().astype(dtype))
-                    index["items"][utt.id] = {"source": str(utt.path), "num_samples": int(w.shape[-1])}
+                    index["items"][utt.id] = {"source": str(utt.path), "num_samples": int(w.shape[-1]),
+                                              **_source_stamp(utt.path), "normalized": normalize}
                     encoded += 1
             write_json_atomic(index_path, index)
             bar.advance(task, len(batch))
     write_json_atomic(index_path, index)
     return {"encoded": encoded, "total": len(utterances),
-            "skipped_existing": already,
+            "skipped_existing": already, "changed": changed, "warnings": notices.level_warnings,
             "failed": failed, "downmixed": notices.downmixed, "resampled": notices.resampled}
 
 
@@ -288,6 +367,16 @@ def read_codes(path: Path, tokenizer: Any) -> torch.Tensor:
 
     if not path.is_file():
         raise TokenizerBenchError(f"{path}: missing (listed in {INDEX} but not on disk)")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise TokenizerBenchError(f"{path}: cannot read ({exc.strerror})") from None
+    if magic[:1] == b"\x80":  # a pickle: np.load would call it "pickled data"; never unpickled
+        raise TokenizerBenchError(f"{path}: a Python pickle, not a .npy array of codes (refused: pickles can run code)")
+    if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        raise TokenizerBenchError(f"{path}: not a .npy file (no NumPy header; {len(magic)} leading byte(s) "
+                                  f"{magic.hex()})")
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -329,16 +418,29 @@ def _read_side(path: Path, keys: tuple[str, ...], batch: int) -> dict[str, Any] 
     return {k: (v[None] if batch == 1 else v) for k, v in side.items()}
 
 
+def _num_samples(meta: Any, where: Path) -> int | None:
+    """The ``num_samples`` of an index item (None: not recorded); TokenizerBenchError for a wrong type."""
+    n = meta.get("num_samples") if isinstance(meta, dict) else None
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise TokenizerBenchError(f"{where}: num_samples must be a positive integer, got {n!r}")
+    return n
+
+
 def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = None, device: str = "cpu",
-                 options: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+                 options: dict[str, Any] | None = None, progress: bool = True,
+                 overwrite: bool = False) -> dict[str, Any]:
     """Decode every listed code file; returns counts and ``failed`` (id -> one-line reason).
 
-    A ``[B, Q, T]`` file with ``B > 1`` becomes ``<id>-<b>.wav`` per batch row.
+    A ``[B, Q, T]`` file with ``B > 1`` becomes ``<id>-<b>.wav`` per batch row. Names in the index
+    that lead outside ``codes_dir`` or ``out_dir``, a wrong-typed ``num_samples`` and a decoder
+    output with NaN/inf fail that item. Codes recorded with other weights (the index's
+    ``weights_sha256``) are refused before any work.
     """
     import torch
-    from ..api import load_tokenizer
     from ..audio import save_audio
 
+    _check_run_options(None, device)
+    check_output_folder(out_dir, "decode", overwrite)
     index_path = codes_dir / INDEX
     if not index_path.exists():
         raise TokenizerBenchError(f"{index_path}: missing; is {codes_dir} the output of 'tokenizer-bench encode'?")
@@ -346,37 +448,58 @@ def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = No
     if tokenizer_spec:
         name, ckpt = parse_tokenizer_spec(tokenizer_spec)
     else:
-        name, ckpt = index["tokenizer"], index.get("checkpoint")
-    tok = load_tokenizer(name, checkpoint=ckpt, **{**index.get("options", {}), **(options or {})})
-    if hasattr(tok, "eval"):
-        tok.eval()
-    tok = tok.to(device) or tok
+        raw_name, raw_ckpt = index.get("tokenizer"), index.get("checkpoint")
+        if not isinstance(raw_name, str) or not (raw_ckpt is None or isinstance(raw_ckpt, str)):
+            raise TokenizerBenchError(f"{index_path}: 'tokenizer' must be a name and 'checkpoint' a path or null")
+        name, ckpt = raw_name, raw_ckpt
+    saved_options = index.get("options") or {}
+    if not isinstance(saved_options, dict):
+        raise TokenizerBenchError(f"{index_path}: 'options' must be a mapping, got {type(saved_options).__name__}")
+    tok = _load(name, ckpt, {**saved_options, **(options or {})}, device)
+    recorded = index.get("weights_sha256")
+    if recorded is not None:
+        found = tok.weights_sha256()
+        if found != recorded:
+            raise TokenizerBenchError(
+                f"{index_path}: these codes were made with other weights than {name}"
+                f"{':' + ckpt if ckpt else ''} has now (weights hash {str(recorded)[:12]}... at encode, "
+                f"{str(found)[:12]}... now): decoding them would give noise. Decode with the tokenizer that made "
+                "them (re-exported? encode again)")
     written, skipped, failed = 0, 0, {}
     with _progress(progress) as bar:
         task = bar.add_task("decoding", total=len(index["items"]))
         for utt_id, meta in index["items"].items():
             bar.advance(task)
-            if (out_dir / f"{utt_id}.wav").exists():
+            try:
+                code_path = child_path(codes_dir, utt_id, ".npy", f"{index_path}: item")
+                wav_path = child_path(out_dir, utt_id, ".wav", f"{index_path}: item")
+                n = _num_samples(meta, code_path)
+            except TokenizerBenchError as exc:
+                failed[str(utt_id)] = str(exc)
+                continue
+            if wav_path.exists():
                 skipped += 1
                 continue
             try:
-                codes = read_codes(codes_dir / f"{utt_id}.npy", tok)
+                codes = read_codes(code_path, tok)
                 side = _read_side(codes_dir / f"{utt_id}.side.npz", tuple(tok.side_info_keys), codes.shape[0])
                 with torch.inference_mode(), reuse_freed_memory_on(device):
                     try:
                         wav = tok.decode(codes.to(device),
                                          side={k: v.to(device) for k, v in side.items()} if side else None)
                     except _INPUT_ERRORS as exc:
-                        raise TokenizerBenchError(f"{codes_dir / f'{utt_id}.npy'}: decoding failed "
+                        raise TokenizerBenchError(f"{code_path}: decoding failed "
                                                   f"({type(exc).__name__}: {exc})") from exc
+                if not bool(torch.isfinite(wav).all()):
+                    raise TokenizerBenchError(f"{code_path}: the decoder produced NaN or infinite samples; "
+                                              "nothing written (a diverged or damaged model?)")
             except TokenizerBenchError as exc:
                 if _debug():
                     raise
                 failed[utt_id] = str(exc)
                 continue
-            n = meta.get("num_samples") if isinstance(meta, dict) else None
             for b in range(wav.shape[0]):
-                target = out_dir / (f"{utt_id}.wav" if wav.shape[0] == 1 else f"{utt_id}-{b}.wav")
+                target = wav_path if wav.shape[0] == 1 else out_dir / f"{utt_id}-{b}.wav"
                 save_audio(target, wav[b, :, :n] if n else wav[b], tok.sample_rate)
             written += 1
     return {"decoded": written, "skipped_existing": skipped, "total": len(index["items"]), "failed": failed}
@@ -416,12 +539,17 @@ def add_commands(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", help="Inputs of equal length per batch."),
         device: str = typer.Option("cpu", "--device"),
         option: list[str] = typer.Option([], "--option", help="Tokenizer option KEY=VALUE (repeatable)."),
+        normalize: bool = typer.Option(False, "--normalize", help="Scale each input to a peak of -1 dBFS first."),
+        overwrite: bool = typer.Option(False, "--overwrite",
+                                       help="Allow --out to be a folder that holds a tokenizer or a training run."),
     ) -> None:
         """Encode audio to discrete codes with any registered tokenizer.
 
         A bad input is reported in one line and skipped; the exit code is 1 when any input failed.
+        Inputs above full scale, clipped, nearly silent or truncated are warned about.
         """
-        summary = encode_files(inputs, tokenizer, out, n_q, batch_size, device, parse_options(option))
+        summary = encode_files(inputs, tokenizer, out, n_q, batch_size, device, parse_options(option),
+                               overwrite=overwrite, normalize=normalize)
         _finish("encoded", summary, out)
 
     @app.command("decode")
@@ -431,6 +559,8 @@ def add_commands(app: typer.Typer) -> None:
         tokenizer: str = typer.Option(None, "--tokenizer", "-t", help="Override the tokenizer recorded in index.json."),
         device: str = typer.Option("cpu", "--device"),
         option: list[str] = typer.Option([], "--option", help="Tokenizer option KEY=VALUE (repeatable)."),
+        overwrite: bool = typer.Option(False, "--overwrite",
+                                       help="Allow --out to be a folder that holds a tokenizer or a training run."),
     ) -> None:
         """Decode codes written by 'encode' back to 16-bit WAV at the tokenizer's rate.
 
@@ -438,5 +568,5 @@ def add_commands(app: typer.Typer) -> None:
         tokenizer's codebooks and values inside the codebook; a bad file is reported in one line
         and skipped, and the exit code is 1 when any file failed.
         """
-        summary = decode_files(codes_dir, out, tokenizer, device, parse_options(option))
+        summary = decode_files(codes_dir, out, tokenizer, device, parse_options(option), overwrite=overwrite)
         _finish("decoded", summary, out)

@@ -118,7 +118,10 @@ def _detect(path: Path) -> str:
 
 
 def _audio_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+    """Audio files under ``root``, sorted; a symbolic link that points nowhere is listed too, so the
+    reader reports it ("broken symbolic link") instead of it vanishing from the data without a word."""
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in AUDIO_EXTENSIONS and (p.is_file() or (p.is_symlink() and not p.exists())))
 
 
 # --------------------------------------------------------------------------- readers

@@ -27,14 +27,15 @@ import random
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from ..io import load_state_dict_strict, torch_save_atomic
+from ..io import load_state_dict_strict, torch_save_atomic, umask_mode
 
 CHECKPOINT_DIR = "checkpoints"
 TRAINER_FILE = "trainer.pt"
@@ -103,7 +104,9 @@ def begin_checkpoint(run_dir: str | Path, step: int) -> Path:
     """Create the temporary folder a checkpoint is written into (main process only)."""
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{checkpoint_name(step)}.", suffix=".tmp", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{checkpoint_name(step)}.", suffix=".tmp", dir=root))
+    os.chmod(tmp, umask_mode("folder"))  # mkdtemp's 0700 would become the checkpoint's mode
+    return tmp
 
 
 def temp_checkpoint_dir(run_dir: str | Path, step: int) -> Path:
@@ -116,12 +119,30 @@ def temp_checkpoint_dir(run_dir: str | Path, step: int) -> Path:
 
 
 def write_rng(tmp_dir: Path, rank: int) -> None:
-    torch_save_atomic(capture_rng(), tmp_dir / f"rng_rank{rank}.pt")
+    with _discard_on_failure(tmp_dir, rank == 0):
+        torch_save_atomic(capture_rng(), tmp_dir / f"rng_rank{rank}.pt")
+
+
+@contextmanager
+def _discard_on_failure(tmp_dir: Path, owner: bool) -> Iterator[None]:
+    """A write into the temporary folder failed (a full disk, no permission): the owner (main
+    process) removes the folder, so no ``.step_*.tmp`` is left beside the intact older checkpoints."""
+    try:
+        yield
+    except BaseException:
+        if owner:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
 
 
 def finish_checkpoint(tmp_dir: Path, state: dict[str, Any], step: int, keep_last: int) -> Path:
-    """Write ``trainer.pt``, rename the folder into place, and prune old checkpoints."""
-    torch_save_atomic(state, tmp_dir / TRAINER_FILE)
+    """Write ``trainer.pt``, rename the folder into place, and prune old checkpoints.
+
+    If writing fails, the temporary folder is removed and the error raised: the older checkpoints
+    are untouched, so ``--resume`` continues from the newest of them.
+    """
+    with _discard_on_failure(tmp_dir, True):
+        torch_save_atomic(state, tmp_dir / TRAINER_FILE)
     final = tmp_dir.parent / checkpoint_name(step)
     if final.exists():  # re-saving the same step (e.g. final save right after a periodic one)
         shutil.rmtree(final)

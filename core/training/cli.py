@@ -44,11 +44,12 @@ def add_commands(app: typer.Typer) -> None:
         run_dir: str = typer.Argument(..., help="A training run folder (holds config.yaml and checkpoints/)."),
         out_dir: str = typer.Argument(..., help="Where to write the tokenizer (save_pretrained layout)."),
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="e.g. step_00001000 (default: latest)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace what OUT_DIR holds (refused otherwise)."),
     ) -> None:
         """Write a run's generator as a tokenizer folder that load_tokenizer(..., checkpoint=OUT_DIR) reads."""
         from .export import export_run
 
-        out = export_run(run_dir, out_dir, checkpoint)
+        out = export_run(run_dir, out_dir, checkpoint, overwrite=overwrite)
         typer.echo(f"exported {run_dir} -> {out}")
 
     @app.command("download")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import validate
 from ..errors import CheckpointError, ConfigError
+from ..tokenizer import record_weights_hash
 from ..train_config import TrainConfig
 from . import checkpoint as ckpt
 
@@ -26,11 +27,18 @@ def run_config(run_dir: str | Path) -> TrainConfig:
     return validate(data, TrainConfig, main=str(path))
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path | None = None) -> Path:
-    """Write the tokenizer of ``checkpoint`` (default: the run's latest) to ``out_dir``."""
+def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path | None = None,
+               overwrite: bool = False) -> Path:
+    """Write the tokenizer of ``checkpoint`` (default: the run's latest) to ``out_dir``.
+
+    An ``out_dir`` that already holds files is refused unless ``overwrite``: replacing a tokenizer
+    in place would make codes encoded with the old weights decode with the new ones.
+    """
+    from ..io import check_output_folder
     from .trainer import build_tokenizer
 
     run_dir = Path(run_dir)
+    check_output_folder(out_dir, "export", overwrite, refuse_any=True)
     cfg = run_config(run_dir)
     if checkpoint is None:
         found = ckpt.latest_checkpoint(run_dir)
@@ -46,4 +54,5 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path 
     tok.generator.eval()
     out = Path(out_dir)
     tok.save_pretrained(out)
+    record_weights_hash(tok, out)
     return out

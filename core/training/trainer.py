@@ -27,9 +27,10 @@ from typing import Any, Callable
 import torch
 
 from ..config import Component, dump_config
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingError
 from ..host_memory import release_host_memory, reuse_freed_memory
 from ..io import torch_save_atomic, write_text_atomic
+from ..tokenizer import record_weights_hash
 from ..train_config import TrainConfig
 from . import checkpoint as ckpt
 from .clock import TrainingClock, log_scalars
@@ -398,16 +399,19 @@ class Trainer:
         count = 0
         micro = 0
         last_saved = self.step if self.resumed_from is not None else -1
+        first_step = self.step
         t_start = time.monotonic()
         self.clock.start()
         try:
             while self.epoch < tc.max_epochs and self.step < total and not self._budget_spent():
                 loader = self.data.loader(self.epoch, self.batch_in_epoch)
+                whole_epoch, usable = self.batch_in_epoch == 0, False
                 for batch in loader:
                     self.batch_in_epoch += 1
                     self._report_skipped(batch["skipped"])
                     if self._any_rank(batch["wav"] is None):
                         continue  # every rank skips together, or DDP would wait forever
+                    usable = True
                     micro += 1
                     wav = batch["wav"]
                     self.clock.add_audio(wav.shape[0] * wav.shape[-1] / self.cfg.model.sample_rate)
@@ -437,12 +441,20 @@ class Trainer:
                     if last:
                         break
                 else:  # the epoch ran out
+                    if whole_epoch and not usable:  # the next epochs read the same unreadable items
+                        raise TrainingError(
+                            f"no training step ran in epoch {self.epoch}: every item was skipped as unreadable "
+                            f"({self.skipped_total} skipped; see the 'skipped' lines above); nothing saved or exported")
                     self.epoch += 1
                     self.batch_in_epoch = 0
                     if decay_due(tc, epoch_ended=True):
                         self._decay()
                     continue
                 break
+            if self.step == first_step and first_step < total:
+                raise TrainingError(
+                    f"no training step ran: {self.skipped_total} item(s) skipped as unreadable and none was usable "
+                    "(see the 'skipped' lines above); nothing saved or exported")  # e.g. max_epochs reached first
             if tc.export_which == "best" and self.last_valid_step != self.step:
                 self._validate()  # the final generator competes too
                 last_saved = -1  # and the checkpoint must record that validation
@@ -499,6 +511,7 @@ class Trainer:
                 which, step = "best", int(best["step"])
         try:
             self.tokenizer.save_pretrained(export_dir)
+            record_weights_hash(self.tokenizer, export_dir)
         finally:
             if backup is not None:
                 gen.load_state_dict(backup)
@@ -547,7 +560,10 @@ class Trainer:
         with contextlib.ExitStack() as stack:
             if self.reuse_heap:  # ends by giving the step's free heap back (malloc_trim)
                 stack.enter_context(reuse_freed_memory())
-            result = self.recipe.micro_step(self, batch, sync, accum)
+            try:
+                result = self.recipe.micro_step(self, batch, sync, accum)
+            except FloatingPointError as exc:  # a recipe's own check of its losses
+                raise self._diverged(str(exc)) from exc
         if sync:
             self._update_loss_scale()
         if sync and self.trim_host_memory and not self.reuse_heap:
@@ -556,6 +572,13 @@ class Trainer:
         if self.codebook_health is not None and result.codes is not None:
             self.codebook_health.update(result.codes, _frame_mask(batch, result.codes, self.accelerator.device))
         return result
+
+    def _diverged(self, what: str) -> TrainingError:
+        """The run stops at a non-finite loss, saving nothing (the weights may be NaN already)."""
+        last = ckpt.latest_checkpoint(self.run_dir)
+        where = f"--resume continues from {last.name}" if last is not None else "no checkpoint was saved yet"
+        return TrainingError(f"training stopped: {what}; nothing saved ({where}; a lower learning rate or "
+                             "trainer.grad_clip may help)")
 
     def clip(self, params: Any, optimizer: str | None = None) -> torch.Tensor:
         """Clip the gradients of ``params`` to ``trainer.grad_clip`` (global norm; none: no clipping)
@@ -613,7 +636,7 @@ class Trainer:
     def _log(self, sums: dict[str, Any], count: int, first_step: int | None = None) -> None:
         """Log the means of the scalars summed since the last log step: the step's one host sync for
         them (the recipe keeps losses, norms and metrics on the device). A non-finite ``loss/*``
-        mean stops the run here, naming the steps it covers."""
+        mean stops the run here (:meth:`_diverged`), naming the steps it covers."""
         if count == 0:
             return
         acc = self.accelerator
@@ -626,7 +649,7 @@ class Trainer:
         bad = {k: v for k, v in scalars.items() if k.startswith("loss/") and not math.isfinite(v)}
         if bad:
             steps = f"step {self.step}" if first_step in (None, self.step) else f"steps {first_step}-{self.step}"
-            raise FloatingPointError(
+            raise self._diverged(
                 f"non-finite loss in {steps}: " + ", ".join(
                     f"{k}={v:.4g}" for k, v in scalars.items() if k.startswith("loss/")))
         for g in self.groups:

@@ -130,7 +130,7 @@ def test_decode_reports_each_bad_code_file_in_one_line_and_decodes_the_rest(tmp_
     lines = {line.split(":", 2)[1].strip(): line for line in res.stderr.splitlines() if line.startswith("failed:")}
     assert sorted(lines) == sorted(f"codes/{n}.npy" for n in names[1:])
     assert "not a readable .npy array" in lines["codes/corrupt.npy"]
-    assert "not a readable .npy array" in lines["codes/notnpy.npy"]
+    assert "not a .npy file (no NumPy header" in lines["codes/notnpy.npy"]  # never "pickled data"
     assert "dtype float32" in lines["codes/floats.npy"] and "integers" in lines["codes/floats.npy"]
     assert "Q=2" in lines["codes/shape.npy"] and "has 1" in lines["codes/shape.npy"]
     assert "[70000, 70000]" in lines["codes/range.npy"] and "[0, 65536)" in lines["codes/range.npy"]
