@@ -93,7 +93,7 @@ def test_a_nan_loss_stops_the_run_with_one_line_and_resume_continues(tiny, monke
     out = capsys.readouterr()
     assert code == 1 and "Traceback" not in out.out + out.err
     (line,) = _errors(out.err)
-    assert "training stopped: non-finite generator loss at step 3" in line and "loss/waveform=nan" in line
+    assert "training stopped: non-finite loss in step 3" in line and "loss/waveform=nan" in line
     assert "nothing saved (--resume continues from step_00000002" in line
     assert _steps(run_dir) == ["step_00000002"]
     before = ckpt.read_checkpoint(run_dir / "checkpoints" / "step_00000002")
