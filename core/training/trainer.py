@@ -451,8 +451,8 @@ class Trainer:
                         self._decay()
                     continue
                 break
-            if self.step == first_step and first_step < total:
-                raise TrainingError(
+            if self.step == first_step and first_step < total and not self._budget_spent():
+                raise TrainingError(  # (a resume whose time budget is already spent runs no step: that is done)
                     f"no training step ran: {self.skipped_total} item(s) skipped as unreadable and none was usable "
                     "(see the 'skipped' lines above); nothing saved or exported")  # e.g. max_epochs reached first
             if tc.export_which == "best" and self.last_valid_step != self.step:

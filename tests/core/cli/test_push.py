@@ -66,7 +66,8 @@ def test_cli_push_then_load_by_repo_id(export_dir, emu, tmp_path, monkeypatch):
     assert "pushed" in proc.stdout and "owner/tiny-dm" in proc.stdout
 
     files = emu.files("owner/tiny-dm")
-    assert sorted(files) == [".gitattributes", "README.md", "config.json", "model.safetensors"]
+    # the export's weights hash travels with it, so a download can be checked (docs/cli_errors.md)
+    assert sorted(files) == [".gitattributes", "README.md", "config.json", "model.safetensors", "weights_hash.json"]
     assert files["config.json"] == (export_dir / "config.json").read_bytes()
     assert files["model.safetensors"] == (export_dir / "model.safetensors").read_bytes()
     assert len(emu.commit_payloads) == 1  # one commit holds the export and its card
@@ -83,8 +84,8 @@ def test_cli_push_then_load_by_repo_id(export_dir, emu, tmp_path, monkeypatch):
     local = load_tokenizer("dm_codec", str(export_dir))
     remote = load_tokenizer("dm_codec", "owner/tiny-dm")
     assert torch.equal(remote.encode(_wav()), local.encode(_wav()))
-    assert sorted(set(p.rsplit("/", 1)[-1] for p in emu.downloads())) == [".gitattributes", "README.md",
-                                                                          "config.json", "model.safetensors"]
+    assert sorted(set(p.rsplit("/", 1)[-1] for p in emu.downloads())) == [
+        ".gitattributes", "README.md", "config.json", "model.safetensors", "weights_hash.json"]  # the hash is checked
     n = len(emu.downloads())
     go_offline(monkeypatch)
     again = load_tokenizer("dm_codec", "owner/tiny-dm")  # offline: from the cache of the first load
