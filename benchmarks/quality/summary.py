@@ -521,16 +521,8 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
               f"test for every pair is in [{RESULTS_NAME}/compare_results.md]({RESULTS_NAME}/compare_results.md).", ""]
     head = ["variant − reference"] + [METRICS[m][0] for m in METRICS]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, per in s["paired_differences"].items():
-        cells = [f"{name} − {s['references'][name]}"]
-        for m, (_, _, digits) in METRICS.items():
-            d = per.get(m)
-            if d is None:
-                cells.append("–")
-                continue
-            txt = _ci((d["mean"], d["ci_low"], d["ci_high"]), digits)
-            cells.append(f"**{txt}**" if d["significant"] else txt)
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += _difference_rows((f"{name} − {s['references'][name]}", per)
+                              for name, per in s["paired_differences"].items())
     lines += _seeds_markdown(s.get("across_seeds"))
     lines += ["", "## Training", "",
               "Mel values are each variant's own configured mel loss (comparable between variants that share it:",
@@ -599,6 +591,22 @@ def _markdown(s: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _difference_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Markdown rows of paired differences: one per (label, {metric: difference}); bold = the interval excludes 0."""
+    lines = []
+    for label, per in rows:
+        cells = [label]
+        for m, (_, _, digits) in METRICS.items():
+            d = per.get(m)
+            if d is None:
+                cells.append("–")
+                continue
+            txt = _ci((d["mean"], d["ci_low"], d["ci_high"]), digits)
+            cells.append(f"**{txt}**" if d["significant"] else txt)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _budget_text(st: dict[str, Any]) -> str:
     parts = ([f"{st['steps']} steps"] if st.get("steps") else []) + (
         [f"{st['minutes']:g} min {st.get('clock') or 'wall'} (trainer.max_minutes)"] if st.get("minutes") else [])
@@ -627,17 +635,8 @@ def _seeds_markdown(seeds: dict[str, Any] | None) -> list[str]:
                       "per-seed means in the JSON.", ""]
         head = ["variant − reference"] + [METRICS[m][0] for m in METRICS]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for name, per in seeds["paired_differences"].items():
-            ref = next(iter(per.values()), {}).get("reference", "?")
-            cells = [f"{name} − {ref}"]
-            for m, (_, _, digits) in METRICS.items():
-                d = per.get(m)
-                if d is None:
-                    cells.append("–")
-                    continue
-                txt = _ci((d["mean"], d["ci_low"], d["ci_high"]), digits)
-                cells.append(f"**{txt}**" if d["significant"] else txt)
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _difference_rows((f"{name} − {next(iter(per.values()), {}).get('reference', '?')}", per)
+                                  for name, per in seeds["paired_differences"].items())
     return lines
 
 

@@ -98,18 +98,23 @@ class TeacherCache:
         ids = [u if isinstance(u, str) else u.id for u in utterances]
         return [i for i in ids if not self.has(i)]
 
+    def _cached_path(self, name: str, utt_id: str) -> Path:
+        """The cache file of teacher ``name`` for ``utt_id``; a TeacherCacheMiss saying how to build it."""
+        path = self.stores[name].path(utt_id)
+        if not path.is_file():
+            raise TeacherCacheMiss(
+                f"no cached {name.upper()} teacher features for utterance {utt_id!r} ({path}); "
+                "run `tokenizer-bench cache-teachers CONFIG` first"
+            )
+        return path
+
     def load(self, utt_id: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
         """``{"lm": [T, D_lm], "lm_mask": [T] bool, "sm": [T, D_sm]}`` (enabled teachers only)."""
         from safetensors.torch import load_file
 
         out: dict[str, torch.Tensor] = {}
         for name in self.enabled:
-            path = self.stores[name].path(utt_id)
-            if not path.is_file():
-                raise TeacherCacheMiss(
-                    f"no cached {name.upper()} teacher features for utterance {utt_id!r} ({path}); "
-                    "run `tokenizer-bench cache-teachers CONFIG` first"
-                )
+            path = self._cached_path(name, utt_id)
             try:
                 tensors = load_file(str(path))
             except Exception as exc:  # a damaged file: say which and how to fix it
@@ -132,12 +137,7 @@ class TeacherCache:
 
         out: dict[str, torch.Tensor] = {}
         for name in self.enabled:
-            path = self.stores[name].path(utt_id)
-            if not path.is_file():
-                raise TeacherCacheMiss(
-                    f"no cached {name.upper()} teacher features for utterance {utt_id!r} ({path}); "
-                    "run `tokenizer-bench cache-teachers CONFIG` first"
-                )
+            path = self._cached_path(name, utt_id)
             try:
                 with safe_open(str(path), framework="pt") as fh:
                     for k in fh.keys():
