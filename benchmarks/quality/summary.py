@@ -66,15 +66,29 @@ def two_level_bootstrap_means(values: np.ndarray | Sequence[Sequence[float]], se
     utterance bootstrap; with one utterance, the seed bootstrap.
     """
     x = np.asarray(values, dtype=float)
-    if x.ndim != 2 or x.size == 0:
-        raise ValueError(f"two_level_bootstrap_means needs a [seeds, utterances] table, got shape {x.shape}")
+    return two_level_bootstrap_ratios(x, np.ones_like(x) if x.ndim == 2 else x, seed=seed, draws=draws)
+
+
+def two_level_bootstrap_ratios(numerator: np.ndarray | Sequence[Sequence[float]],
+                               denominator: np.ndarray | Sequence[Sequence[float]], seed: int = 0,
+                               draws: int = BOOTSTRAP_DRAWS) -> np.ndarray:
+    """Bootstrap distribution of ``Σ numerator / Σ denominator`` over the drawn ``[seed, utterance]``
+    cells, resampled as :func:`two_level_bootstrap_means` does (seeds, then one shared utterance draw).
+
+    A corpus-level error rate pooled over seeds is such a ratio (errors over reference words or
+    characters); its per-utterance mean is not, and weights a two-word utterance like a long one."""
+    x, n = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if x.ndim != 2 or x.size == 0 or n.shape != x.shape:
+        raise ValueError(f"two-level bootstrap needs [seeds, utterances] tables of one shape, got {x.shape} and "
+                         f"{n.shape}")
     n_s, n_u = x.shape
     rng = np.random.default_rng(seed)
     out = np.empty(draws)
     for i in range(draws):
         s = rng.integers(0, n_s, size=n_s)
         u = rng.integers(0, n_u, size=n_u)
-        out[i] = x[np.ix_(s, u)].mean()
+        cells = np.ix_(s, u)
+        out[i] = x[cells].sum() / max(n[cells].sum(), 1e-12)
     return out
 
 

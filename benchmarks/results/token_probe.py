@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tokenizer_bench.benchmarks.harness import probe as P
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="probe training folder (repeatable; default DATA_ROOT/train-clean-100)")
     ap.add_argument("--transcripts", type=Path, default=None,
                     help="teacher cache whose STT transcripts label the training folders (default WORK/cache/teachers)")
+    ap.add_argument("--random-like", default="lm", metavar="VARIANT",
+                    help="the trained variant whose config the random-init row copies (WORK/VARIANT/VARIANT)")
     ap.add_argument("--train-limit", type=int, default=None, help="use only the first N training utterances")
     args = ap.parse_args(argv)
     if args.report:
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     toks = {}
     for r in rows:
         if r == "random":
-            toks["random init (same config)"] = random_init_like(args.work / "lm" / "lm",
+            toks["random init (same config)"] = random_init_like(args.work / args.random_like / args.random_like,
                                                                  [w for _, _, w, _ in train[:32]], args.seed)
         elif r != "mel":
             toks[_trained_label(r, args)] = load_tokenizer("dm_codec", str(args.work / r / r))
@@ -211,6 +215,62 @@ def pooled_over_seeds(rows: dict) -> list[str]:
             "|---|---|---|---:|---:|---:|---|---:|"] + table
 
 
+TRAINED_SEED_ROW = re.compile(r"^trained (?P<variant>.+)_s(?P<seed>\d+) \[(?P<features>\w+)\](?P<suffix>.*)$")
+
+
+def across_training_seeds(rows: dict, reference: str = "no_distillation") -> list[str]:
+    """Markdown: rows named ``trained <variant>_s<seed> [<features>]...`` pooled over their training
+    seeds (corpus CER = errors summed over seeds and utterances / characters), and each variant minus
+    the ``reference`` variant (same seed, same utterance), with 95 % intervals of a two-level
+    bootstrap (seeds, then one utterance draw shared by the drawn seeds; summary.py)."""
+    from tokenizer_bench.benchmarks.quality.summary import two_level_bootstrap_ratios
+
+    groups: dict[tuple[str, str, str], dict[int, dict]] = {}
+    for k, v in rows.items():
+        m = TRAINED_SEED_ROW.match(k)
+        if m and not isinstance(v, str):
+            groups.setdefault((m["variant"], m["features"], m["suffix"]), {})[int(m["seed"])] = v
+    if not groups:
+        return []
+
+    def table(by_seed: dict[int, dict], seeds: list[int], key: str) -> np.ndarray:
+        out = []
+        for s in seeds:
+            per = by_seed[s]["per_utterance"]
+            if [p["id"] for p in per] != [p["id"] for p in by_seed[seeds[0]]["per_utterance"]]:
+                raise ValueError(f"seed {s} was scored on other utterances than seed {seeds[0]}")
+            out.append([p[key] for p in per])
+        return np.array(out, dtype=float)
+
+    def ci(num: np.ndarray, den: np.ndarray) -> str:
+        d = two_level_bootstrap_ratios(num, den, seed=0, draws=4000)
+        lo, hi = np.percentile(d, [2.5, 97.5])
+        return f"{num.sum() / den.sum():+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+    pooled, diffs = [], []
+    for (variant, feats, suffix), by_seed in sorted(groups.items()):
+        seeds = sorted(by_seed)
+        e, n = table(by_seed, seeds, "errors"), table(by_seed, seeds, "ref_chars")
+        per_seed = " / ".join(f"{by_seed[s]['cer']:.3f}" for s in seeds)
+        pooled.append(f"| {variant} [{feats}]{suffix} | {', '.join(map(str, seeds))} | {per_seed} | "
+                      f"{ci(e, n).lstrip('+')} |")
+        ref = groups.get((reference, feats, suffix))
+        if variant == reference or ref is None:
+            continue
+        common = [s for s in seeds if s in ref]
+        if not common:
+            continue
+        d = table(by_seed, common, "errors") - table(ref, common, "errors")
+        per_seed_d = " / ".join(f"{by_seed[s]['cer'] - ref[s]['cer']:+.3f}" for s in common)
+        diffs.append(f"| {variant} − {reference} [{feats}]{suffix} | {', '.join(map(str, common))} | {per_seed_d} | "
+                     f"{ci(d, table(ref, common, 'ref_chars'))} |")
+    return (["", "Across training seeds (corpus CER pooled over seeds and utterances; 95 % interval of a two-level "
+             "bootstrap: training seeds resampled, then the test utterances, one draw shared by the drawn seeds; "
+             "4,000 draws):", "", "| features | seeds | CER per seed | pooled CER [95 % CI] |", "|---|---|---|---|"]
+            + pooled + ["", "| difference | seeds | per seed | pooled difference [95 % CI] |", "|---|---|---|---|"]
+            + diffs)
+
+
 def report(parts: list[Path], out: Path = ROOT / "benchmarks/results/token_probe.json") -> None:
     """Merge probe parts into ``out`` (JSON) and the Markdown table beside it (same stem, ``.md``)."""
     merged: dict = {}
@@ -283,6 +343,7 @@ def report(parts: list[Path], out: Path = ROOT / "benchmarks/results/token_probe
             lines.append(f"| {k} | " + " / ".join(f"{x:.3f} (seed {s})" for s, x in v.items())
                          + f" | {sum(vals) / len(vals):.3f} | {max(vals) - min(vals):.3f} |")
     lines += pooled_over_seeds(rows)
+    lines += across_training_seeds(rows)
     if token_stats:
         from tokenizer_bench.benchmarks.harness.tokens import stats_markdown
 

@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from tokenizer_bench.benchmarks.quality.summary import two_level_bootstrap_ratios
+
 VARIANTS, REFERENCE, SEEDS = ("no_distillation", "lm", "lm_sm"), "no_distillation", (42, 43, 44)
 
 
@@ -33,13 +35,8 @@ def main(records_path: str, pattern: str, draws: int = 4000) -> None:
         words = np.array([len(r["reference_text"].split()) for r in rows], dtype=float)
         return np.array([r["metrics"][metric] for r in rows]) * words / 100.0, words
 
-    rng = np.random.default_rng(0)
-
     def ci(e: np.ndarray, n: np.ndarray) -> list[float]:
-        out = []
-        for _ in range(draws):
-            si, ui = rng.integers(0, e.shape[0], e.shape[0]), rng.integers(0, len(utts), len(utts))
-            out.append(e[si][:, ui].sum() / (n[ui].sum() * e.shape[0]) * 100)
+        out = two_level_bootstrap_ratios(e, np.broadcast_to(n, e.shape), seed=0, draws=draws) * 100
         return [round(float(x), 2) for x in np.percentile(out, [2.5, 97.5])]
 
     for metric in ("wer", "wil"):

@@ -16,6 +16,7 @@ from tokenizer_bench.benchmarks.quality.summary import (
     checkpoint_costs,
     render_results,
     two_level_bootstrap_means,
+    two_level_bootstrap_ratios,
     two_level_mean_ci,
 )
 from tokenizer_bench.benchmarks.quality.variants import VARIANTS, resolve_variant
@@ -42,6 +43,19 @@ def test_utterances_are_resampled_once_for_all_seeds():
     # two utterances); drawing the utterances anew per seed would halve it to 1/4
     d = [[-1.0, 1.0], [-1.0, 1.0]]
     assert two_level_bootstrap_means(d, seed=0, draws=40_000).var() == pytest.approx(0.5, rel=0.05)
+
+
+def test_two_level_ratio_is_pooled_errors_over_pooled_length():
+    # one seed, utterances of 1 and 9 characters with 1 and 0 errors: a draw of two utterances picks
+    # (short, short) 1/4 -> 2/2 = 1, (long, long) 1/4 -> 0/18 = 0, one of each 1/2 -> 1/10; the
+    # per-utterance mean would give 1, 0 and 0.5 instead
+    draws = two_level_bootstrap_ratios([[1.0, 0.0]], [[1.0, 9.0]], seed=0, draws=40_000)
+    freq = Counter(np.round(draws, 3).tolist())
+    assert set(freq) == {1.0, 0.0, 0.1}
+    assert freq[1.0] / draws.size == pytest.approx(0.25, abs=0.01)
+    assert freq[0.1] / draws.size == pytest.approx(0.5, abs=0.01)
+    with pytest.raises(ValueError, match="one shape"):
+        two_level_bootstrap_ratios([[1.0, 0.0]], [[1.0]])
 
 
 def test_one_seed_is_the_utterance_bootstrap():

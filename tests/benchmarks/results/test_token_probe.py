@@ -42,3 +42,30 @@ def test_seeds_must_score_the_same_utterances(token_probe):
             "random init (same config) [rvq1] (seed 1)": _row([2], [10])}
     with pytest.raises(ValueError, match="different utterances"):
         token_probe.pooled_over_seeds(rows)
+
+
+def test_training_seeds_pooled_and_paired_against_the_reference_variant(token_probe):
+    refs = [10, 30]
+    suffix = " (1000 steps)"
+    rows = {
+        f"trained fast_no_distillation_s42 [rvq1]{suffix}": _row([2, 6], refs),
+        f"trained fast_no_distillation_s43 [rvq1]{suffix}": _row([4, 8], refs),
+        f"trained fast_lm_s42 [rvq1]{suffix}": _row([3, 9], refs),
+        f"trained fast_lm_s43 [rvq1]{suffix}": _row([5, 11], refs),
+        "original (log-mel)": _row([1, 1], refs),  # not a trained row: ignored
+    }
+    lines = token_probe.across_training_seeds(rows, reference="fast_no_distillation")
+    pooled = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+              for line in lines if line.startswith("| fast_")}
+    # pooled CER over both seeds: no distillation (2+6+4+8)/80 = 0.25, lm (3+9+5+11)/80 = 0.35
+    assert pooled[f"fast_no_distillation [rvq1]{suffix}"][2] == "0.200 / 0.300"
+    assert pooled[f"fast_no_distillation [rvq1]{suffix}"][3].startswith("0.250 [")
+    assert pooled[f"fast_lm [rvq1]{suffix}"][3].startswith("0.350 [")
+    # the difference, same seed and utterance: lm has 1 + 3 more errors on seed 42 and 1 + 3 on seed 43 -> +8/80;
+    # every cell of the difference is >= +1 error, so every resample is positive
+    diff = pooled[f"fast_lm − fast_no_distillation [rvq1]{suffix}"]
+    assert diff[1] == "42, 43" and diff[2] == "+0.100 / +0.100"
+    value, interval = diff[3].split(" [")
+    assert value == "+0.100"
+    low, high = (float(x) for x in interval.rstrip("]").split(", "))
+    assert 0 < low <= 0.1 <= high
