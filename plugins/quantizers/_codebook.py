@@ -24,6 +24,10 @@ from torch.nn import functional as F
 
 from ._kmeans import code_counts, initial_means, kmeans, nearest
 
+#: How the nearest code is found: squared Euclidean distance (official), or highest cosine similarity
+#: (DAC's L2-normalised lookup: both sides normalised before the distance).
+LOOKUPS = ("euclidean", "cosine")
+
 
 def distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -62,8 +66,12 @@ class EuclideanCodebook(nn.Module):
         epsilon: float = 1e-5,
         threshold_ema_dead_code: float = 2,
         reset_dead_codes: bool = True,
+        lookup: str = "euclidean",
     ) -> None:
         super().__init__()
+        if lookup not in LOOKUPS:
+            raise ValueError(f"codebook lookup must be one of {', '.join(LOOKUPS)}, got {lookup!r}")
+        self.lookup_kind = lookup
         self.dim = dim
         self.codebook_size = codebook_size
         self.kmeans_iters = kmeans_iters
@@ -117,7 +125,9 @@ class EuclideanCodebook(nn.Module):
         _broadcast_(self.embed, self.embed_avg, self.cluster_size)
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
-        """Code indices ``[N]`` for ``x [N, D]``."""
+        """Code indices ``[N]`` for ``x [N, D]``: nearest code, or (``lookup="cosine"``) most similar direction."""
+        if self.lookup_kind == "cosine":
+            return nearest(F.normalize(x, dim=1), F.normalize(self.embed, dim=1))
         return nearest(x, self.embed)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:

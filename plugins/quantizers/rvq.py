@@ -22,6 +22,26 @@ Where this differs from the official code, on purpose (the official behaviours, 
   gradient reaches the encoder latent as an identity (``layer_output_gradient="encoder"``,
   default), so a loss on any layer's output (distillation of RVQ-8 or the RVQ-1:8 average)
   trains the encoder.
+
+Options from DAC (Kumar et al., 2023), off by default so that existing configs, exports and the
+official checkpoint layout are unchanged (issue #24's small-budget levers):
+
+* ``quantizer_dropout`` (DAC's name and semantics; SoundStream's "quantizer dropout"): in training
+  the first ``int(B * quantizer_dropout)`` items of a batch keep only their first ``n`` levels,
+  ``n`` drawn uniformly from ``1..n_q`` per item; the others keep all levels; eval uses all. As in
+  DAC every level still quantizes every item's residual (codes and ``layer_outputs`` hold all
+  levels); a dropped level adds nothing to the item's ``quantized``, its commitment term is zero
+  for that item (still divided by the whole batch, as DAC), and -- the EMA analogue of DAC's masked
+  codebook loss -- the level's codebook is updated only from the items that kept it.
+* ``codebook_dim`` (factorised codes, ViT-VQGAN / DAC): each level projects the residual to
+  ``codebook_dim`` channels (``in_proj``, a weight-normed 1x1 convolution), quantizes there, and
+  projects the straight-through code back (``out_proj``). The codebook, its k-means init, EMA
+  update and commitment loss live in the low-dimensional space. ``None``: no projection (today's
+  layout, no extra keys).
+* ``lookup="cosine"`` (L2-normalised codes, DAC): the nearest code is the one of highest cosine
+  similarity, i.e. nearest after L2-normalising both the vector and the codes; the code vector used
+  is the stored (unnormalised) one, as in DAC's ``decode_latents``. ``"euclidean"``: the official
+  squared-distance lookup.
 """
 
 from __future__ import annotations
@@ -35,8 +55,10 @@ from torch.nn import functional as F
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces import QuantizerOutput
 
+from tokenizer_bench.plugins.layers import WNConv1d
+
 from . import parity
-from ._codebook import EuclideanCodebook
+from ._codebook import LOOKUPS, EuclideanCodebook
 from ._kmeans import code_counts
 
 DEAD_CODE_MODES = ("official", "reset")
@@ -73,11 +95,28 @@ def make_codebook(dead_code_mode: str, kmeans_ema_init: str, **kwargs) -> Euclid
 
 
 class VectorQuantization(nn.Module):
-    """One RVQ layer; holds the codebook as ``_codebook`` (official key path)."""
+    """One RVQ layer; holds the codebook as ``_codebook`` (official key path).
 
-    def __init__(self, **codebook_kwargs) -> None:
+    With ``codebook_dim`` (factorised codes) it also holds ``in_proj`` / ``out_proj``, weight-normed
+    1x1 convolutions between the latent's ``dimension`` and the codebook's ``codebook_dim``.
+    """
+
+    def __init__(self, dimension: int, codebook_dim: int | None = None, **codebook_kwargs) -> None:
         super().__init__()
-        self._codebook = make_codebook(**codebook_kwargs)
+        self.in_proj: nn.Module | None = None
+        self.out_proj: nn.Module | None = None
+        if codebook_dim is not None:
+            self.in_proj = WNConv1d(dimension, codebook_dim, 1)
+            self.out_proj = WNConv1d(codebook_dim, dimension, 1)
+        self._codebook = make_codebook(dim=dimension if codebook_dim is None else codebook_dim, **codebook_kwargs)
+
+    def project_in(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent-space ``[B, dimension, T]`` -> codebook space ``[B, codebook_dim, T]`` (identity without one)."""
+        return x if self.in_proj is None else self.in_proj(x)
+
+    def project_out(self, z: torch.Tensor) -> torch.Tensor:
+        """Codebook space -> latent space (identity without ``codebook_dim``)."""
+        return z if self.out_proj is None else self.out_proj(z)
 
 
 class _LayerStack(nn.Module):
@@ -104,6 +143,9 @@ class ResidualVectorQuantizer(nn.Module):
         kmeans_ema_init: Literal["official", "weighted"] = "official",
         layer_output_gradient: Literal["encoder", "official"] = "encoder",
         compute_metrics: bool = True,
+        quantizer_dropout: float = 0.0,
+        codebook_dim: int | None = None,
+        lookup: Literal["euclidean", "cosine"] = "euclidean",
     ) -> None:
         super().__init__()
         if n_q < 1 or codebook_size < 1 or dimension < 1:
@@ -122,6 +164,16 @@ class ResidualVectorQuantizer(nn.Module):
                               f"got {layer_output_gradient!r}")
         if kmeans_max_samples is not None and kmeans_max_samples < 1:
             raise ConfigError(f"rvq: kmeans_max_samples must be positive or null, got {kmeans_max_samples}")
+        if isinstance(quantizer_dropout, bool) or not 0.0 <= float(quantizer_dropout) <= 1.0:
+            raise ConfigError(f"rvq: quantizer_dropout is the fraction of a batch that drops levels, a number in "
+                              f"[0, 1], got {quantizer_dropout!r}")
+        if codebook_dim is not None and (isinstance(codebook_dim, bool) or int(codebook_dim) < 1):
+            raise ConfigError(f"rvq: codebook_dim must be a positive integer or null, got {codebook_dim!r}")
+        if lookup not in LOOKUPS:
+            raise ConfigError(f"rvq: lookup must be one of {', '.join(LOOKUPS)}, got {lookup!r}")
+        self.quantizer_dropout = float(quantizer_dropout)
+        self.codebook_dim = None if codebook_dim is None else int(codebook_dim)
+        self.lookup = lookup
         self.dimension = int(dimension)
         self.num_codebooks = int(n_q)
         self.codebook_size = int(codebook_size)
@@ -129,10 +181,10 @@ class ResidualVectorQuantizer(nn.Module):
         self.compute_metrics = compute_metrics
         self.vq = _LayerStack([
             VectorQuantization(
-                dim=self.dimension, codebook_size=self.codebook_size, kmeans_init=kmeans_init,
+                self.dimension, self.codebook_dim, codebook_size=self.codebook_size, kmeans_init=kmeans_init,
                 kmeans_iters=kmeans_iters, kmeans_max_samples=kmeans_max_samples, decay=decay, epsilon=epsilon,
                 threshold_ema_dead_code=threshold_ema_dead_code, dead_code_mode=dead_code_mode,
-                kmeans_ema_init=kmeans_ema_init)
+                kmeans_ema_init=kmeans_ema_init, lookup=lookup)
             for _ in range(self.num_codebooks)
         ])
 
@@ -161,6 +213,19 @@ class ResidualVectorQuantizer(nn.Module):
         return v.reshape(b, t, -1).transpose(1, 2)
 
     # ------------------------------------------------------------------ API
+    def levels_kept(self, batch: int, device: torch.device) -> torch.Tensor | None:
+        """Per item, how many levels it keeps this training step (``quantizer_dropout``); None: all.
+
+        DAC's draw: ``n ~ U{1..n_q}`` for the first ``int(batch * quantizer_dropout)`` items, all levels
+        for the rest, from the global CPU generator (the trainer seeds it).
+        """
+        n_dropout = int(batch * self.quantizer_dropout)
+        if not self.training or n_dropout == 0:
+            return None
+        kept = torch.full((batch,), self.num_codebooks, dtype=torch.long)
+        kept[:n_dropout] = torch.randint(1, self.num_codebooks + 1, (batch,))[:n_dropout]
+        return kept.to(device)
+
     def forward(self, x: torch.Tensor, n_q: int | None = None) -> QuantizerOutput:
         """Quantize ``x [B, D, T]`` with the first ``n_q`` layers; trains codebooks in training mode."""
         self._check_latent(x)
@@ -169,12 +234,15 @@ class ResidualVectorQuantizer(nn.Module):
         layer_output = LAYER_OUTPUTS[self.layer_output_gradient]
         with torch.autocast(device_type=x.device.type, enabled=False):
             x = x.float()
+            kept = self.levels_kept(b, x.device)
             residual = x
             grad_residual = x  # the latent less the earlier layers' detached codes (layer_output_to_latent)
             quantized = torch.zeros_like(x)
             codes, losses, outputs, counts = [], [], [], []
-            for cb in self.codebooks[:n_q]:
-                flat = self._flat(residual).detach()
+            for i, layer in enumerate(self.vq.layers[:n_q]):
+                cb = layer._codebook
+                z = layer.project_in(residual)
+                flat = self._flat(z).detach()
                 if not cb.initialised:
                     if self.training:
                         cb.init_from_data_(flat)
@@ -182,16 +250,27 @@ class ResidualVectorQuantizer(nn.Module):
                         cb.warn_uninitialised()
                 idx = cb.nearest(flat)
                 q = self._unflat(cb.lookup(idx), b, t)  # from the codebook before this step's update
+                keep = None if kept is None else kept > i  # [B]: the items that use this level
                 if self.training:
-                    cb.ema_update_(flat, idx)
-                    q_out = residual + (q - residual).detach()
+                    if keep is None:
+                        cb.ema_update_(flat, idx)
+                    else:
+                        rows = keep.repeat_interleave(t)  # flat rows are item-major
+                        if bool(rows.any()):
+                            cb.ema_update_(flat[rows], idx[rows])
+                    q_st = z + (q - z).detach()
                 else:
-                    q_out = q
-                losses.append(F.mse_loss(q.detach(), residual))
-                output, grad_residual = layer_output(q, q_out, grad_residual, self.training)
+                    q_st = q
+                if keep is None:
+                    losses.append(F.mse_loss(q.detach(), z))
+                else:  # DAC: per-item mse, zero for items that dropped the level, mean over the whole batch
+                    losses.append(((q.detach() - z).pow(2).mean(dim=(1, 2)) * keep).mean())
+                q_out = layer.project_out(q_st)
+                q_lat = q if layer.out_proj is None else q_out  # the code in latent space (q_out's value)
+                output, grad_residual = layer_output(q_lat, q_out, grad_residual, self.training)
                 outputs.append(output)
                 residual = residual - q_out
-                quantized = quantized + q_out
+                quantized = quantized + (q_out if keep is None else q_out * keep[:, None, None])
                 codes.append(idx.view(b, t))
                 if self.compute_metrics:
                     counts.append(code_counts(idx, self.codebook_size))
@@ -211,15 +290,21 @@ class ResidualVectorQuantizer(nn.Module):
         n_q = self._n_q(n_q)
         b, _, t = x.shape
         with torch.autocast(device_type=x.device.type, enabled=False):
-            residual = self._flat(x.float())
+            residual = x.float()
             codes = []
-            for cb in self.codebooks[:n_q]:
+            for layer in self.vq.layers[:n_q]:
+                cb = layer._codebook
                 if not cb.initialised:
                     cb.warn_uninitialised()
-                idx = cb.nearest(residual)
-                residual = residual - cb.lookup(idx)
+                idx = cb.nearest(self._flat(layer.project_in(residual)))
+                residual = residual - layer.project_out(self._unflat(cb.lookup(idx), b, t))
                 codes.append(idx.view(b, t))
         return torch.stack(codes, dim=1)
+
+    def _level_vector(self, level: int, codes: torch.Tensor) -> torch.Tensor:
+        """One level's code vectors in latent space: ``[B, T]`` codes -> ``[B, D, T]``."""
+        layer = self.vq.layers[level]
+        return layer.project_out(layer._codebook.lookup(codes.long()).transpose(1, 2))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes ``[B, Q, T]`` (Q <= n_q) -> latent ``[B, D, T]``, the sum of the layers' code vectors."""
@@ -231,10 +316,10 @@ class ResidualVectorQuantizer(nn.Module):
             raise ValueError(f"rvq.decode: codes must lie in [0, {self.codebook_size}), got range "
                              f"[{int(codes.min())}, {int(codes.max())}]")
         b, q, t = codes.shape
-        out = torch.zeros(b, t, self.dimension, device=codes.device, dtype=self.codebooks[0].embed.dtype)
+        out = torch.zeros(b, self.dimension, t, device=codes.device, dtype=self.codebooks[0].embed.dtype)
         for i in range(q):
-            out = out + self.codebooks[i].lookup(codes[:, i].long())
-        return out.transpose(1, 2)
+            out = out + self._level_vector(i, codes[:, i])
+        return out
 
     def code_vectors(self, codes: torch.Tensor) -> torch.Tensor:
         """codes ``[B, Q, T]`` -> each level's codebook vector ``[B, Q, D, T]`` (their sum over Q is
@@ -245,7 +330,7 @@ class ResidualVectorQuantizer(nn.Module):
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ValueError(f"rvq.code_vectors: codes must lie in [0, {self.codebook_size}), got range "
                              f"[{int(codes.min())}, {int(codes.max())}]")
-        levels = [self.codebooks[i].lookup(codes[:, i].long()).transpose(1, 2) for i in range(codes.shape[1])]
+        levels = [self._level_vector(i, codes[:, i]) for i in range(codes.shape[1])]
         return torch.stack(levels, dim=1)
 
     def _metrics(self, counts: list[torch.Tensor]) -> dict[str, torch.Tensor]:
