@@ -14,6 +14,8 @@ the learned part at the frame rate:
   and phase of an STFT with hop ``hop_length / upsample`` and window ``n_fft`` -> inverse STFT.
   Output: exactly ``T · hop_length`` samples for ``T`` frames, as the SEANet decoder.
 
+Both take ``activation: gelu | snake`` for their ConvNeXt blocks (:mod:`._convnext`).
+
 The encoder discards the phase of its input; the decoder has to produce one. Neither is the
 paper's architecture (the paper configs keep SEANet); they are options for small budgets.
 """
@@ -60,6 +62,7 @@ class MelEncoder(nn.Module):
         kernel_size: int = 7,
         channels: int = 1,
         init: str = "variance_preserving",
+        activation: str = "gelu",
     ) -> None:
         super().__init__()
         check_init(init, "mel_encoder")
@@ -75,7 +78,7 @@ class MelEncoder(nn.Module):
             raise ConfigError(f"mel_encoder: n_fft {self.n_fft} is shorter than the spectrogram hop {self.spec_hop}")
         self.mels = SpectralCache(sample_rate, n_mels, 0.0, None, "slaney", "slaney")
         self.embed = nn.Conv1d(n_mels, dim, kernel_size, padding=kernel_size // 2)
-        self.backbone = ConvNeXtStack(dim, hidden, num_layers, kernel_size)
+        self.backbone = ConvNeXtStack(dim, hidden, num_layers, kernel_size, activation)
         self.down = nn.Conv1d(dim, dim, self.downsample, stride=self.downsample)
         self.proj = nn.Conv1d(dim, self.dimension, 1)
         initialise_(self, init)
@@ -117,6 +120,7 @@ class ISTFTDecoder(nn.Module):
         head_scale: float = 0.1,
         channels: int = 1,
         init: str = "variance_preserving",
+        activation: str = "gelu",
     ) -> None:
         super().__init__()
         check_init(init, "istft_decoder")
@@ -133,13 +137,13 @@ class ISTFTDecoder(nn.Module):
                               f"{self.istft_hop} (the inverse STFT needs overlapping windows)")
         self.max_log_magnitude = float(max_log_magnitude)
         self.embed = nn.Conv1d(self.dimension, dim, kernel_size, padding=kernel_size // 2)
-        self.backbone = ConvNeXtStack(dim, hidden, num_layers, kernel_size)
+        self.backbone = ConvNeXtStack(dim, hidden, num_layers, kernel_size, activation)
         self.up: nn.Module | None = None
         self.post: nn.Module | None = None
         if self.upsample > 1:
             u = self.upsample
             self.up = nn.ConvTranspose1d(dim, dim, 2 * u, stride=u, padding=u // 2, output_padding=u % 2)
-            self.post = ConvNeXtStack(dim, hidden, post_layers, kernel_size) if post_layers else None
+            self.post = ConvNeXtStack(dim, hidden, post_layers, kernel_size, activation) if post_layers else None
         self.head = nn.Linear(dim, self.n_fft + 2)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         initialise_(self, init)

@@ -99,3 +99,30 @@ def test_a_codec_of_these_components_trains_exports_and_reloads(tmp_path):
     wav = torch.randn(1, 1, 800)
     codes = tok.encode(wav)
     assert codes.shape == (1, 3, 800 // tiny.HOP) and tok.decode(codes).shape == (1, 1, 800)
+
+
+def test_snake_activation_in_the_convnext_block_by_hand():
+    """activation=snake: x + sin²(αx)/α per hidden channel (α learned, starting at 1), in place of GELU."""
+    block = ConvNeXtBlock(dim=2, hidden=2, kernel_size=1, layer_scale=1.0, activation="snake")
+    with torch.no_grad():  # identity-like layers, so the hidden values are the LayerNorm's output
+        block.dwconv.weight.fill_(1.0), block.dwconv.bias.zero_()
+        block.pwconv1.weight.copy_(torch.eye(2)), block.pwconv1.bias.zero_()
+        block.pwconv2.weight.copy_(torch.eye(2)), block.pwconv2.bias.zero_()
+        block.act.snake.alpha.copy_(torch.tensor([1.0, 2.0]).view(1, 2, 1))
+    x = torch.tensor([[[3.0], [1.0]]])  # [B=1, dim=2, T=1]: LayerNorm over (3, 1) -> (1, -1) (eps 1e-6)
+    h = [1.0, -1.0]
+    snake = [h[0] + math.sin(1.0 * h[0]) ** 2 / 1.0, h[1] + math.sin(2.0 * h[1]) ** 2 / 2.0]  # 1.708073, -0.586622
+    out = block(x)[0, :, 0]
+    assert out.tolist() == pytest.approx([3.0 + snake[0], 1.0 + snake[1]], abs=1e-5)
+
+
+def test_activation_option_of_both_components():
+    for cls in (MelEncoder, ISTFTDecoder):
+        gelu, snake = cls(dimension=8, **TINY), cls(dimension=8, activation="snake", **TINY)
+        assert not any("alpha" in k for k in gelu.state_dict())  # the default: today's layout
+        alphas = [v for k, v in snake.state_dict().items() if k.endswith("snake.alpha")]
+        assert alphas and all(a.shape == (1, TINY["hidden"], 1) and bool((a == 1).all()) for a in alphas)
+        with pytest.raises(ConfigError, match="activation"):
+            cls(dimension=8, activation="relu", **TINY)
+    z = MelEncoder(dimension=8, activation="snake", **TINY)(torch.randn(1, 1, 3200))
+    assert ISTFTDecoder(dimension=8, activation="snake", **TINY)(z).shape == (1, 1, 3200)
