@@ -1,4 +1,4 @@
-"""Proof of extension: the plugin's loss trains a tiny codec from a YAML config, no core edit.
+"""A loss term added in a YAML config trains a tiny codec: the open ``losses:`` mapping.
 
 ``tiny_stft.yaml`` lists ``multi_resolution_stft`` as the term ``stft`` of the open ``losses:``
 mapping; the built-in recipe computes it from the inputs the loss declares and adds it to the
@@ -34,7 +34,7 @@ def test_the_loss_trains_through_the_config(corpus, tmp_path):
     for r in steps:
         assert math.isfinite(r["loss/stft"]) and r["loss/stft"] > 0
         assert r["weighted/stft"] == pytest.approx(1.0 * r["loss/stft"], rel=1e-6)  # weight 1.0 in the YAML
-        # the total is the sum of exactly the listed terms, the plugin's among them
+        # the total is the sum of exactly the listed terms, the added one among them
         listed = [k for k in r if k.startswith("weighted/")]
         assert sorted(listed) == ["weighted/commitment", "weighted/stft", "weighted/waveform"]
         assert r["loss/generator_total"] == pytest.approx(sum(r[k] for k in listed), rel=1e-5)

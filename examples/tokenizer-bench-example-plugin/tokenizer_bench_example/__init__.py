@@ -1,5 +1,6 @@
-"""Example tokenizer-bench plugin: an FSQ quantizer, a Vocos-style iSTFT decoder, a loudness metric, a
-multi-resolution STFT training loss and a reconstruction-only training recipe."""
+"""Example tokenizer-bench plugin: an FSQ quantizer, a Vocos-style iSTFT decoder, a loudness metric and a
+reconstruction-only training recipe. (Its multi-resolution STFT loss became the built-in
+``multi_resolution_stft``, ``tokenizer_bench.plugins.losses.stft``; its tests use that one.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from .fsq import FSQ
 from .istft_decoder import ISTFTDecoder
 from .loudness import LoudnessDifference
 from .recipe import ReconstructionOnlyRecipe
-from .stft_loss import MultiResolutionSTFTLoss
 
 
 @hookimpl
@@ -25,11 +25,6 @@ def register_decoders(register):
 @hookimpl
 def register_metrics(register):
     register("loudness_difference", LoudnessDifference)
-
-
-@hookimpl
-def register_losses(register):
-    register("multi_resolution_stft", MultiResolutionSTFTLoss)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tokenizer_bench_example import MultiResolutionSTFTLoss
+from tokenizer_bench.plugins.losses.stft import MultiResolutionSTFTLoss
 
 RESOLUTIONS = dict(n_fft=(64, 128), hop_lengths=(16, 32), win_lengths=(48, 128))
 
