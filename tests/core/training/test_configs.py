@@ -194,3 +194,37 @@ def test_recipe_is_named_and_checked():
         load("demo.yaml", "recipe={name: no_such_recipe}")
     with pytest.raises(ConfigError, match="unknown argument"):
         load("demo.yaml", "recipe={name: dm_codec_gan, learning_rate: 1}")
+
+
+#: issue #24's levers, each a ten-line config on the fast family's reference row: what each must set
+LEVERS = {
+    "quality/fast/qdrop.yaml": lambda c: c.model.quantizer.kwargs["quantizer_dropout"] == 0.5,
+    "quality/fast/factorised.yaml": lambda c: (c.model.quantizer.kwargs["codebook_dim"],
+                                               c.model.quantizer.kwargs["lookup"]) == (8, "cosine"),
+    "quality/fast/snake.yaml": lambda c: (c.model.encoder.kwargs["activation"],
+                                          c.model.decoder.kwargs["activation"]) == ("snake", "snake"),
+    "quality/fast/mrstft.yaml": lambda c: (c.losses["stft"].name, c.losses["stft"].weight)
+                                          == ("multi_resolution_stft", 10.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEVERS))
+def test_fast_family_levers_resolve_and_train_one_step(name, tmp_path):
+    from tokenizer_bench.benchmarks.quality.variants import resolve_variant
+    from tokenizer_bench.core.training import train
+    from tokenizer_bench.plugins.recipes import _testing as _tiny
+
+    c = load(name)
+    ref = load("quality/fast/no_distillation.yaml")
+    assert LEVERS[name](c) and c.model.quantizer.kwargs["n_q"] == 8  # the lever, on the reference codec
+    assert set(c.terms()) - set(ref.terms()) <= {"stft"} and not c.discriminators
+    variant = resolve_variant(name)
+    assert variant.name.startswith("fast_") and variant.reference == "fast_no_distillation"
+    corpus = _tiny.make_corpus(tmp_path, seconds=(0.2,))
+    small = [f"model.{part}.{k}={v}" for part in ("encoder", "decoder")
+             for k, v in (("dim", 16), ("hidden", 32), ("num_layers", 1))]
+    summary = train(name, [f"data.train=[{corpus}]", f"data.valid=[{corpus}]", "data.segment_seconds=0.2",
+                           "data.batch_size=2", "model.quantizer.codebook_size=16", "model.quantizer.kmeans_iters=2",
+                           "model.decoder.post_layers=1", *small, "trainer.max_steps=1", "trainer.export=false"],
+                    output_dir=tmp_path / "run")
+    assert summary["step"] == 1
