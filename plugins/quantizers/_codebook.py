@@ -134,11 +134,20 @@ class EuclideanCodebook(nn.Module):
         return F.embedding(codes, self.embed)
 
     @torch.no_grad()
-    def ema_update_(self, x: torch.Tensor, codes: torch.Tensor) -> None:
+    def ema_update_(self, x: torch.Tensor, codes: torch.Tensor, weights: torch.Tensor | None = None) -> None:
         """One training update from ``x [N, D]`` assigned to ``codes [N]``: EMA of counts and sums, then
-        ``embed = embed_avg / laplace(cluster_size)``; with ``reset_dead_codes`` dead codes are replaced."""
-        counts = code_counts(codes, self.codebook_size, x.dtype)
-        sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x)
+        ``embed = embed_avg / laplace(cluster_size)``; with ``reset_dead_codes`` dead codes are replaced.
+
+        ``weights [N]`` (0/1, quantizer dropout) leaves rows out of the counts and sums without
+        changing shapes, so every replica still makes the same collective calls.
+        """
+        if weights is None:
+            counts = code_counts(codes, self.codebook_size, x.dtype)
+            sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x)
+        else:
+            w = weights.to(x.dtype)
+            counts = torch.zeros(self.codebook_size, dtype=x.dtype, device=x.device).index_add_(0, codes, w)
+            sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x * w[:, None])
         _all_reduce_sum_(counts, sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)

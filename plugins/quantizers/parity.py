@@ -44,7 +44,7 @@ class OfficialCodebook(EuclideanCodebook):
         return means if self.official_kmeans_ema else super().ema_sums_after_kmeans(means, counts)
 
     @torch.no_grad()
-    def ema_update_(self, x: torch.Tensor, codes: torch.Tensor) -> None:
+    def ema_update_(self, x: torch.Tensor, codes: torch.Tensor, weights: torch.Tensor | None = None) -> None:
         if self.official_dead_codes and self.threshold_ema_dead_code > 0 and x.device.type == "cpu":
             # the official replacement, overwritten by the update below: only its draw remains.
             # Replayed on the CPU only: on an accelerator deciding whether to draw reads a device
@@ -52,7 +52,7 @@ class OfficialCodebook(EuclideanCodebook):
             # RNG stream, which only the first step's k-means init of later layers reads.
             if bool((self.cluster_size < self.threshold_ema_dead_code).any()):
                 initial_means(x, self.codebook_size)
-        super().ema_update_(x, codes)
+        super().ema_update_(x, codes, weights)
 
 
 def official_layer_output(q: torch.Tensor, q_out: torch.Tensor, path: torch.Tensor,

@@ -32,7 +32,9 @@ official checkpoint layout are unchanged (issue #24's small-budget levers):
   DAC every level still quantizes every item's residual (codes and ``layer_outputs`` hold all
   levels); a dropped level adds nothing to the item's ``quantized``, its commitment term is zero
   for that item (still divided by the whole batch, as DAC), and -- the EMA analogue of DAC's masked
-  codebook loss -- the level's codebook is updated only from the items that kept it.
+  codebook loss -- the level's EMA counts and sums take only the items that kept it (a step where
+  none did decays them as a step with no assignments; dead-code replacements may still be drawn
+  from any item's residual at that level).
 * ``codebook_dim`` (factorised codes, ViT-VQGAN / DAC): each level projects the residual to
   ``codebook_dim`` channels (``in_proj``, a weight-normed 1x1 convolution), quantizes there, and
   projects the straight-through code back (``out_proj``). The codebook, its k-means init, EMA
@@ -252,12 +254,7 @@ class ResidualVectorQuantizer(nn.Module):
                 q = self._unflat(cb.lookup(idx), b, t)  # from the codebook before this step's update
                 keep = None if kept is None else kept > i  # [B]: the items that use this level
                 if self.training:
-                    if keep is None:
-                        cb.ema_update_(flat, idx)
-                    else:
-                        rows = keep.repeat_interleave(t)  # flat rows are item-major
-                        if bool(rows.any()):
-                            cb.ema_update_(flat[rows], idx[rows])
+                    cb.ema_update_(flat, idx, None if keep is None else keep.repeat_interleave(t))  # rows item-major
                     q_st = z + (q - z).detach()
                 else:
                     q_st = q
