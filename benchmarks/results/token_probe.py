@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                          "transcripts": f"official where present, else teacher cache STT (faster-whisper) in "
                                         f"{args.cache}"},
                "test": {"source": str(args.data / "test-other"), "n": len(test), "transcripts": "official"},
+               "work": str(args.work),
                "seconds": time.time() - t0,
                "rows": {_key(k, args): (v if isinstance(v, str) else v.to_json()) for k, v in out.items()}}
     Path(args.out).write_text(json.dumps(payload, indent=1))
@@ -218,11 +219,12 @@ def pooled_over_seeds(rows: dict) -> list[str]:
 TRAINED_SEED_ROW = re.compile(r"^trained (?P<variant>.+)_s(?P<seed>\d+) \[(?P<features>\w+)\](?P<suffix>.*)$")
 
 
-def across_training_seeds(rows: dict, reference: str = "no_distillation") -> list[str]:
+def across_training_seeds(rows: dict, reference: str | None = None) -> list[str]:
     """Markdown: rows named ``trained <variant>_s<seed> [<features>]...`` pooled over their training
     seeds (corpus CER = errors summed over seeds and utterances / characters), and each variant minus
-    the ``reference`` variant (same seed, same utterance), with 95 % intervals of a two-level
-    bootstrap (seeds, then one utterance draw shared by the drawn seeds; summary.py)."""
+    the ``reference`` variant (same seed, same utterance; default: the variant whose name ends in
+    ``no_distillation``), with 95 % intervals of a two-level bootstrap (seeds, then one utterance draw
+    shared by the drawn seeds; summary.py)."""
     from tokenizer_bench.benchmarks.quality.summary import two_level_bootstrap_ratios
 
     groups: dict[tuple[str, str, str], dict[int, dict]] = {}
@@ -232,6 +234,8 @@ def across_training_seeds(rows: dict, reference: str = "no_distillation") -> lis
             groups.setdefault((m["variant"], m["features"], m["suffix"]), {})[int(m["seed"])] = v
     if not groups:
         return []
+    if reference is None:
+        reference = next((v for v, _, _ in sorted(groups) if v.endswith("no_distillation")), "")
 
     def table(by_seed: dict[int, dict], seeds: list[int], key: str) -> np.ndarray:
         out = []
@@ -242,10 +246,10 @@ def across_training_seeds(rows: dict, reference: str = "no_distillation") -> lis
             out.append([p[key] for p in per])
         return np.array(out, dtype=float)
 
-    def ci(num: np.ndarray, den: np.ndarray) -> str:
+    def ci(num: np.ndarray, den: np.ndarray, sign: str = "+") -> str:
         d = two_level_bootstrap_ratios(num, den, seed=0, draws=4000)
         lo, hi = np.percentile(d, [2.5, 97.5])
-        return f"{num.sum() / den.sum():+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        return f"{num.sum() / den.sum():{sign}.3f} [{lo:{sign}.3f}, {hi:{sign}.3f}]"
 
     pooled, diffs = [], []
     for (variant, feats, suffix), by_seed in sorted(groups.items()):
@@ -253,7 +257,7 @@ def across_training_seeds(rows: dict, reference: str = "no_distillation") -> lis
         e, n = table(by_seed, seeds, "errors"), table(by_seed, seeds, "ref_chars")
         per_seed = " / ".join(f"{by_seed[s]['cer']:.3f}" for s in seeds)
         pooled.append(f"| {variant} [{feats}]{suffix} | {', '.join(map(str, seeds))} | {per_seed} | "
-                      f"{ci(e, n).lstrip('+')} |")
+                      f"{ci(e, n, sign='')} |")
         ref = groups.get((reference, feats, suffix))
         if variant == reference or ref is None:
             continue
@@ -289,12 +293,15 @@ def report(parts: list[Path], out: Path = ROOT / "benchmarks/results/token_probe
             merged.setdefault(k, v)  # probe settings and splits: the first part's (seeds differ per row key)
     rows = merged["rows"]
     lines = ["# Token-content probe on the quality benchmark's tokenizers", "",
-             "Do the frozen tokens carry the words? A CTC character probe (3 Conv1d+GELU layers of 128, linear; "
+             "Do the frozen tokens carry the words? A CTC character probe "
+             f"({merged['probe']['conv_layers']} Conv1d+GELU layers of {merged['probe']['hidden']}, linear; "
              f"{merged['probe']['steps']} Adam steps of {merged['probe']['batch_size']} utterances, lr "
-             f"{merged['probe']['lr']}, seed {merged['probe']['seed']}, 1 CPU thread) trained on "
+             f"{merged['probe']['lr']} ({merged['probe'].get('lr_schedule', 'constant')}), "
+             f"{merged['probe'].get('time_masks', 0)} time and {merged['probe'].get('feature_masks', 0)} feature "
+             f"masks, seed {merged['probe']['seed']}, 1 CPU thread) trained on "
              f"{merged['train']['n']} train-clean-100 utterances (transcripts: {merged['train']['transcripts']}) and "
              f"scored by corpus CER on {merged['test']['n']} test-other utterances (official transcripts; 10 speakers, "
-             "none in train). Tokenizers: runs/quality/<variant>/<variant> (4 x 256 RVQ, 50 Hz, 1.6 kbps); random "
+             f"none in train). Tokenizers: {merged.get('work', 'runs/quality')}/<variant>/<variant>; random "
              "init = the same config untrained, codebooks k-means-initialised on its own latents of 32 train "
              "utterances (what training's first step does).", "",
              "Commands:", ""] + [f"    python benchmarks/results/{c}" for c in merged["commands"]] + [
