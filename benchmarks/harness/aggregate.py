@@ -11,7 +11,10 @@ Comparable rows (``mode="common"``, the default): per metric, every row's figure
 over the same utterances, those that *every* row the metric applies to scored (the ground truth
 only for transcript metrics). A failure of one system therefore removes that utterance from every
 row of the metric instead of silently making that row's average easier; the failure itself is
-still listed and counted per system. ``mode="per-row"`` keeps each row's own scored set (the
+still listed and counted per system. A row that scored *none* of the utterances for a metric (a
+tokenizer that fails on every input) does not narrow the set: it would empty the metric's column
+for every row, so one broken baseline would erase the table; it shows no value, its failures are
+listed and the aggregation statement names it. ``mode="per-row"`` keeps each row's own scored set (the
 harness's behaviour before comparable rows; rows may then average different utterances).
 """
 
@@ -125,13 +128,16 @@ def _scored(rec: dict | None, name: str) -> bool:
 
 def _common_sets(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
                  records: Mapping[tuple[str, str], dict], utt_ids: Sequence[str]) -> dict[str, set[str]]:
-    """Per metric, the utterances every row the metric applies to has a value for."""
+    """Per metric, the utterances every row the metric applies to has a value for (rows that scored
+    no utterance for it are left out: see the module docstring)."""
     out = {}
     for name, meta in metrics.items():
         keep = set(utt_ids)
         for row in rows:
             if applicable(meta, row):
-                keep = {u for u in keep if _scored(records.get((row["key"], u)), name)}
+                scored = {u for u in utt_ids if _scored(records.get((row["key"], u)), name)}
+                if scored:
+                    keep &= scored
         out[name] = keep
     return out
 
@@ -142,8 +148,13 @@ def aggregation_summary(mode: str, metrics: Mapping[str, Any], rows: Mapping[str
     n_by_metric: dict[str, int | None] = {}
     for name in metrics:
         ns = {r["metrics"][name]["n"] for r in rows.values() if name in r["metrics"]}
-        n_by_metric[name] = ns.pop() if len(ns) == 1 else None
+        if mode == "common":
+            ns.discard(0)  # a row that scored nothing does not narrow the common set
+        n_by_metric[name] = ns.pop() if len(ns) == 1 else (0 if not ns else None)
     fail_txt = f"{n_failed} failure(s) listed under Exclusions"
+    unscored = [label for label, r in rows.items() if r["metrics"] and all(e["n"] == 0 for e in r["metrics"].values())]
+    if mode == "common" and unscored:
+        fail_txt += f"; scored no utterance, so not part of the comparison: {', '.join(unscored)}"
     if mode == "common":
         distinct = {v for v in n_by_metric.values() if v is not None}
         if len(distinct) == 1:

@@ -63,3 +63,26 @@ def test_per_row_keeps_each_rows_set_and_render_only_can_switch(fake_plugins, sp
 def test_unknown_mode_is_an_error(fake_plugins, speech_set, tmp_path):
     with pytest.raises(ConfigError, match="per-row"):
         _run(speech_set, tmp_path / "run", aggregation="mean")
+
+
+def test_a_row_that_scored_nothing_does_not_empty_the_others():
+    """One baseline failing on every utterance must not erase every row's figures (comparable rows)."""
+    from tokenizer_bench.benchmarks.harness.aggregate import aggregate
+
+    metrics = {"bitrate": {"kind": "system"}, "stoi": {"kind": "audio"}}
+    run = {"metrics": metrics, "ground_truth": None,
+           "systems": [{"label": "a", "key": "ka"}, {"label": "b", "key": "kb"}, {"label": "broken", "key": "kx"}]}
+    utts = ["u0", "u1", "u2"]
+    ok = {"status": "ok", "metrics": {"bitrate": 800.0, "stoi": 0.5}}
+    records = {("ka", u): ok for u in utts}
+    records.update({("kb", u): ok for u in utts[:2]})  # b failed on u2: u2 leaves every row
+    records[("kb", "u2")] = {"status": "failed", "error": "silent reconstruction"}
+    records.update({("kx", u): {"status": "failed", "error": "silent reconstruction"} for u in utts})
+    res = aggregate(run, records, utts)
+    for label in ("a", "b"):
+        assert res["rows"][label]["metrics"]["bitrate"]["n"] == 2 and res["rows"][label]["metrics"]["stoi"]["n"] == 2
+    assert res["rows"]["broken"]["metrics"]["stoi"]["n"] == 0 and res["rows"]["broken"]["n_failed"] == 3
+    assert res["aggregation"]["n_by_metric"] == {"bitrate": 2, "stoi": 2}
+    assert res["aggregation"]["statement"] == (
+        "aggregated over the 2 of 3 utterances all systems scored; 4 failure(s) listed under Exclusions; "
+        "scored no utterance, so not part of the comparison: broken")
