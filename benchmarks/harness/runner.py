@@ -120,6 +120,28 @@ def slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "system"
 
 
+def on_device(kind: str, names: Sequence[str], options: dict[str, dict[str, Any]] | None,
+              device: str) -> dict[str, dict[str, Any]]:
+    """``options`` with ``device=<device>`` added for every component of ``kind`` (``metrics``,
+    ``asr_backends``) in ``names`` whose factory takes a ``device`` argument and was not given one.
+
+    Why: ``compare --device cuda`` should run the model-based metrics (speaker similarity,
+    UTMOS) and the ASR on the GPU too, not only the tokenizers. Only for a non-CPU device (CPU is
+    every factory's default), and an explicit ``--metric-option NAME.device=...`` wins. The added
+    option is not part of a row's key: the device does not change what a metric measures.
+    """
+    from tokenizer_bench.core.plugins import get_registry
+
+    out = {n: dict(o) for n, o in (options or {}).items()}
+    if device.startswith("cpu"):
+        return out
+    registry = get_registry(kind)
+    for name in names:
+        if name in registry and "device" in registry.get(name).parameters():
+            out.setdefault(name, {}).setdefault("device", device)
+    return out
+
+
 def prepare(cfg: CompareConfig) -> Prepared:
     """Steps 1-3: everything that can fail for a user reason fails here, before any work."""
     from .aggregate import AGGREGATION_MODES
@@ -135,13 +157,18 @@ def prepare(cfg: CompareConfig) -> Prepared:
     depths = parse_depths(cfg.n_q)
     all_utts = sample_utterances(load_eval_set(cfg.data), cfg.num_samples, cfg.seed)
     utts = shard_utterances(all_utts, shard)
-    selection = select_metrics(cfg.metrics, options=cfg.metric_options or None)
+    from tokenizer_bench.core.plugins import get_registry
+
+    metric_names = cfg.metrics if cfg.metrics is not None else get_registry("metrics").names()
+    selection = select_metrics(cfg.metrics, options=on_device("metrics", metric_names, cfg.metric_options,
+                                                              cfg.device) or None)
     systems = load_systems(cfg.systems, n_q=depths[0] if len(depths) == 1 else None, device=cfg.device)
     systems, skipped = expand_depths(systems, depths)
     asr = None
     asr_desc = None
     if selection.needs_transcripts:
-        asr = build_asr(cfg.asr, cfg.asr_options)
+        asr = build_asr(cfg.asr, on_device("asr_backends", [cfg.asr], {cfg.asr: dict(cfg.asr_options or {})},
+                                           cfg.device)[cfg.asr])
         asr_desc = asr.describe()
     # The ASR settings are part of a system's key (records made with another ASR are not reused);
     # the metric set is not: a record lacking a newly requested metric is simply recomputed.
