@@ -8,9 +8,21 @@
 
 Each column is its own registered metric (``dnsmos_ovrl``, ``dnsmos_sig``, ``dnsmos_bak``,
 ``dnsmos_p808``) because the harness's metric contract is one float per metric and utterance;
-the four read one cached pass over the reconstruction (:mod:`._shared`), so asking for all of
-them costs one evaluation. DNSMOS judges the reconstruction alone (the reference is not used),
-so the identity tokenizer scores exactly what the original scores.
+the three P.835 columns read one cached pass over the reconstruction (:mod:`._shared`), and the
+P.808 model runs only when ``dnsmos_p808`` is asked for. speechmos' ``DNSMOS.__call__`` runs both
+models on every window; its loop is repeated here (same windows, same calls, same polynomials;
+tests/plugins/metrics/test_dnsmos.py checks equality with speechmos on the same audio) so that
+OVRL alone does not pay for P.808's log-mel (librosa) and model.
+
+Cost: speechmos (like Microsoft's dnsmos_local.py) tiles a clip shorter than 9.01 s by doubling it
+and then scores every 9.01 s window hopped by 1 s, so a 4.5 s utterance becomes 18 s and up to 9
+windows (speechmos' float arithmetic drops a last window now and then); test-other utterances
+average about 4 windows. Each P.835 window took about 0.5 CPU-s
+(one thread, a loaded 2-core machine), P.808 about 0.05 s: DNSMOS is the dearest metric of a
+WER+STOI+PESQ+SIM+DNSMOS compare on CPU, by its protocol.
+
+DNSMOS judges the reconstruction alone (the reference is not used), so the identity tokenizer
+scores exactly what the original scores.
 
 Input handling, as speechmos' own ``dnsmos.run`` on a file: 16 kHz mono float32 (the harness
 resamples with soxr before the call); clips shorter than 9.01 s are tiled to that length by
@@ -64,8 +76,42 @@ def _scorer(personalized: bool):
     return _SCORERS[key]
 
 
-def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personalized: bool = False) -> dict[str, float]:
-    """``{"ovrl", "sig", "bak", "p808"}`` for one mono 16 kHz signal (cached by content)."""
+def _windows(audio: np.ndarray) -> list[np.ndarray]:
+    """speechmos' windows of ``audio``: tiled by doubling to >= 9.01 s, 9.01 s long, hopped by 1 s."""
+    from speechmos.dnsmos import INPUT_LENGTH
+
+    length = int(INPUT_LENGTH * SAMPLE_RATE)
+    while len(audio) < length:
+        audio = np.append(audio, audio)
+    hops = int(np.floor(len(audio) / SAMPLE_RATE) - INPUT_LENGTH) + 1
+    segments = [audio[int(i * SAMPLE_RATE): int((i + INPUT_LENGTH) * SAMPLE_RATE)] for i in range(hops)]
+    return [seg for seg in segments if len(seg) >= length]
+
+
+def _p835(audio: np.ndarray, personalized: bool) -> dict[str, float]:
+    """Mean over the windows of the P.835 model's SIG/BAK/OVRL, mapped by speechmos' polynomials."""
+    scorer = _scorer(personalized)
+    per_window = []
+    for seg in _windows(audio):
+        raw = scorer.onnx_sess.run(None, {"input_1": np.asarray(seg).astype("float32")[np.newaxis, :]})[0][0]
+        per_window.append(scorer.get_polyfit_val(raw[0], raw[1], raw[2], bool(personalized)))
+    sig, bak, ovr = zip(*per_window)
+    return {"ovrl": float(np.mean(ovr)), "sig": float(np.mean(sig)), "bak": float(np.mean(bak))}
+
+
+def _p808(audio: np.ndarray) -> float:
+    """Mean over the windows of the P.808 model on speechmos' log-mel of each window."""
+    scorer = _scorer(False)
+    values = []
+    for seg in _windows(audio):
+        mel = np.array(scorer.audio_melspec(audio=seg[:-160])).astype("float32")[np.newaxis, :, :]
+        values.append(scorer.p808_onnx_sess.run(None, {"input_1": mel})[0][0][0])
+    return float(np.mean(values))
+
+
+def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personalized: bool = False,
+                  p808: bool = True) -> dict[str, float]:
+    """``{"ovrl", "sig", "bak"}`` (and ``"p808"`` when asked) for one mono 16 kHz signal (cached by content)."""
     if int(sample_rate) != SAMPLE_RATE:
         raise ValueError(f"DNSMOS needs {SAMPLE_RATE} Hz input, got {sample_rate} Hz")
     audio = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -74,13 +120,11 @@ def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personali
     if not np.isfinite(audio).all():
         raise ValueError("non-finite samples (NaN/Inf)")
     audio = np.clip(audio, -1.0, 1.0)
-
-    def compute() -> dict[str, float]:
-        out = _scorer(personalized)(audio, SAMPLE_RATE, bool(personalized))
-        return {"ovrl": float(out["ovrl_mos"]), "sig": float(out["sig_mos"]),
-                "bak": float(out["bak_mos"]), "p808": float(out["p808_mos"])}
-
-    return _CACHE.get_or_compute(signal_key(audio, SAMPLE_RATE, bool(personalized)), compute)
+    key = signal_key(audio, SAMPLE_RATE)
+    out = dict(_CACHE.get_or_compute((*key, "p835", bool(personalized)), lambda: _p835(audio, personalized)))
+    if p808:  # P.808 has no personalised model: speechmos uses model_v8 for both
+        out["p808"] = _CACHE.get_or_compute((*key, "p808"), lambda: _p808(audio))
+    return out
 
 
 class _DNSMOSColumn:
@@ -99,7 +143,8 @@ class _DNSMOSColumn:
                                  sample_rate=SAMPLE_RATE)
 
     def __call__(self, *, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
-        return dnsmos_scores(np.asarray(estimate), int(sample_rate), self.personalized)[self._key]
+        return dnsmos_scores(np.asarray(estimate), int(sample_rate), self.personalized,
+                             p808=self._key == "p808")[self._key]
 
 
 class DNSMOSOverall(_DNSMOSColumn):

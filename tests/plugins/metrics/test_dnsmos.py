@@ -55,15 +55,33 @@ def test_identity_row_equals_original_and_columns_share_one_pass(speech_file, mo
     original = speechmos_dnsmos.run(str(speech_file), SR)
     mod._CACHE.clear()
     calls = []
-    real_call = speechmos_dnsmos.DNSMOS.__call__  # one model pass = one call of speechmos' scorer
-    monkeypatch.setattr(speechmos_dnsmos.DNSMOS, "__call__", lambda *a, **k: calls.append(1) or real_call(*a, **k))
+    for part in ("_p835", "_p808"):  # one pass of each model over the windows
+        real = getattr(mod, part)
+        monkeypatch.setattr(mod, part, lambda *a, real=real, part=part: calls.append(part) or real(*a))
     metrics = {name: cls() for name, cls in CLASSES.items()}
     ref = wav[0].numpy().astype(np.float64)
     values, errors = score_audio_metrics(metrics, ref, SR, ref.copy(), SR)  # what the harness does per row
     assert errors == {}
-    assert len(calls) == 1
+    assert sorted(calls) == ["_p808", "_p835"]
     for name, key in COLUMNS.items():
         assert values[name] == pytest.approx(float(original[key]), abs=1e-6)
+
+
+def test_ovrl_alone_does_not_run_p808_and_equals_speechmos_on_librispeech(monkeypatch):
+    """A real test-other utterance (4-4.9 s: tiled to 16-19.6 s, several windows), scored as speechmos scores it."""
+    from tokenizer_bench.core import paths
+
+    root = paths.librispeech_mini_dir()
+    if root is None:
+        pytest.skip("librispeech-mini absent")
+    path = next(p for p in sorted((root / "test-other").rglob("*.flac")) if 4.0 < sf.info(p).duration < 4.9)
+    wav, _ = load_audio(path, SR)
+    x = wav[0].numpy()
+    direct = speechmos_dnsmos.run(x.astype(np.float32), SR)
+    assert len(mod._windows(x.astype(np.float32))) >= 6
+    mod._CACHE.clear()
+    monkeypatch.setattr(mod, "_p808", lambda *a: pytest.fail("P.808 ran for OVRL"))
+    assert mod.DNSMOSOverall()(estimate=x, sample_rate=SR) == pytest.approx(float(direct["ovrl_mos"]), abs=1e-6)
 
 
 def test_sessions_run_at_this_process_thread_count(monkeypatch):
