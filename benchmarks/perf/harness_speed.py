@@ -380,6 +380,15 @@ def _throughput_markdown(res: dict) -> list[str]:
     return lines
 
 
+#: what a per-metric run keeps from the previous results file
+KEPT_SECTIONS = ("throughput", "throughput_machine", "throughput_notes", "gt_all")
+
+
+def _per_metric_rows(per_metric: dict) -> list[str]:
+    return [f"| {name} | {v['kind']} | {v['first_s']:.3f} | {v['mean_s_per_utt']:.3f} | {v['s_per_audio_s']:.4f} |"
+            for name, v in per_metric["metrics"].items()]
+
+
 def _markdown(res: dict) -> str:
     if "per_metric" not in res:
         return "\n".join(["# Harness speed"] + _throughput_markdown(res)) + "\n"
@@ -391,9 +400,14 @@ def _markdown(res: dict) -> str:
              f"## Per metric ({res['num']} test-other utterances, {res['per_metric']['audio_seconds']:.1f} s of "
              "audio)", "",
              "| metric | kind | first call (s) | mean s / utterance | s / audio second |", "|---|---|---|---|---|"]
-    for name, v in res["per_metric"]["metrics"].items():
-        lines.append(f"| {name} | {v['kind']} | {v['first_s']:.3f} | {v['mean_s_per_utt']:.3f} | "
-                     f"{v['s_per_audio_s']:.4f} |")
+    lines += _per_metric_rows(res["per_metric"])
+    before = res.get("per_metric_before")
+    if before:
+        bm = before["machine"]
+        lines += ["", f"Before (the previous run of this table: load average {bm['load_avg'][0]:.1f}, ViSQOL numba "
+                  f"{bm['visqol_numba']}, metrics {before.get('metrics_given') or 'every available one'}):", "",
+                  "| metric | kind | first call (s) | mean s / utterance | s / audio second |", "|---|---|---|---|---|"]
+        lines += _per_metric_rows(before["per_metric"])
     h = res["harness"]
     lines += ["", "## Whole harness (identity tokenizer, every available metric, ground-truth row)", "",
               f"- full run: {h['full_run_s']:.1f} s for {res['num']} utterances = **{h['s_per_utterance']:.2f} s / "
@@ -465,14 +479,22 @@ def main(argv: list[str] | None = None) -> int:
     from tokenizer_bench.benchmarks.harness.dataset import load_eval_set, sample_utterances
 
     utts = sample_utterances(load_eval_set([data]), args.num, args.seed)
-    res = {"num": args.num, "seed": args.seed, "data": str(data), "machine": _machine()}
+    path = args.out_dir / "harness_speed.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    # the sections this run does not measure are kept (a per-metric rerun must not drop the throughput history)
+    res = {k: v for k, v in previous.items() if k in KEPT_SECTIONS}
+    if "per_metric" in previous:
+        res["per_metric_before"] = {"machine": previous["machine"], "per_metric": previous["per_metric"],
+                                    "metrics_given": previous.get("metrics_given")}
+    res.update({"num": args.num, "seed": args.seed, "data": str(data), "machine": _machine(),
+                "metrics_given": args.metrics if args.metrics_given else None})
     res["per_metric"] = _time_metrics(utts, args.asr, args.metrics.split(",") if args.metrics_given else None,
                                       _options(args.metric_option))
     res["harness"] = _time_harness(data, args.num, args.seed, args.asr)
     if args.gt_all:
         res["gt_all"] = _gt_all(data, args.asr)
     res["machine"]["load_avg_end"] = list(os.getloadavg())
-    write_json_atomic(args.out_dir / "harness_speed.json", res)
+    write_json_atomic(path, res)
     write_text_atomic(args.out_dir / "harness_speed.md", _markdown(res))
     print(_markdown(res))
     return 0
