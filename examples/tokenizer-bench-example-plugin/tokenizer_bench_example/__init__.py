@@ -1,4 +1,4 @@
-"""Example tokenizer-bench plugin: an FSQ quantizer, a Vocos-style iSTFT decoder, a loudness metric, a
+"""Example tokenizer-bench plugin: an FSQ quantizer, a frame (sub-pixel) decoder, a loudness metric, a
 multi-resolution STFT training loss and a reconstruction-only training recipe."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from tokenizer_bench import hookimpl
 
 from .fsq import FSQ
-from .istft_decoder import ISTFTDecoder
+from .frame_decoder import FrameDecoder
 from .loudness import LoudnessDifference
 from .recipe import ReconstructionOnlyRecipe
 from .stft_loss import MultiResolutionSTFTLoss
@@ -19,7 +19,7 @@ def register_quantizers(register):
 
 @hookimpl
 def register_decoders(register):
-    register("example_istft_decoder", ISTFTDecoder)
+    register("example_frame_decoder", FrameDecoder)
 
 
 @hookimpl
