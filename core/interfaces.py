@@ -72,11 +72,61 @@ class MetricNeeds:
     sample_rate: int | None = None  # audio is resampled to this rate before scoring
 
 
+METRIC_KINDS = ("audio", "text", "system")
+METRIC_AGGREGATES = ("mean", "corpus")
+
+
+@dataclass(frozen=True)
+class MetricMeta:
+    """How a metric's values are read and printed, declared by the metric itself
+    (``meta = MetricMeta(higher_is_better=True, display="STOI", decimals=3)``).
+
+    The harness's tables, rankings, significance tests and plots read this declaration and nothing
+    else (no table of metric names, no guessed attribute), so a third-party metric renders exactly
+    like a built-in one with the same declaration. Only the direction has no default: a wrong guess
+    would silently rank systems backwards.
+    """
+
+    #: direction: which systems rank first, which is bolded as best, the sign of significance tests
+    higher_is_better: bool
+    #: column title; ``None``: the name the metric is registered under
+    display: str | None = None
+    #: shown next to the title (``"%"``, ``"dB"``, ``"kbps"``); ``""`` for none
+    unit: str = ""
+    #: digits printed after the decimal point (after ``display_scale``)
+    decimals: int = 3
+    #: factor for display only; records keep raw values (bits/s shown as kbps: ``1e-3``)
+    display_scale: float = 1.0
+    #: the table's figure: ``"mean"`` of the per-utterance values, or ``"corpus"``: one score over all
+    #: utterances from the metric's ``corpus_score(references, hypotheses)`` (the paper's WER/WIL over
+    #: all sentences concatenated; per-utterance values are still recorded for intervals and tests)
+    aggregate: str = "mean"
+    #: ``"audio"`` (compares reference and reconstruction), ``"text"`` (needs an ASR transcript; also
+    #: computed for the ground-truth row) or ``"system"`` (a property of the codec run: bitrate, real-time
+    #: factor). ``None``: from ``needs`` (a transcript or reference text: text; reference audio: audio;
+    #: else system)
+    kind: str | None = None
+    #: ``False`` for a property of the system rather than a quality (bitrate): never ranked or bolded
+    ranked: bool = True
+
+    def __post_init__(self) -> None:
+        if self.aggregate not in METRIC_AGGREGATES:
+            raise ValueError(f"MetricMeta.aggregate={self.aggregate!r}; choose one of {', '.join(METRIC_AGGREGATES)}")
+        if self.kind is not None and self.kind not in METRIC_KINDS:
+            raise ValueError(f"MetricMeta.kind={self.kind!r}; choose one of {', '.join(METRIC_KINDS)} or None")
+        if not isinstance(self.decimals, int) or self.decimals < 0:
+            raise ValueError(f"MetricMeta.decimals={self.decimals!r}; a whole number >= 0")
+
+
 @runtime_checkable
 class Metric(Protocol):
+    """A benchmark metric: ``metric(**inputs) -> float`` for one utterance (the inputs its ``needs``
+    ask for), and how its values are reported (``meta``). With ``meta.aggregate == "corpus"`` it also
+    has ``corpus_score(references, hypotheses) -> float``."""
+
     name: str
     needs: MetricNeeds
-    higher_is_better: bool
+    meta: MetricMeta
 
     def __call__(self, **inputs: Any) -> float: ...
 

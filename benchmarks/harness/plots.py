@@ -31,7 +31,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _title(meta: Mapping[str, Any]) -> str:
-    unit = f" [{meta['unit']}]" if meta.get("unit") else ""
+    unit = f" [{meta['unit']}]" if meta["unit"] else ""
     arrow = "higher is better" if meta["higher_is_better"] else "lower is better"
     return f"{meta['display']}{unit} ({arrow})"
 
@@ -40,7 +40,7 @@ def metric_figure(name: str, meta: Mapping[str, Any], scores: Mapping[str, Mappi
                   colors: Mapping[str, str] | None = None) -> Path | None:
     from matplotlib.figure import Figure
 
-    series = {label: np.asarray(list(v.values()), dtype=float) * meta.get("display_scale", 1.0)
+    series = {label: np.asarray(list(v.values()), dtype=float) * meta["display_scale"]
               for label, v in scores.items() if len(v) > 0}
     if not series:
         return None
@@ -71,7 +71,7 @@ def bitrate_figure(aggregates: Mapping[str, Any], metrics: Mapping[str, Mapping[
     from matplotlib.figure import Figure
 
     rows = [r for r in aggregates["rows"].values() if not r["ground_truth"] and r.get("info")]
-    quality = [n for n, m in metrics.items() if m["kind"] in ("audio", "text") and m.get("ranked", True)]
+    quality = [n for n, m in metrics.items() if m["kind"] in ("audio", "text") and m["ranked"]]
     if not rows or not quality:
         return None
     cols = min(3, len(quality))
@@ -85,7 +85,7 @@ def bitrate_figure(aggregates: Mapping[str, Any], metrics: Mapping[str, Mapping[
             if not entry or entry.get("value") is None:
                 continue
             kbps = r["info"]["bitrate"] / 1000.0
-            y = entry["value"] * meta.get("display_scale", 1.0)
+            y = entry["value"] * meta["display_scale"]
             ax.scatter([kbps], [y], color=(colors or {}).get(r["label"]))
             ax.annotate(r["label"], (kbps, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
         ax.set_xscale("log")
@@ -111,7 +111,7 @@ def rate_quality_figure(run: Mapping[str, Any], aggregates: Mapping[str, Any], m
     for s in run["systems"]:
         base = s["label"].rsplit(" @ n_q=", 1)[0]
         lines.setdefault(base, []).append((s["info"]["bitrate"] / 1000.0, s.get("depth"), s["label"]))
-    quality = [n for n, m in metrics.items() if m["kind"] in ("audio", "text") and m.get("ranked", True)]
+    quality = [n for n, m in metrics.items() if m["kind"] in ("audio", "text") and m["ranked"]]
     if not quality:
         return None
     cols = min(3, len(quality))
@@ -125,7 +125,7 @@ def rate_quality_figure(run: Mapping[str, Any], aggregates: Mapping[str, Any], m
             for kbps, depth, label in sorted(pts):
                 entry = aggregates["rows"].get(label, {}).get("metrics", {}).get(name)
                 if entry and entry.get("value") is not None:
-                    xy.append((kbps, entry["value"] * meta.get("display_scale", 1.0), depth))
+                    xy.append((kbps, entry["value"] * meta["display_scale"], depth))
             if not xy:
                 continue
             ax.plot([p[0] for p in xy], [p[1] for p in xy], marker="o", color=f"C{i % 10}", label=base)

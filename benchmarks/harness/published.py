@@ -44,7 +44,7 @@ def published_table(run: Mapping[str, Any], agg: Mapping[str, Any]) -> tuple[lis
         cells = [s["label"]]
         for m in names:
             value = ours.get(m, {}).get("value") if m in metrics else None
-            mine = fmt(m, metrics[m], value) if m in metrics else DASH
+            mine = fmt(metrics[m], value) if m in metrics else DASH
             cells.append(f"{mine} ({_num(ref.get(m))})")
         body.append(cells)
     for name, ref in pub["rows"].items():

@@ -50,9 +50,28 @@ def load_run(out: Path) -> tuple[dict, list, dict]:
         run = json.loads(run_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{run_path}: not valid JSON ({exc})") from exc
+    _add_decimals(run, run_path)
     utts = read_utterance_list(out / "utterances.jsonl")
     records = RecordStore(out / RECORDS_NAME).load()
     return run, utts, records
+
+
+def _add_decimals(run: dict, run_path: Path) -> None:
+    """A ``run.json`` written before metrics declared ``MetricMeta.decimals`` has no ``decimals``: take
+    them from the metric's declaration now; a metric that is no longer registered is an error naming it."""
+    from tokenizer_bench.core.plugins import get_registry
+
+    stale = [name for name, meta in run["metrics"].items() if "decimals" not in meta]
+    if not stale:
+        return
+    reg = get_registry("metrics")
+    unknown = [name for name in stale if name not in reg]
+    if unknown:
+        raise ConfigError(f"{run_path}: written before metrics declared their decimals, and metric(s) "
+                          f"{', '.join(unknown)} are not registered here: install the package that provides them "
+                          "to render this run")
+    for name in stale:
+        run["metrics"][name]["decimals"] = reg.build(name).meta.decimals
 
 
 def corpus_scorers(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -121,7 +140,7 @@ def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any],
     rows = [r for r in system_rows(run) if labels is None or r["ground_truth"] or r["label"] in labels]
     ranks: dict[str, dict[str, int]] = {}
     for name, meta in metrics.items():
-        if not meta.get("ranked", True):
+        if not meta["ranked"]:
             continue
         vals = {r["label"]: agg["rows"][r["label"]]["metrics"].get(name, {}).get("value")
                 for r in rows if r["ranked"] and not r["ground_truth"]}
@@ -136,7 +155,7 @@ def table1_cells(run: Mapping[str, Any], agg: Mapping[str, Any],
                 cells[name] = {"text": DASH, "rank": None, "value": None, "excluded": 0}
                 continue
             rank = ranks.get(name, {}).get(r["label"]) if r["ranked"] else None
-            cells[name] = {"text": fmt(name, meta, entry["value"]), "rank": rank if rank in (1, 2) else None,
+            cells[name] = {"text": fmt(meta, entry["value"]), "rank": rank if rank in (1, 2) else None,
                            "value": entry["value"], "excluded": a["n_utterances"] - entry["n"], "n": entry["n"]}
         out.append({"label": r["label"], "ground_truth": r["ground_truth"], "ranked": r["ranked"],
                     "n_failed": a["n_failed"], "n_missing": a["n_missing"], "cells": cells})
@@ -155,11 +174,11 @@ def _decorate(cell: Mapping[str, Any], style: str) -> str:
     return html.escape(text) if style == "html" else text
 
 
-def mean_std(name: str, meta: Mapping[str, Any], entry: Mapping[str, Any] | None) -> str:
+def mean_std(meta: Mapping[str, Any], entry: Mapping[str, Any] | None) -> str:
     if not entry or entry.get("mean") is None:
         return DASH
-    m = fmt(name, meta, entry["mean"])
-    s = fmt(name, meta, entry["std"]) if entry.get("std") is not None else DASH
+    m = fmt(meta, entry["mean"])
+    s = fmt(meta, entry["std"]) if entry.get("std") is not None else DASH
     return f"{m} ± {s}"
 
 
@@ -213,7 +232,7 @@ def render_markdown(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping
     rows = []
     for r in system_rows(run):
         a = agg["rows"][r["label"]]
-        rows.append([_md_escape(r["label"])] + [mean_std(n, m, a["metrics"].get(n)) for n, m in metrics.items()])
+        rows.append([_md_escape(r["label"])] + [mean_std(m, a["metrics"].get(n)) for n, m in metrics.items()])
     parts.append(_md_table(head, rows))
     parts += ["", "## Significance — almost stochastic order (ε_min of row better than column)", "",
               _significance_note(run, sig), ""]
@@ -503,7 +522,7 @@ def render_html(run: Mapping[str, Any], agg: Mapping[str, Any], sig: Mapping[str
         cells = []
         for n, m in metrics.items():
             e = a["metrics"].get(n)
-            cells.append((html.escape(mean_std(n, m, e)), n, "" if not e or e.get("mean") is None else repr(e["mean"])))
+            cells.append((html.escape(mean_std(m, e)), n, "" if not e or e.get("mean") is None else repr(e["mean"])))
         rows2.append((r, cells))
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>tokenizer-bench comparison</title>",
              f"<style>{_CSS}</style></head><body>",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 #: Default display order (the paper's Table 1 first); other metrics follow alphabetically.
 PREFERRED_ORDER = ("bitrate", "wer", "wil", "visqol", "stoi", "pesq", "mel_distance", "si_sdr",
@@ -22,49 +22,69 @@ PREFERRED_ORDER = ("bitrate", "wer", "wil", "visqol", "stoi", "pesq", "mel_dista
 
 @dataclass
 class MetricInfo:
-    """What reports need to know about a metric, stored in ``run.json`` for ``--render-only``."""
+    """What reports need to know about a metric, stored in ``run.json`` for ``--render-only``: the
+    metric's :class:`~tokenizer_bench.core.interfaces.MetricMeta` as declared, its registered name,
+    its kind (declared or from its needs) and its scoring rate."""
 
     name: str
     display: str
     unit: str
+    decimals: int
     display_scale: float
     higher_is_better: bool
     kind: str  # "audio" | "text" | "system"
     ranked: bool
     sample_rate: int | None
-    corpus: bool  # has an all-sentences-concatenated score (WER/WIL)
+    corpus: bool  # the table shows corpus_score over all utterances (MetricMeta.aggregate == "corpus")
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+def declaration_problems(metric: Any) -> list[str]:
+    """What is missing from a metric's declaration (:class:`~tokenizer_bench.core.interfaces.Metric`);
+    such a metric is disabled with these reasons, or refused when asked for by name."""
+    problems = []
+    if not isinstance(getattr(metric, "needs", None), MetricNeeds):
+        problems.append("declares no `needs = MetricNeeds(...)` (tokenizer_bench.core.interfaces)")
+    meta = getattr(metric, "meta", None)
+    if not isinstance(meta, MetricMeta):
+        problems.append("declares no `meta = MetricMeta(higher_is_better=..., ...)` (tokenizer_bench.core.interfaces): "
+                        "how its values are printed and ranked")
+    elif meta.aggregate == "corpus" and not callable(getattr(metric, "corpus_score", None)):
+        problems.append('declares MetricMeta(aggregate="corpus") but has no corpus_score(references, hypotheses)')
+    return problems
+
+
 def metric_kind(metric: Any) -> str:
-    kind = getattr(metric, "kind", None)
-    if kind in ("audio", "text", "system"):
-        return kind
-    needs: MetricNeeds = getattr(metric, "needs", MetricNeeds())
+    """The declared ``meta.kind``, else from the needs: a transcript or reference text makes a text
+    metric, reference audio an audio metric, neither a system metric (MetricMeta documents this)."""
+    if metric.meta.kind is not None:
+        return metric.meta.kind
+    needs: MetricNeeds = metric.needs
     if needs.transcript or needs.reference_text:
         return "text"
     return "audio" if needs.reference_audio else "system"
 
 
 def describe_metric(name: str, metric: Any) -> MetricInfo:
-    needs: MetricNeeds = getattr(metric, "needs", MetricNeeds())
+    meta: MetricMeta = metric.meta
     return MetricInfo(
         name=name,
-        display=str(getattr(metric, "display", name)),
-        unit=str(getattr(metric, "unit", "")),
-        display_scale=float(getattr(metric, "display_scale", 1.0)),
-        higher_is_better=bool(getattr(metric, "higher_is_better", True)),
+        display=meta.display if meta.display is not None else name,
+        unit=meta.unit,
+        decimals=meta.decimals,
+        display_scale=meta.display_scale,
+        higher_is_better=meta.higher_is_better,
         kind=metric_kind(metric),
-        ranked=bool(getattr(metric, "ranked", True)),
-        sample_rate=needs.sample_rate,
-        corpus=callable(getattr(metric, "corpus_score", None)),
+        ranked=meta.ranked,
+        sample_rate=metric.needs.sample_rate,
+        corpus=meta.aggregate == "corpus",
     )
 
 
 def unmet_needs(metric: Any, *, gpu_available: bool) -> list[str]:
-    needs: MetricNeeds = getattr(metric, "needs", MetricNeeds())
+    needs: MetricNeeds = metric.needs
     problems = []
     for module in needs.packages:
         try:
@@ -125,7 +145,7 @@ def select_metrics(requested: Sequence[str] | None, *, gpu_available: bool | Non
         except Exception as exc:  # a broken metric plugin disables that metric, with its reason
             issues = [f"failed to build: {type(exc).__name__}: {exc}"]
         else:
-            issues = unmet_needs(metric, gpu_available=gpu_available)
+            issues = declaration_problems(metric) or unmet_needs(metric, gpu_available=gpu_available)
         if issues:
             reason = "; ".join(issues)
             if explicit:

@@ -159,6 +159,30 @@ def time_repeated(fn: Callable[[], Any], min_repeats: int, min_seconds: float, m
     return times, cpu
 
 
+def time_codec(enc: Callable[[], Any], dec: Callable[[], Any], seconds: float, batch: int, min_repeats: int,
+               min_seconds: float, max_repeats: int) -> dict[str, Any]:
+    """Encode and decode timings of one codec, the same on both sides of the peer comparison: wall and
+    CPU seconds per call (:func:`time_repeated`), kernel counters per call, the peak RSS of each phase
+    and the median real-time factor (seconds per second of audio; ``seconds * batch`` of audio per call).
+    ``dec`` reads what the last ``enc`` left, so encode runs first."""
+    kernel: dict[str, dict[str, float]] = {}
+    with RssSampler() as sampler:
+        with sampler.phase("encode"):
+            k0 = kernel_counters()
+            t_enc, c_enc = time_repeated(enc, min_repeats, min_seconds, max_repeats)
+            kernel["encode"] = counters_delta(k0, len(t_enc))
+        with sampler.phase("decode"):
+            k0 = kernel_counters()
+            t_dec, c_dec = time_repeated(dec, min_repeats, min_seconds, max_repeats)
+            kernel["decode"] = counters_delta(k0, len(t_dec))
+    audio_s = seconds * batch
+    return {"seconds": seconds, "batch": batch, "encode_s": t_enc, "decode_s": t_dec,
+            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec, "kernel_per_call": kernel,
+            "encode_rtf": summarize([t / audio_s for t in t_enc])["median"],
+            "decode_rtf": summarize([t / audio_s for t in t_dec])["median"],
+            "phase_peak_rss": dict(sampler.phase_peaks)}
+
+
 def fit_line(xs: list[float], ys: list[float]) -> dict[str, float]:
     """Least-squares ``y = slope * x + intercept`` and R² (cost growth with input length)."""
     n = len(xs)

@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 import warnings
 from pathlib import Path
 
+import torch
+
+import _measure as M
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
-sys.path.insert(0, str(HERE))
-
-import torch  # noqa: E402
-
-import _measure as M  # noqa: E402
 
 SR = 16000
 

@@ -33,11 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _measure as M
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-
-import _measure as M  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 PEER_PY = REPO / ".venv-peer" / "bin" / "python"

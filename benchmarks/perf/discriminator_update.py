@@ -44,10 +44,9 @@ from typing import Any, Callable
 
 import torch
 
+import _measure as M
+
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-import _measure as M  # noqa: E402
 
 SR = 16000
 ROOT = HERE.parents[1]

@@ -27,7 +27,10 @@ from typing import Any, Callable
 
 import torch
 
+import _measure as M
+
 SR = 16000
+MIB = 2 ** 20
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 CASES: dict[str, str] = {
@@ -42,19 +45,6 @@ CASES: dict[str, str] = {
     "adversarial_feature_matching":
         "loss: hinge adversarial + relative feature matching over all 13 sub-discriminators",
 }
-
-
-def _peak_rss_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def _current_rss_mib() -> float:
-    import os
-
-    with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _build(case: str, batch: int, n: int) -> tuple[Callable[[], torch.Tensor], list[torch.Tensor], int]:
@@ -116,7 +106,7 @@ def run_case(case: str, batch: int, seconds: float, repeats: int, threads: int |
     t0 = time.perf_counter()
     forward, leaves, n_params = _build(case, batch, n)
     build_s = time.perf_counter() - t0
-    rss_after_build = _current_rss_mib()
+    rss_after_build = M.rss_bytes() / MIB
     fwd, bwd = [], []
     for i in range(repeats + 1):  # the first step is a warm-up
         for t in leaves:
@@ -144,30 +134,8 @@ def run_case(case: str, batch: int, seconds: float, repeats: int, threads: int |
         "total_s_max": round(max(tot), 4),
         "repeats": repeats,
         "rss_after_build_mib": round(rss_after_build, 1),
-        "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "peak_rss_mib": round(M.peak_rss_bytes() / MIB, 1),
     }
-
-
-def _environment() -> dict[str, Any]:
-    import os
-    import platform
-
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-    }
-    try:
-        env["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                env["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return env
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -178,7 +146,7 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Batch {c['batch']} × {c['seconds']} s at 16 kHz, median of {c['repeats']} steps after one warm-up; "
         f"each case in a fresh process (peak RSS is that process's). torch {env['torch']}, "
         f"{env.get('torch_threads')} threads, {env.get('cpu_model', 'unknown CPU')}, load average at start "
-        f"{env.get('load_average_at_start')} (the machine is shared: treat timings as indicative).",
+        f"{env.get('load_average')} (the machine is shared: treat timings as indicative).",
         "",
         "| case | params | forward s | backward s | total s (min–max) | RSS after build MiB | peak RSS MiB |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -208,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_case(args.case, args.batch, args.seconds, args.repeats, args.threads)))
         return 0
 
+    environment = M.environment("cpu")  # before the cases: its load average is the one at the start
     results = []
     for case in args.cases:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case, "--batch", str(args.batch),
@@ -226,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "config": {"batch": args.batch, "seconds": args.seconds, "sample_rate": SR, "repeats": args.repeats,
                    "threads": args.threads},
-        "environment": _environment(),
+        "environment": environment,
         "results": results,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,6 @@ import json
 import math
 import os
 import platform
-import resource
 import signal
 import statistics
 import subprocess
@@ -53,11 +52,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import _measure as M
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parents[1] / "benchmarks" / "results"
-sys.path.insert(0, str(HERE))
-
-import _measure as M  # noqa: E402
 PAPER_CONFIG = "dm_codec_lm_sm.yaml"
 GENERATOR_GROUP = "g"  # the DM-Codec recipe's optimiser group of the generator side (Trainer.prepared)
 SR = 16000
@@ -971,7 +969,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_sections(ctx, only)
     meta = {"dry_run": args.dry_run, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "wall_s": round(time.monotonic() - t0, 1), "time_limit_s": limit, "sections": only,
-            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)}
+            "peak_rss_gib": round(M.peak_rss_bytes() / M.GIB, 2)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_check.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     (out / "gpu_check.md").write_text(render(results, meta))

@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import _measure as M
 
-import _measure as M  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 RESULTS = HERE.parents[1] / "benchmarks" / "results"
 SWITCH = "TOKENIZER_BENCH_REUSE_FREED_MEMORY"
@@ -42,8 +41,8 @@ def run(setting: str, args: list[str], timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
         env = {**os.environ, SWITCH: "1" if setting == "on" else "0", "PYTHONWARNINGS": "ignore"}
-    if args[0] == "train":  # the trainer's own switch (off by default); the environment one gates both
-        args = [*args, "--trainer-option", f"reuse_freed_memory={'true' if setting == 'on' else 'false'}"]
+        if args[0] == "train":  # the trainer's own switch (off by default); the environment one gates both
+            args = [*args, "--trainer-option", f"reuse_freed_memory={'true' if setting == 'on' else 'false'}"]
         print(f"[host_memory] {setting}: {' '.join(args)}", flush=True)
         time.sleep(3.0)  # let the kernel reclaim the previous process's memory
         proc = subprocess.run([sys.executable, str(HERE / "ours_train_codec.py"), *args, "--out", str(out)],
@@ -128,22 +127,26 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="--quick on a toy DM-Codec, one process per setting: checks the script runs, in seconds")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--codec-cells", default="10x4,60x1", help="comma list of SECONDSxBATCH")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--out-dir", default=None)
     args = p.parse_args(argv)
+    args.quick = args.quick or args.dry_run
+    order = ORDER[:2] if args.dry_run else ORDER
     out_dir = Path(args.out_dir) if args.out_dir else (HERE / ".work" if args.quick else RESULTS)
     cells = [tuple(c.split("x")) for c in ("1x2" if args.quick else args.codec_cells).split(",") if c]
-    common = ["--threads", str(args.threads)]
+    common = ["--threads", str(args.threads), *(["--dry-run"] if args.dry_run else [])]
     started, load_before = time.strftime("%Y-%m-%d %H:%M:%S"), M.load_average()
     report: dict[str, Any] = {"started": started, "load_before": load_before, "codec": [],
                               "raw": {"codec": [], "train": {}}}
     for seconds, batch in cells:
         cmd = ["codec", "--seconds", seconds, "--batch", batch, "--min-repeats", "2", "--min-seconds", "0", *common]
         raw: dict[str, list] = {"off": [], "on": []}
-        for setting in ORDER:
+        for setting in order:
             raw[setting].append(run(setting, cmd, args.timeout))
         report["raw"]["codec"].append({"seconds": float(seconds), "batch": int(batch), **raw})
         report["codec"].append({"seconds": float(seconds), "batch": int(batch),
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         b, s, n = ("1", "1.0", "1") if args.quick else ("2", "3.0", "2")
         cmd = ["train", "--mode", "steady", "--impl", "trainer", "--batch", b, "--seconds", s, "--steps", n, *common]
         raw = {"off": [], "on": []}
-        for setting in ORDER[:2] if not args.quick else ORDER[:2]:
+        for setting in ORDER[:2]:
             raw[setting].append(run(setting, cmd, args.timeout))
         report["raw"]["train"] = raw
         report["train"] = {"batch": int(b), "seconds": float(s), **{k: train_rows(v) for k, v in raw.items()}}

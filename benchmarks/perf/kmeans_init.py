@@ -26,7 +26,7 @@ Measured per batch size (3 s crops at 16 kHz -> 150 frames per item):
 Data: latents of the randomly initialised paper-config encoder on LibriSpeech-mini speech
 (``--data speech``, the default when the shared data exist) or Gaussian vectors.
 
-Run: ``python -m tokenizer_bench.benchmarks.perf.kmeans_init`` (writes
+Run: ``python benchmarks/perf/kmeans_init.py`` (writes
 ``benchmarks/results/kmeans_init.{json,md}``).
 """
 

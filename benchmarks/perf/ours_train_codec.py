@@ -43,36 +43,43 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import _measure as M  # noqa: E402
+import _measure as M
 
 SAMPLE_RATE = 16000
 HOP = 320
-UTTERANCE_SECONDS = 15.0
 TEACHER_DIM = 768
 
-ARCH = {
-    "n_filters": 64, "strides": [8, 5, 4, 2], "dimension": 1024, "dilation_base": 2,
-    "residual_kernel_size": 3, "n_residual_layers": 1, "lstm_layers": 2, "activation": "ELU",
+#: The paper generator and discriminators, and for ``--dry-run`` a toy of the same layout (same
+#: strides, hence the same hop; a few channels, small codebooks, short utterances): it checks in
+#: seconds that the script runs end to end and measures nothing worth keeping.
+SIZES: dict[str, dict[str, Any]] = {
+    "paper": {"arch": {"n_filters": 64, "strides": [8, 5, 4, 2], "dimension": 1024, "dilation_base": 2,
+                       "residual_kernel_size": 3, "n_residual_layers": 1, "lstm_layers": 2, "activation": "ELU"},
+              "n_q": 8, "codebook_size": 1024, "utterance_seconds": 15.0,
+              "discriminators": [{"name": "mpd"}, {"name": "msd"}, {"name": "mstft", "filters": 32}]},
+    "toy": {"arch": {"n_filters": 2, "strides": [8, 5, 4, 2], "dimension": 16, "dilation_base": 2,
+                     "residual_kernel_size": 3, "n_residual_layers": 1, "lstm_layers": 1, "activation": "ELU"},
+            "n_q": 2, "codebook_size": 16, "utterance_seconds": 1.0,
+            "discriminators": [{"name": "mpd", "channels": [4, 8, 8, 8, 8]}, {"name": "msd", "channels": [16] * 7},
+                               {"name": "mstft", "filters": 4}]},
 }
 
 
-def model_section() -> dict:
+def model_section(size: str = "paper") -> dict:
+    s = SIZES[size]
     return {
         "tokenizer": "dm_codec",
         "sample_rate": SAMPLE_RATE,
-        "encoder": {"name": "seanet_encoder", **ARCH, "bidirectional": True},
-        "quantizer": {"name": "rvq", "dimension": 1024, "n_q": 8, "codebook_size": 1024},
-        "decoder": {"name": "seanet_decoder", **ARCH, "bidirectional": False},
+        "encoder": {"name": "seanet_encoder", **s["arch"], "bidirectional": True},
+        "quantizer": {"name": "rvq", "dimension": s["arch"]["dimension"], "n_q": s["n_q"],
+                      "codebook_size": s["codebook_size"]},
+        "decoder": {"name": "seanet_decoder", **s["arch"], "bidirectional": False},
         "semantic_dimension": None,  # no official `transform` head: the projection W is the distillation term's
     }
 
-
-DISCRIMINATORS = [{"name": "mpd"}, {"name": "msd"}, {"name": "mstft", "filters": 32}]
 
 VARIANTS: dict[str, dict] = {
     "parity": {
@@ -102,7 +109,7 @@ VARIANTS: dict[str, dict] = {
 
 
 def train_config(variant: str, workdir: Path, batch: int, seconds: float, threads: int | None, seed: int,
-                 trainer_options: list[str] = ()):
+                 trainer_options: list[str] = (), size: str = "paper"):
     """The benchmark's TrainConfig; ``trainer_options`` are ``KEY=YAML`` settings of its trainer section."""
     import yaml
 
@@ -119,9 +126,9 @@ def train_config(variant: str, workdir: Path, batch: int, seconds: float, thread
     return TrainConfig.model_validate({
         "name": f"perf_{variant}",
         "seed": seed,
-        "model": model_section(),
+        "model": model_section(size),
         "teachers": {**v["teachers"], "cache_dir": str(workdir / "cache")},
-        "discriminators": DISCRIMINATORS,
+        "discriminators": SIZES[size]["discriminators"],
         "losses": v["losses"],
         "data": {"train": [str(workdir / "corpus")], "format": "folder", "segment_seconds": seconds,
                  "batch_size": batch, "num_workers": 0},
@@ -131,8 +138,9 @@ def train_config(variant: str, workdir: Path, batch: int, seconds: float, thread
     })
 
 
-def make_corpus(workdir: Path, n: int, seed: int, keys: tuple[str, ...]) -> dict[str, dict[str, Path]]:
-    """``n`` random 15 s utterances (wav) and one safetensors feature file per utterance and teacher."""
+def make_corpus(workdir: Path, n: int, seed: int, keys: tuple[str, ...],
+                utterance_seconds: float) -> dict[str, dict[str, Path]]:
+    """``n`` random utterances (wav; 15 s at paper size) and one safetensors feature file per utterance and teacher."""
     import soundfile as sf
     from safetensors.torch import save_file
 
@@ -141,7 +149,7 @@ def make_corpus(workdir: Path, n: int, seed: int, keys: tuple[str, ...]) -> dict
     corpus.mkdir(parents=True)
     feats.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    n_samples = int(UTTERANCE_SECONDS * SAMPLE_RATE)
+    n_samples = int(utterance_seconds * SAMPLE_RATE)
     frames = math.ceil(n_samples / HOP)
     files: dict[str, dict[str, Path]] = {}
     for i in range(n):
@@ -171,9 +179,10 @@ def build_trainer(args: argparse.Namespace, workdir: Path):
     from tokenizer_bench.core.training.trainer import Trainer
 
     keys = ("lm", "sm") if args.variant == "paper" else ("sm",)
-    files = make_corpus(workdir, max(args.batch, 2), args.seed, keys)
+    size = "toy" if args.dry_run else "paper"
+    files = make_corpus(workdir, max(args.batch, 2), args.seed, keys, SIZES[size]["utterance_seconds"])
     cfg = train_config(args.variant, workdir, args.batch, args.seconds, args.threads, args.seed,
-                       args.trainer_option)
+                       args.trainer_option, size)
     loader = FeatureFiles(files)
     trainer = Trainer(cfg, features=loader)
     return trainer, loader, list(files)
@@ -248,13 +257,15 @@ def train(args: argparse.Namespace) -> dict:
 # ------------------------------------------------------------------------------------ codec
 
 
-def build_tokenizer(name: str, seed: int):
-    """A random-init tokenizer by registered name (no downloads)."""
+def build_tokenizer(name: str, seed: int, size: str = "paper"):
+    """A random-init tokenizer by registered name (no downloads); ``size="toy"``: the dry run's DM-Codec."""
     torch.manual_seed(seed)
     if name == "dm_codec":
         from tokenizer_bench.core.plugins import get_registry
 
-        return get_registry("tokenizers").get("dm_codec").factory(checkpoint=None, seed=seed)
+        parts = {k: v for k, v in model_section(size).items() if k in ("encoder", "quantizer", "decoder")}
+        return get_registry("tokenizers").get("dm_codec").factory(checkpoint=None, seed=seed,
+                                                                  **(parts if size == "toy" else {}))
     if name == "encodec":
         from transformers import EncodecConfig, EncodecModel
 
@@ -269,7 +280,9 @@ def build_tokenizer(name: str, seed: int):
 
 
 def codec(args: argparse.Namespace) -> dict:
-    tok = build_tokenizer(args.tokenizer, args.seed)
+    if args.dry_run and args.tokenizer != "dm_codec":
+        raise SystemExit("--dry-run builds a toy dm_codec; it has no toy of other tokenizers")
+    tok = build_tokenizer(args.tokenizer, args.seed, "toy" if args.dry_run else "paper")
     gen = getattr(tok, "generator", None)
     if gen is not None:
         M.mark_codebooks_initialised(gen, args.seed)
@@ -293,24 +306,10 @@ def codec(args: argparse.Namespace) -> dict:
         with reuse_freed_memory_on("cpu"):
             holder["wav"] = tok.decode(holder["codes"], side=holder["side"] or None)
 
-    kernel = {}
-    with M.RssSampler() as sampler:
-        with sampler.phase("encode"):
-            k0 = M.kernel_counters()
-            t_enc, c_enc = M.time_repeated(enc, args.min_repeats, args.min_seconds, args.max_repeats)
-            kernel["encode"] = M.counters_delta(k0, len(t_enc))
-        with sampler.phase("decode"):
-            k0 = M.kernel_counters()
-            t_dec, c_dec = M.time_repeated(dec, args.min_repeats, args.min_seconds, args.max_repeats)
-            kernel["decode"] = M.counters_delta(k0, len(t_dec))
-    audio_s = args.seconds * args.batch
-    return {"side": "ours", "impl": "tokenizer-bench", "tokenizer": args.tokenizer, "kind": "codec",
-            "seconds": args.seconds, "batch": args.batch, "encode_s": t_enc, "decode_s": t_dec,
-            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec, "kernel_per_call": kernel,
-            "encode_rtf": M.summarize([t / audio_s for t in t_enc])["median"],
-            "decode_rtf": M.summarize([t / audio_s for t in t_dec])["median"],
+    timing = M.time_codec(enc, dec, args.seconds, args.batch, args.min_repeats, args.min_seconds, args.max_repeats)
+    return {"side": "ours", "impl": "tokenizer-bench", "tokenizer": args.tokenizer, "kind": "codec", **timing,
             "codes_shape": list(holder["codes"].shape), "wav_shape": list(holder["wav"].shape),
-            "rss_before": rss_before, "phase_peak_rss": dict(sampler.phase_peaks), "ru_maxrss": M.peak_rss_bytes()}
+            "rss_before": rss_before, "ru_maxrss": M.peak_rss_bytes()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--min-seconds", type=float, default=3.0)
     c.add_argument("--max-repeats", type=int, default=20)
     for s in (t, c):
+        s.add_argument("--dry-run", action="store_true",
+                       help="a toy DM-Codec of the same layout (1 s utterances): checks the script runs, in seconds")
         s.add_argument("--threads", type=int, default=None)
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--out", required=True)

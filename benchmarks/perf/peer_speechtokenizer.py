@@ -36,12 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import _measure as M
 
-import _measure as M  # noqa: E402
 
 #: The 13 architecture keys (paper / DM-Codec / spt_base_cfg).
 ARCH = {
@@ -223,24 +222,10 @@ def codec(args: argparse.Namespace) -> dict:
         with torch.no_grad():
             holder["wav"] = generator.decode(holder["codes"])
 
-    kernel = {}
-    with M.RssSampler() as sampler:
-        with sampler.phase("encode"):
-            k0 = M.kernel_counters()
-            t_enc, c_enc = M.time_repeated(enc, args.min_repeats, args.min_seconds, args.max_repeats)
-            kernel["encode"] = M.counters_delta(k0, len(t_enc))
-        with sampler.phase("decode"):
-            k0 = M.kernel_counters()
-            t_dec, c_dec = M.time_repeated(dec, args.min_repeats, args.min_seconds, args.max_repeats)
-            kernel["decode"] = M.counters_delta(k0, len(t_dec))
-    audio_s = args.seconds * args.batch
-    return {"side": "peer", "impl": "speechtokenizer==1.0.1", "kind": "codec", "seconds": args.seconds,
-            "batch": args.batch, "encode_s": t_enc, "decode_s": t_dec,
-            "encode_cpu_s": c_enc, "decode_cpu_s": c_dec, "kernel_per_call": kernel,
-            "encode_rtf": M.summarize([t / audio_s for t in t_enc])["median"],
-            "decode_rtf": M.summarize([t / audio_s for t in t_dec])["median"],
+    timing = M.time_codec(enc, dec, args.seconds, args.batch, args.min_repeats, args.min_seconds, args.max_repeats)
+    return {"side": "peer", "impl": "speechtokenizer==1.0.1", "kind": "codec", **timing,
             "codes_shape": list(holder["codes"].shape), "wav_shape": list(holder["wav"].shape),
-            "rss_before": rss_before, "phase_peak_rss": dict(sampler.phase_peaks), "ru_maxrss": M.peak_rss_bytes()}
+            "rss_before": rss_before, "ru_maxrss": M.peak_rss_bytes()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,19 +23,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
+import _measure as M
+import ours_train_codec as O
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import torch  # noqa: E402
-
-import _measure as M  # noqa: E402
-import ours_train_codec as O  # noqa: E402
 
 RESULTS = HERE.parents[1] / "benchmarks" / "results"
 
@@ -324,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="--quick on a toy DM-Codec: checks it runs, in seconds")
     p.add_argument("--out-dir", default=None)
     args = p.parse_args(argv)
+    args.quick = args.quick or args.dry_run
     if args.quick:
         args.batch, args.seconds, args.repeats = 1, 1.0, 1
     out_dir = Path(args.out_dir) if args.out_dir else (HERE / ".work" if args.quick else RESULTS)
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     ns = argparse.Namespace(batch=args.batch, seconds=args.seconds, seed=args.seed, variant=args.variant,
-                            threads=args.threads, trainer_option=[])
+                            threads=args.threads, trainer_option=[], dry_run=args.dry_run)
     trainer, loader, uids = O.build_trainer(ns, Path(tempfile.mkdtemp(prefix="profile_")))
     gen = trainer.tokenizer.generator
     M.mark_codebooks_initialised(gen, args.seed)

@@ -23,18 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import _measure as M
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
-sys.path.insert(0, str(HERE))
-
-import _measure as M  # noqa: E402
 
 TEACHER_DIMS = {"demo": {"lm": 384}, "dm_codec_lm_sm": {"lm": 768, "sm": 768}, "dm_codec_lm": {"lm": 768}}
 
 
 def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> dict:
     """Build the trainer for ``config`` on synthetic data and time ``steps`` optimiser steps."""
-    import resource
 
     import numpy as np
     import soundfile as sf
@@ -104,7 +102,7 @@ def _child(config: str, steps: int, device: str, batch: int, seconds: float) -> 
         "first_step_s": round(times[0], 3),
         "step_s_median": round(statistics.median(times[1:]), 3) if len(times) > 1 else None,
         "step_s_all": [round(x, 3) for x in times],
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
+        "peak_rss_gib": round(M.peak_rss_bytes() / M.GIB, 3),
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

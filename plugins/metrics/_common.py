@@ -1,13 +1,8 @@
 """Shared helpers of the built-in metrics (not scanned for hooks: the name starts with ``_``).
 
-Every built-in metric follows :class:`tokenizer_bench.core.interfaces.Metric` and adds a few
-display attributes the harness uses for tables:
-
-- ``display``: column title (``"ViSQOL"``), ``unit``: shown next to it (``"%"``, ``"kbps"``),
-- ``display_scale``: factor applied for display only (records keep raw values, e.g. bits/s),
-- ``kind``: ``"audio"`` (compares reference and reconstruction), ``"text"`` (needs an ASR
-  transcript; also computed for the ground-truth row) or ``"system"`` (bitrate, real-time factor:
-  properties of the codec run, not of the signal).
+Every built-in metric follows :class:`tokenizer_bench.core.interfaces.Metric`: its ``needs`` say
+what it is given, its ``meta`` (:class:`~tokenizer_bench.core.interfaces.MetricMeta`) how the
+harness prints, ranks and aggregates it, exactly as for a third-party metric.
 
 Audio inputs reach a metric as 1-D float64 numpy arrays at ``needs.sample_rate`` with equal
 lengths (the harness resamples and trims to the shorter signal).

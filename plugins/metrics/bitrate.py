@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 
 def bitrate_bps(frame_rate: float, num_codebooks: int, codebook_size: int) -> float:
@@ -21,12 +21,8 @@ class Bitrate:
     """Bitrate in bits/s at the evaluated number of codebooks (displayed in kbps)."""
 
     name = "bitrate"
-    display = "Bitrate"
-    unit = "kbps"
-    display_scale = 1e-3
-    kind = "system"
-    higher_is_better = False
-    ranked = False  # a property of the system, not a quality: never bolded as "best"
+    meta = MetricMeta(higher_is_better=False, display="Bitrate", unit="kbps", decimals=2, display_scale=1e-3,
+                      kind="system", ranked=False)  # a property of the system, never bolded as "best"
     needs = MetricNeeds(reference_audio=False)
 
     def __call__(self, *, tokenizer: dict[str, Any], **_: object) -> float:

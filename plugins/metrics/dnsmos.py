@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._shared import ResultCache, require_modules, signal_key
 
@@ -130,10 +130,6 @@ def dnsmos_scores(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, personali
 class _DNSMOSColumn:
     """One DNSMOS column (1..5, higher is better) of the reconstruction alone."""
 
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
     _key = ""
 
     def __init__(self, personalized: bool = False) -> None:
@@ -151,7 +147,7 @@ class DNSMOSOverall(_DNSMOSColumn):
     """DNSMOS P.835 overall quality (OVRL)."""
 
     name = "dnsmos_ovrl"
-    display = "DNSMOS OVRL"
+    meta = MetricMeta(higher_is_better=True, display="DNSMOS OVRL", decimals=3, kind="audio")
     _key = "ovrl"
 
 
@@ -159,7 +155,7 @@ class DNSMOSSignal(_DNSMOSColumn):
     """DNSMOS P.835 speech signal quality (SIG)."""
 
     name = "dnsmos_sig"
-    display = "DNSMOS SIG"
+    meta = MetricMeta(higher_is_better=True, display="DNSMOS SIG", decimals=3, kind="audio")
     _key = "sig"
 
 
@@ -167,7 +163,7 @@ class DNSMOSBackground(_DNSMOSColumn):
     """DNSMOS P.835 background-noise quality (BAK)."""
 
     name = "dnsmos_bak"
-    display = "DNSMOS BAK"
+    meta = MetricMeta(higher_is_better=True, display="DNSMOS BAK", decimals=3, kind="audio")
     _key = "bak"
 
 
@@ -175,7 +171,7 @@ class DNSMOSP808(_DNSMOSColumn):
     """DNSMOS P.808 overall MOS."""
 
     name = "dnsmos_p808"
-    display = "DNSMOS P.808"
+    meta = MetricMeta(higher_is_better=True, display="DNSMOS P.808", decimals=3, kind="audio")
     _key = "p808"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 from ._shared import ResultCache, signal_key
@@ -126,9 +126,6 @@ def voiced_pair(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
 
 
 class _F0Metric:
-    kind = "audio"
-    display_scale = 1.0
-
     def __init__(self, fmin: float = 50.0, fmax: float = 500.0, threshold: float = 0.2, silence_db: float = 40.0,
                  sample_rate: int = 16000) -> None:
         self.settings = PitchSettings(fmin=float(fmin), fmax=float(fmax), threshold=float(threshold),
@@ -140,9 +137,7 @@ class F0RMSE(_F0Metric):
     """F0 RMSE in Hz over frames voiced in both signals (lower is better)."""
 
     name = "f0_rmse"
-    display = "F0 RMSE"
-    unit = "Hz"
-    higher_is_better = False
+    meta = MetricMeta(higher_is_better=False, display="F0 RMSE", unit="Hz", decimals=3, kind="audio")
 
     def __call__(self, *, reference: np.ndarray, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
         a, b = voiced_pair(np.asarray(reference), np.asarray(estimate), int(sample_rate), self.settings)
@@ -153,9 +148,7 @@ class F0Correlation(_F0Metric):
     """Pearson correlation of the F0 tracks over frames voiced in both (higher is better)."""
 
     name = "f0_corr"
-    display = "F0 corr"
-    unit = ""
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="F0 corr", decimals=3, kind="audio")
 
     def __call__(self, *, reference: np.ndarray, estimate: np.ndarray, sample_rate: int, **_: object) -> float:
         a, b = voiced_pair(np.asarray(reference), np.asarray(estimate), int(sample_rate), self.settings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 
@@ -21,11 +21,7 @@ class MelDistance:
     """Mean absolute log10-mel-magnitude difference (lower is better)."""
 
     name = "mel_distance"
-    display = "Mel dist"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = False
+    meta = MetricMeta(higher_is_better=False, display="Mel dist", decimals=3, kind="audio")
 
     def __init__(self, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 80,
                  sample_rate: int = 16000, floor: float = 1e-5) -> None:

@@ -8,6 +8,8 @@ receive filter) on 16 kHz input in ``"nb"`` mode. Its ceiling, for identical sig
 
 from __future__ import annotations
 
+from tokenizer_bench.core.interfaces import MetricMeta
+
 from .pesq_wb import PESQ
 
 
@@ -15,7 +17,7 @@ class PESQNarrowband(PESQ):
     """Narrowband PESQ MOS-LQO (about 1.02..4.55, higher is better): wideband's metric in ``"nb"`` mode."""
 
     name = "pesq_nb"
-    display = "PESQ-NB"
+    meta = MetricMeta(higher_is_better=True, display="PESQ-NB", decimals=3, kind="audio")
     mode = "nb"
     rate_error = "PESQ-NB is scored on 16 kHz input here, got {} Hz"
 

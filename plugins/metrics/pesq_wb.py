@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 
@@ -13,11 +13,7 @@ class PESQ:
     """Wideband PESQ MOS-LQO (about 1.04..4.64, higher is better)."""
 
     name = "pesq"
-    display = "PESQ"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="PESQ", decimals=2, kind="audio")
     needs = MetricNeeds(reference_audio=True, packages=("pesq",), sample_rate=16000)
     mode = "wb"  # the pesq package's model: "wb" (P.862.2) or "nb" (P.862 + P.862.1)
     rate_error = "wideband PESQ needs 16 kHz input, got {} Hz"

@@ -6,14 +6,10 @@ warm-up call per tokenizer), on whatever device the run uses; < 1 means faster t
 
 from __future__ import annotations
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 
 class _RTF:
-    kind = "system"
-    unit = "x"
-    display_scale = 1.0
-    higher_is_better = False
     needs = MetricNeeds(reference_audio=False)
     _key = ""
 
@@ -27,7 +23,7 @@ class EncodeRTF(_RTF):
     """Encoding real-time factor (seconds of compute per second of audio, lower is better)."""
 
     name = "rtf_encode"
-    display = "RTF enc"
+    meta = MetricMeta(higher_is_better=False, display="RTF enc", unit="x", decimals=3, kind="system")
     _key = "encode_s"
 
 
@@ -35,7 +31,7 @@ class DecodeRTF(_RTF):
     """Decoding real-time factor (seconds of compute per second of audio, lower is better)."""
 
     name = "rtf_decode"
-    display = "RTF dec"
+    meta = MetricMeta(higher_is_better=False, display="RTF dec", unit="x", decimals=3, kind="system")
     _key = "decode_s"
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 
@@ -40,11 +40,7 @@ class SISDR:
     """Scale-invariant SDR in dB (higher is better; capped at 100 dB for identical signals)."""
 
     name = "si_sdr"
-    display = "SI-SDR"
-    unit = "dB"
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="SI-SDR", unit="dB", decimals=2, kind="audio")
 
     def __init__(self, sample_rate: int = 16000) -> None:
         self.needs = MetricNeeds(reference_audio=True, sample_rate=int(sample_rate))

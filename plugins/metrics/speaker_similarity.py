@@ -32,7 +32,7 @@ import numpy as np
 
 from tokenizer_bench.core.audio import resample
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 from ._shared import ResultCache, require_modules, signal_key
@@ -118,11 +118,7 @@ class SpeakerSimilarity:
     """Cosine similarity of speaker embeddings, reference vs reconstruction (-1..1, higher is better)."""
 
     name = "speaker_similarity"
-    display = "SIM"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="SIM", decimals=3, kind="audio")
 
     def __init__(self, backend: str = "wavlm", model: str | Path = DEFAULT_MODEL, device: str = "cpu",
                  revision: str | None = None) -> None:

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 
@@ -19,11 +19,7 @@ class STOI:
     """Short-time objective intelligibility (0..1, higher is better)."""
 
     name = "stoi"
-    display = "STOI"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="STOI", decimals=3, kind="audio")
 
     def __init__(self, sample_rate: int = 16000) -> None:
         self.needs = MetricNeeds(reference_audio=True, packages=("pystoi",), sample_rate=int(sample_rate))

@@ -30,7 +30,7 @@ import numpy as np
 from tokenizer_bench.core import hub
 from tokenizer_bench.core.audio import resample
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._shared import ResultCache, signal_key
 
@@ -68,11 +68,7 @@ class UTMOS:
     """UTMOS22 predicted MOS of the reconstruction (1..5, higher is better)."""
 
     name = "utmos"
-    display = "UTMOS"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="UTMOS", decimals=3, kind="audio")
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, filename: str = DEFAULT_FILE, device: str = "cpu",
                  revision: str | None = None) -> None:

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 from ._common import mono_pair
 
@@ -43,11 +43,7 @@ class ViSQOL:
     """ViSQOL MOS-LQO, speech mode at 16 kHz, lattice mapper (1..5, higher is better)."""
 
     name = "visqol"
-    display = "ViSQOL"
-    unit = ""
-    display_scale = 1.0
-    kind = "audio"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True, display="ViSQOL", decimals=2, kind="audio")
     needs = MetricNeeds(reference_audio=True, packages=("visqol", "ai_edge_litert"), sample_rate=16000)
 
     def __init__(self, search_window: int = 60) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,10 +50,6 @@ def word_measures(reference: str, hypothesis: str) -> dict[str, float]:
 
 
 class _WordMetric:
-    kind = "text"
-    unit = "%"
-    display_scale = 1.0
-    higher_is_better = False
     needs = MetricNeeds(reference_audio=False, reference_text=True, transcript=True,
                         packages=("jiwer", "whisper_normalizer"))
     _key = ""
@@ -78,7 +74,8 @@ class WER(_WordMetric):
     """Word error rate in percent, Whisper-normalised text (lower is better)."""
 
     name = "wer"
-    display = "WER"
+    meta = MetricMeta(higher_is_better=False, display="WER", unit="%", decimals=2, aggregate="corpus",
+                      kind="text")
     _key = "wer"
 
 
@@ -86,7 +83,8 @@ class WIL(_WordMetric):
     """Word information lost in percent, Whisper-normalised text (lower is better)."""
 
     name = "wil"
-    display = "WIL"
+    meta = MetricMeta(higher_is_better=False, display="WIL", unit="%", decimals=2, aggregate="corpus",
+                      kind="text")
     _key = "wil"
 
 

@@ -20,6 +20,14 @@ def test_every_package_folder_is_listed_in_pyproject():
     assert sorted(found - listed) == [], "add these to [tool.setuptools] packages in pyproject.toml"
 
 
+def test_perf_scripts_are_not_shipped():
+    """benchmarks/perf/ holds scripts run from a checkout (``python benchmarks/perf/X.py``), not a package:
+    no ``__init__.py`` and absent from the packages list, so the wheel does not carry them."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert not any(name.startswith("tokenizer_bench.benchmarks.perf") for name in listed)
+    assert not (ROOT / "benchmarks" / "perf" / "__init__.py").exists()
+
+
 def test_no_top_level_core_or_plugins_module_is_importable_from_site_packages():
     import importlib.util
 

@@ -1,7 +1,7 @@
 """Proof of extension: a decoder from this package trains, exports and reloads through ``codec``.
 
 ``tiny_codec.yaml`` composes the built-in ``seanet_encoder`` with this plugin's ``fsq`` quantizer
-and ``example_istft_decoder``; nothing in tokenizer-bench names either, and the plugin has no
+and ``example_frame_decoder``; nothing in tokenizer-bench names either, and the plugin has no
 tokenizer code. The export records which package provides each part, so loading it where the
 plugin is not loaded names the package to install.
 """
@@ -39,7 +39,7 @@ def test_trains_exports_and_reloads_with_equal_codes(trained):
     trainer, summary = trained
     assert summary["step"] == 2
     tok = trainer.tokenizer
-    assert type(tok.generator.decoder).__name__ == "ISTFTDecoder"
+    assert type(tok.generator.decoder).__name__ == "FrameDecoder"
     wav = torch.sin(torch.arange(2 * 800) / 7.0).reshape(2, 1, 800) * 0.3
     codes = tok.encode(wav)
     audio = tok.decode(codes)
@@ -58,7 +58,7 @@ def test_the_export_records_the_hop_it_was_given_and_who_provides_each_part(trai
     assert cfg["tokenizer"] == "codec"
     assert cfg["generator"]["decoder"]["hop_length"] == 16  # injected: tiny_codec.yaml does not state it
     version = importlib.metadata.version(PACKAGE)
-    assert cfg["components"]["decoder"] == {"name": "example_istft_decoder", "distribution": PACKAGE,
+    assert cfg["components"]["decoder"] == {"name": "example_frame_decoder", "distribution": PACKAGE,
                                             "version": version}
     assert cfg["components"]["quantizer"]["distribution"] == PACKAGE
     assert cfg["components"]["encoder"]["distribution"] == "tokenizer-bench"
@@ -71,7 +71,7 @@ def test_loading_without_the_plugin_names_the_package(trained, monkeypatch):
     try:
         with pytest.raises(MissingDependencyError, match=rf"pip install '{PACKAGE}==") as err:
             load_tokenizer("codec", summary["export_dir"])
-        assert "example_istft_decoder" in str(err.value) or "fsq" in str(err.value)
+        assert "example_frame_decoder" in str(err.value) or "fsq" in str(err.value)
     finally:
         monkeypatch.delenv(plugins.PLUGINS_ENV)
         plugins.reset()
@@ -81,4 +81,21 @@ def test_a_decoder_told_another_hop_is_refused_when_built():
     spec = dict(name="seanet_encoder", n_filters=2, strides=[4, 4], dimension=8, lstm_layers=1)
     with pytest.raises(ConfigError, match="hop_length=32 differs from the codec's hop_length=16"):
         load_tokenizer("codec", encoder=spec, quantizer={"name": "fsq", "dimension": 8, "levels": [3, 3]},
-                       decoder={"name": "example_istft_decoder", "dimension": 8, "hop_length": 32})
+                       decoder={"name": "example_frame_decoder", "dimension": 8, "hop_length": 32})
+
+
+def test_frame_t_fills_samples_t_hop_to_next_hop():
+    """By hand: with the smoothing an identity and the last layer a constant block 0, 1, ..., hop-1,
+    every frame writes that block in order, and the output is frames * hop samples long."""
+    from tokenizer_bench_example.frame_decoder import FrameDecoder
+
+    dec = FrameDecoder(dimension=3, hop_length=4, hidden=5, smooth_kernel=3)
+    with torch.no_grad():
+        last = dec.frames_to_blocks[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.arange(4.0))
+        dec.smooth.weight.copy_(torch.tensor([[[0.0, 1.0, 0.0]]]))
+        dec.smooth.bias.zero_()
+        wav = dec(torch.randn(2, 3, 5))
+    assert wav.shape == (2, 1, 5 * 4)
+    assert torch.equal(wav, torch.arange(4.0).repeat(5).expand(2, 1, 20))

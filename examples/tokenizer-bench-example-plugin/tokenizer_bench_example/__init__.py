@@ -1,4 +1,4 @@
-"""Example tokenizer-bench plugin: an FSQ quantizer, a Vocos-style iSTFT decoder, a loudness metric and a
+"""Example tokenizer-bench plugin: an FSQ quantizer, a frame (sub-pixel) decoder, a loudness metric and a
 reconstruction-only training recipe. (Its multi-resolution STFT loss became the built-in
 ``multi_resolution_stft``, ``tokenizer_bench.plugins.losses.stft``; its tests use that one.)"""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from tokenizer_bench import hookimpl
 
 from .fsq import FSQ
-from .istft_decoder import ISTFTDecoder
+from .frame_decoder import FrameDecoder
 from .loudness import LoudnessDifference
 from .recipe import ReconstructionOnlyRecipe
 
@@ -19,7 +19,7 @@ def register_quantizers(register):
 
 @hookimpl
 def register_decoders(register):
-    register("example_istft_decoder", ISTFTDecoder)
+    register("example_frame_decoder", FrameDecoder)
 
 
 @hookimpl

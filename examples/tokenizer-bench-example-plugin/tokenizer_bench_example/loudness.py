@@ -6,13 +6,13 @@ import math
 
 import torch
 
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
 
 class LoudnessDifference:
     name = "loudness_difference"
     needs = MetricNeeds(reference_audio=True)
-    higher_is_better = False
+    meta = MetricMeta(higher_is_better=False, display="Loudness diff", unit="dB", decimals=2)
 
     def __init__(self, floor_db: float = -100.0) -> None:
         self.floor_db = floor_db

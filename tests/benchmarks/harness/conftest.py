@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from tokenizer_bench.core.hookspecs import hookimpl
-from tokenizer_bench.core.interfaces import MetricNeeds
+from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 from tokenizer_bench.core.plugins import register_plugin, unregister_plugin
 from tokenizer_bench.core.tokenizer import Tokenizer
 
@@ -104,7 +104,7 @@ class MissingPackageMetric:
     """A metric whose package is not installed."""
 
     name = "needs_missing_pkg"
-    higher_is_better = True
+    meta = MetricMeta(higher_is_better=True)
     needs = MetricNeeds(reference_audio=True, packages=("tokenizer_bench_no_such_module",))
 
     def __call__(self, **inputs):  # pragma: no cover - never runs

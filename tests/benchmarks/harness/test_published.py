@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from tokenizer_bench.benchmarks.harness.published import published_markdown, published_table
 
-META = {"wer": {"display": "WER", "unit": "%", "higher_is_better": False, "display_scale": 1.0},
-        "stoi": {"display": "STOI", "unit": "", "higher_is_better": True, "display_scale": 1.0}}
+META = {"wer": {"display": "WER", "unit": "%", "higher_is_better": False, "display_scale": 1.0, "decimals": 2,
+                "ranked": True},
+        "stoi": {"display": "STOI", "unit": "", "higher_is_better": True, "display_scale": 1.0, "decimals": 3,
+                 "ranked": True}}
 
 
 def test_rows_the_source_reports_get_ours_and_theirs():

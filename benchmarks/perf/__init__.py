@@ -1,1 +1,0 @@
-"""Performance measurements of tokenizer-bench (benchmarks, not tests)."""
