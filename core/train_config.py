@@ -1,15 +1,22 @@
-"""Schema of a training config (``tokenizer-bench train CONFIG``).
+"""Schema of a training config (``tokenizer-bench train CONFIG``): core's sections, and the recipe's.
 
-Sections: ``model`` (the tokenizer under training and its constructor arguments), ``recipe``
-(the registered training step; default: the tokenizer's ``default_recipe``), ``teachers``
-(frozen models and the aligner), ``discriminators``, ``losses`` (the weighted loss terms),
-``data``, ``trainer``, ``evaluation``. Component mappings are ``{name: <registered name>,
-<constructor argument>: value, ...}``; a loss term adds its ``weight``.
+Core's sections: ``model`` (the tokenizer under training and its constructor arguments),
+``recipe`` (the registered training step; default: the tokenizer's ``default_recipe``),
+``losses`` (the weighted loss terms), ``data``, ``trainer``, ``evaluation``. Component mappings
+are ``{name: <registered name>, <constructor argument>: value, ...}``; a loss term adds its ``weight``.
+
+Everything else belongs to the recipe: a recipe declares the config it reads as a subclass of
+:class:`TrainConfig` (its class attribute ``config_schema``) that adds its own sections (e.g.
+DM-Codec's ``teachers`` and ``discriminators``) and may extend ``trainer`` with a subclass of
+:class:`TrainerConfig` (e.g. the discriminators' learning rate). :meth:`TrainConfig.schema_for`
+picks that schema from the config's ``recipe`` (or its tokenizer's default recipe) before
+validation, so unknown keys of a recipe's section get the same did-you-mean message and the
+file that set them as core's own keys, and a recipe with other sections needs no core change.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,22 +47,6 @@ class ModelConfig(BaseModel):
                 out[part] = comp.to_dict()
         out.update(self.model_extra or {})
         return out
-
-
-class TeachersConfig(BaseModel):
-    """Frozen teachers. ``None`` disables one (e.g. ``sm: null`` for the LM-only model)."""
-
-    model_config = Strict
-    stt: Annotated[Component, registered("teachers")] | None = None
-    lm: Annotated[Component, registered("teachers")] | None = None
-    sm: Annotated[Component, registered("teachers")] | None = None
-    aligner: Annotated[Component, registered("aligners")] = Field(default_factory=lambda: Component(name="timestamps"))
-    transcripts: Literal["stt", "dataset"] = Field(
-        default="stt", description="'stt' transcribes with the STT teacher (the paper); 'dataset' uses the data's text."
-    )
-    cache_dir: str = "cache/teachers"
-    cache_dtype: Literal["float16", "float32"] = "float16"
-    device: str = "auto"
 
 
 class LossTerm(Component):
@@ -172,7 +163,6 @@ class TrainerConfig(BaseModel):
         "time, all threads, summed over processes: an equal budget on a machine that other work shares)",
     )
     lr_generator: float = Field(default=1e-4, gt=0)
-    lr_discriminator: float = Field(default=1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.99)
     adam_eps: float = Field(default=1e-8, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
@@ -184,27 +174,19 @@ class TrainerConfig(BaseModel):
         "from the lr to lr_min over the run's total steps (max_steps, or max_epochs x batches per epoch), as the "
         "official trainer's CosineAnnealingLR",
     )
-    lr_min: float = Field(default=0.0, ge=0, description="Final lr of the cosine schedule (both networks)")
+    lr_min: float = Field(default=0.0, ge=0, description="Final lr of the cosine schedule (every optimiser)")
     lr_warmup_steps: int = Field(
         default=0, ge=0, description="Linear warm-up: step n <= N uses lr x n/(N+1), then the schedule starts"
     )
-    discriminator_warmup_steps: int = Field(
-        default=0, ge=0, description="Steps before the discriminators are trained and used in the generator loss"
-    )
-    grad_clip: float | None = Field(default=None, gt=0, description="Max global grad norm (both networks)")
+    grad_clip: float | None = Field(default=None, gt=0, description="Max global grad norm (every optimiser)")
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_accumulation_steps: int = Field(default=1, ge=1)
-    compile: bool = Field(default=False, description="torch.compile the generator and the discriminators")
+    compile: bool = Field(default=False, description="torch.compile the recipe's distributed modules (the "
+                          "generator); a recipe may compile its other networks too")
     cudnn_benchmark: bool | None = Field(
         default=None,
         description="torch.backends.cudnn.benchmark on CUDA (cuDNN times its algorithms per input shape and keeps the "
         "fastest); None: on, as training crops (data.segment_seconds) have one shape",
-    )
-    discriminator_passes: Literal["each", "together"] = Field(
-        default="each",
-        description="'each': run and back-propagate one discriminator at a time, holding one discriminator's "
-        "activations instead of all (same gradients: the GAN losses add up over discriminators; needs losses "
-        "that take num_terms); 'together': one pass over all discriminators",
     )
     activation_checkpointing: list[str] = Field(
         default_factory=list,
@@ -266,12 +248,17 @@ class TrainerConfig(BaseModel):
     def _decay_every(self) -> "TrainerConfig":
         if not isinstance(self.lr_decay_every, str) and self.lr_decay_every < 1:
             raise ValueError(f"lr_decay_every must be 'epoch' or a positive number of steps, got {self.lr_decay_every}")
-        if self.lr_schedule == "cosine" and self.lr_min > min(self.lr_generator, self.lr_discriminator):
+        rates = self.learning_rates()
+        if self.lr_schedule == "cosine" and self.lr_min > min(rates):
             raise ValueError(
-                f"lr_min {self.lr_min} is above the learning rate ({self.lr_generator} / {self.lr_discriminator}): "
+                f"lr_min {self.lr_min} is above the learning rate ({' / '.join(f'{r:g}' for r in rates)}): "
                 "the cosine schedule anneals down to lr_min"
             )
         return self
+
+    def learning_rates(self) -> tuple[float, ...]:
+        """Every optimiser's learning rate set here (a recipe's subclass adds its own)."""
+        return (self.lr_generator,)
 
 
 class EvaluationConfig(BaseModel):
@@ -306,27 +293,65 @@ class EvaluationConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
+    """Core's sections of a training config; a recipe's ``config_schema`` subclasses it to add its own.
+
+    ``TrainConfig.model_validate(data)`` (and :func:`core.config.validate` / ``load_config`` with
+    ``TrainConfig``) validates with the schema of the config's recipe (:meth:`schema_for`), so the
+    object it returns is an instance of that subclass: ``cfg.teachers`` exists when the recipe
+    declares ``teachers``.
+    """
+
     model_config = Strict
     name: str = "codec"
     seed: int = 42
     model: ModelConfig
     recipe: Component | None = Field(
         default=None, description="The training step {name, <args>}; left out: the tokenizer's default_recipe")
-    teachers: TeachersConfig = Field(default_factory=TeachersConfig)
-    discriminators: list[Annotated[Component, registered("discriminators")]] = Field(default_factory=list)
     losses: dict[str, LossTerm | None] = Field(
         default_factory=dict, description="term -> {name, weight, <args>}; null drops a term of a base config")
     data: DataConfig
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig | None = None
 
+    @classmethod
+    def schema_for(cls, data: Any) -> type["TrainConfig"]:
+        """The schema that validates ``data``: the ``config_schema`` of the recipe it names (or of its
+        tokenizer's default recipe), a subclass of this class; this class itself when the recipe
+        declares none or cannot be told yet (validation then reports the unknown name)."""
+        if cls is not TrainConfig:
+            return cls
+        name = recipe_name(data)
+        if name is None:
+            return cls
+        if not _registered("recipes", name):
+            return cls
+        from .plugins import get_registry
+
+        schema = getattr(get_registry("recipes").get(name).factory, "config_schema", TrainConfig)
+        if not (isinstance(schema, type) and issubclass(schema, TrainConfig)):
+            raise ConfigError(f"recipe {name!r}: its config_schema must be TrainConfig or a subclass of it "
+                              f"(core/train_config.py), got {schema!r}")
+        return schema
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "TrainConfig":  # type: ignore[override]
+        """Validation with the recipe's schema (:meth:`schema_for`) when called on ``TrainConfig``."""
+        schema = cls.schema_for(obj)
+        if schema is not cls:
+            return schema.model_validate(obj, **kwargs)
+        return cast(TrainConfig, super().model_validate(obj, **kwargs))
+
     @model_validator(mode="before")
     @classmethod
     def _old_form(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            recipe = recipe_name(data)
             extra = sorted(map(str, set(data) - set(cls.model_fields)))
+            if recipe is not None and not _registered("recipes", recipe):
+                extra = []  # which sections it has cannot be told: the unknown recipe is the error reported
             sections = ", ".join(cls.model_fields)
-            problems = [f"unknown section(s) {', '.join(extra)} (sections: {sections})"] if extra else []
+            whose = f"of core and recipe {recipe!r}" if recipe else "of core; a recipe adds its own, name one"
+            problems = [f"unknown section(s) {', '.join(extra)} (sections: {sections}; {whose})"] if extra else []
             losses = data.get("losses")
             if isinstance(losses, dict) and isinstance(losses.get("weights"), dict) and "name" not in losses["weights"]:
                 problems.append("losses.weights is a table of weights, not a loss term")
@@ -360,21 +385,47 @@ class TrainConfig(BaseModel):
                 _loss_entry(term, spec)
         return losses
 
-    @model_validator(mode="after")
-    def _teachers_for_losses(self) -> "TrainConfig":
-        for term, spec in self.terms().items():
-            for role in loss_roles(term, spec):
-                if getattr(self.teachers, role, None) is None:
-                    raise ValueError(
-                        f"losses.{term} needs the {role} teacher but teachers.{role} is null: configure the "
-                        f"{role.upper()} teacher or set losses.{term}.{role}: null"
-                    )
-        return self
-
     def terms(self) -> dict[str, LossTerm]:
         """The listed loss terms, in config order (null entries dropped)."""
         return {k: v for k, v in self.losses.items() if v is not None}
 
     def teacher_roles(self) -> tuple[str, ...]:
-        """The teacher roles the loss terms need (whose cached features a batch carries), in order."""
+        """The teacher roles the loss terms need (whose features a batch carries), in order."""
         return tuple(dict.fromkeys(r for name, spec in self.terms().items() for r in loss_roles(name, spec)))
+
+
+def _registered(kind: str, name: str) -> bool:
+    from .plugins import get_registry
+
+    return name in get_registry(kind)
+
+
+def _declared(entry: Any, key: str) -> Any:
+    """What a registered component declares for ``key``: registration metadata
+    (``register(name, factory, key=value)``), else an attribute of its factory."""
+    return entry.meta[key] if key in entry.meta else getattr(entry.factory, key, None)
+
+
+def recipe_name(data: Any) -> str | None:
+    """The recipe a config's raw data trains with: ``recipe.name``, else the default recipe its
+    ``model.tokenizer`` declares at registration (``default_recipe``); None when neither can be told."""
+    if not isinstance(data, dict):
+        return None
+    recipe = data.get("recipe")
+    if isinstance(recipe, Component):
+        return recipe.name
+    if isinstance(recipe, dict):
+        name = recipe.get("name")
+        return name if isinstance(name, str) else None
+    model = data.get("model")
+    tokenizer = model.tokenizer if isinstance(model, ModelConfig) else (
+        model.get("tokenizer") if isinstance(model, dict) else None)
+    if not isinstance(tokenizer, str):
+        return None
+    from .plugins import get_registry
+
+    tokenizers = get_registry("tokenizers")
+    if tokenizer not in tokenizers:
+        return None
+    default = _declared(tokenizers.get(tokenizer), "default_recipe")
+    return default if isinstance(default, str) else None

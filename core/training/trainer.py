@@ -119,11 +119,15 @@ class Trainer:
         self.hop_length = int(getattr(generator, "hop_length"))
         if cfg.recipe is None:  # the tokenizer's default, recorded so the run's config says what trained it
             self.cfg = cfg = cfg.model_copy(update={"recipe": Component(name=self.tokenizer.default_recipe)})
+            if TrainConfig.schema_for(cfg.model_dump()) is not type(cfg):
+                # a tokenizer that declares its default recipe only on the built object: the config
+                # was validated without that recipe's sections, so it is validated again with them
+                self.cfg = cfg = TrainConfig.model_validate(cfg.model_dump())
         self.recipe = build_recipe(cfg)
         self.data: TrainData = build_train_data(
             cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
             is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
-            feature_keys=tuple(self.recipe.feature_roles()),
+            feature_keys=tuple(self.recipe.feature_roles()), open_features=getattr(self.recipe, "open_features", None),
         )
         if tcfg.num_threads is not None:
             torch.set_num_threads(tcfg.num_threads)  # again: data preparation may have changed it
