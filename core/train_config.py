@@ -345,6 +345,7 @@ class TrainConfig(BaseModel):
     @classmethod
     def _old_form(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            data = _without_former_defaults(cls, data)
             recipe = recipe_name(data)
             extra = sorted(map(str, set(data) - set(cls.model_fields)))
             if recipe is not None and not _registered("recipes", recipe):
@@ -392,6 +393,44 @@ class TrainConfig(BaseModel):
     def teacher_roles(self) -> tuple[str, ...]:
         """The teacher roles the loss terms need (whose features a batch carries), in order."""
         return tuple(dict.fromkeys(r for name, spec in self.terms().items() for r in loss_roles(name, spec)))
+
+
+#: Sections and ``trainer`` keys that core's schema held, for every recipe, before DM-Codec's recipe
+#: declared them (plugins/recipes/gan_distillation_config.py), with their defaults then. Configs and
+#: run folders of that time carry them (a run's config.yaml lists every key), also for recipes that
+#: never read them: where the recipe does not declare one and it holds that default (so it set
+#: nothing), it is dropped before validation; any other value is an unknown key, as always.
+FORMER_SECTION_DEFAULTS: dict[str, Any] = {
+    "teachers": {"stt": None, "lm": None, "sm": None, "aligner": {"name": "timestamps"}, "transcripts": "stt",
+                 "cache_dir": "cache/teachers", "cache_dtype": "float16", "device": "auto"},
+    "discriminators": [],
+}
+FORMER_TRAINER_DEFAULTS: dict[str, Any] = {
+    "lr_discriminator": 1e-4, "discriminator_warmup_steps": 0, "discriminator_passes": "each",
+}
+
+
+def _holds_defaults(value: Any, default: Any) -> bool:
+    if value is None or value == default:
+        return True
+    return isinstance(value, dict) and isinstance(default, dict) and all(
+        k in default and v == default[k] for k, v in value.items())
+
+
+def _without_former_defaults(schema: type[TrainConfig], data: dict) -> dict:
+    """``data`` less the former core keys (:data:`FORMER_SECTION_DEFAULTS`) that ``schema`` does not
+    declare and that hold their former default."""
+    drop = [k for k, default in FORMER_SECTION_DEFAULTS.items()
+            if k in data and k not in schema.model_fields and _holds_defaults(data[k], default)]
+    out = {k: v for k, v in data.items() if k not in drop}
+    trainer = out.get("trainer")
+    declared = getattr(schema.model_fields["trainer"].annotation, "model_fields", {})
+    if isinstance(trainer, dict):
+        former = [k for k, v in FORMER_TRAINER_DEFAULTS.items() if k in trainer and k not in declared
+                  and trainer[k] == v]
+        if former:
+            out["trainer"] = {k: v for k, v in trainer.items() if k not in former}
+    return out
 
 
 def _registered(kind: str, name: str) -> bool:
