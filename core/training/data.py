@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from ..data.dataset import CropDataset, EpochSampler, collate
 from ..errors import ConfigError
+from ..interfaces import FeatureSource
 from ..train_config import TrainConfig
 
 
@@ -91,20 +92,6 @@ class TrainData:
         self.dataset.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start_batch)
         return DataLoader(self.dataset, batch_sampler=self.sampler, **self.loader_kwargs)
-
-
-@dataclass
-class FeatureSource:
-    """Per-frame features a recipe's batches carry (its ``open_features`` returns one).
-
-    ``load(utt_id)``: ``{key: [T, D], key_mask: [T] (optional)}`` on codec frames; ``load_frames(utt_id,
-    start, length)``: the same for frames ``[start, start + length)`` only (None: ``load`` then crop);
-    ``utterances``: the training utterances that have features (the others are left out of training).
-    """
-
-    load: Callable[[str], dict]
-    load_frames: Callable[[str, int, int], dict] | None
-    utterances: list
 
 
 def feature_dims(load: Callable[[str], dict], utterances: list, keys: tuple[str, ...]) -> dict[str, int]:

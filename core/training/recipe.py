@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..interfaces import LOSS_INPUTS, TRAINABLE_CODEC_ATTRIBUTES
+from ..interfaces import LOSS_INPUTS, TRAINABLE_CODEC_ATTRIBUTES, Recipe
 
 
 @dataclass
@@ -116,14 +116,20 @@ def check_trainable(codec: Any, name: str) -> None:
         )
 
 
-def build_recipe(cfg: Any) -> Any:
+def build_recipe(cfg: Any) -> Recipe:
     """The config's ``recipe`` from the ``recipes`` registry (the trainer fills in the tokenizer's
     ``default_recipe`` when the config names none)."""
     spec = cfg.recipe
     if spec is None:
         raise ConfigError("no recipe: name one in the config (recipe: {name: ...}) or train a tokenizer that "
                           "declares default_recipe")
-    return _registry("recipes").build(spec.name, cfg=cfg, **spec.kwargs)
+    recipe = _registry("recipes").build(spec.name, cfg=cfg, **spec.kwargs)
+    if not isinstance(recipe, Recipe):
+        missing = [m for m in ("feature_roles", "build", "modules", "optimizers", "micro_step", "validation_loss")
+                   if not callable(getattr(recipe, m, None))]
+        raise ConfigError(f"recipe {spec.name!r} is not a recipe: it lacks {', '.join(missing)} "
+                          "(core.interfaces.Recipe, docs/recipes.md)")
+    return recipe
 
 
 def _registry(kind: str):

@@ -35,9 +35,10 @@ from tokenizer_bench.core.interfaces import (
     QUANTIZER,
     TEACHER_FEATURES,
     WAVEFORMS,
+    FeatureSource,
     QuantizerOutput,
+    RecipeContext,
 )
-from tokenizer_bench.core.training.data import FeatureSource
 from tokenizer_bench.core.training.recipe import LossTerm, OptimizerGroup, StepResult, build_loss_terms, weighted_total
 from tokenizer_bench.plugins.recipes.gan import (
     DiscriminatorSet,
@@ -159,7 +160,7 @@ class GanDistillationRecipe:
                 OptimizerGroup("d", "discriminator", self.discriminators, tc.lr_discriminator, distributed=False))
         return groups
 
-    def bind(self, trainer: Any) -> None:
+    def bind(self, context: RecipeContext) -> None:
         """After the trainer prepared the modules: compiled discriminators with ``trainer.compile``."""
         if self.cfg.trainer.compile and self.discriminators is not None:
             self.compiled = {k: torch.compile(m) for k, m in self.discriminators.discriminators.items()}
@@ -175,7 +176,7 @@ class GanDistillationRecipe:
             feats["frame_mask"] = batch["frame_mask"].to(device, non_blocking=True)
         return feats
 
-    def micro_step(self, trainer: Any, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
+    def micro_step(self, trainer: RecipeContext, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
         acc, phase = trainer.accelerator, trainer.phase
         tc = self.cfg.trainer
         gen = trainer.prepared["g"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from tokenizer_bench.core.errors import ConfigError, TokenizerBenchError
-from tokenizer_bench.core.training.data import FeatureSource
+from tokenizer_bench.core.interfaces import FeatureSource
 
 if TYPE_CHECKING:
     from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig

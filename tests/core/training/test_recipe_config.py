@@ -27,7 +27,7 @@ from tokenizer_bench.core.interfaces import QUANTIZER, TEACHER_FEATURES, WAVEFOR
 from tokenizer_bench.core.train_config import TrainConfig, loss_roles
 from tokenizer_bench.core.training import Trainer, train
 from tokenizer_bench.core.training import checkpoint as ckpt
-from tokenizer_bench.core.training.data import FeatureSource
+from tokenizer_bench.core.interfaces import FeatureSource
 from tokenizer_bench.core.training.recipe import OptimizerGroup, StepResult, build_loss_terms, weighted_total
 from tokenizer_bench.plugins.recipes import _testing as _tiny
 
