@@ -16,13 +16,16 @@ file that set them as core's own keys, and a recipe with other sections needs no
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .config import Component, registered
 from .errors import ConfigError
 from .interfaces import CODEC_PART_CONTEXT
+
+if TYPE_CHECKING:
+    from .registry import Entry
 
 Strict = ConfigDict(extra="forbid")
 
@@ -51,31 +54,54 @@ class ModelConfig(BaseModel):
 
 class LossTerm(Component):
     """One term of the generator's total: a registered loss, its constructor arguments and its
-    ``weight`` (left out: the recipe's default weight for this term name)."""
+    ``weight`` (left out: the recipe's default weight for this term name).
+
+    The registered loss is looked up once, when the config is validated (:meth:`entry`), and kept:
+    its inputs, teacher roles and the built loss all come from that one entry.
+    """
 
     weight: float | None = None
+    _entry: Any = PrivateAttr(default=None)
 
+    def entry(self, term: str = "") -> "Entry":
+        """The registered loss (looked up and its arguments checked on the first call; ValueError
+        naming ``losses.<term>`` when unknown or given wrong arguments)."""
+        if self._entry is None:
+            from .errors import UnknownComponentError
+            from .plugins import get_registry
+            from .registry import check_arguments
 
-def _loss_entry(term: str, spec: LossTerm):
-    from .errors import UnknownComponentError
-    from .plugins import get_registry
-    from .registry import check_arguments
+            where = f"losses.{term}: " if term else ""
+            try:
+                entry = get_registry("losses").get(self.name)
+            except UnknownComponentError as exc:
+                raise ValueError(f"{where}{exc}") from None
+            try:
+                check_arguments(entry, self.kwargs)
+            except ConfigError as exc:
+                raise ValueError(f"{where}{exc}") from None
+            self._entry = entry
+        return self._entry
 
-    try:
-        entry = get_registry("losses").get(spec.name)
-    except UnknownComponentError as exc:
-        raise ValueError(f"losses.{term}: {exc}") from None
-    try:
-        check_arguments(entry, spec.kwargs)
-    except ConfigError as exc:
-        raise ValueError(f"losses.{term}: {exc}") from None
-    return entry
+    @property
+    def inputs(self) -> Any:
+        """The inputs the loss declares (one of ``core.interfaces.LOSS_INPUTS``, or None when it declares none)."""
+        return getattr(self.entry().factory, "inputs", None)
+
+    def build_loss(self, **extra: Any) -> Any:
+        """The loss object: its factory called with the term's arguments and ``extra`` (what the
+        recipe passes, e.g. sizes)."""
+        from .registry import check_arguments
+
+        entry = self.entry()
+        check_arguments(entry, {**self.kwargs, **extra})
+        return entry.factory(**self.kwargs, **extra)
 
 
 def loss_roles(term: str, spec: LossTerm) -> tuple[str, ...]:
     """Teacher roles a loss term needs (its class's ``roles(**args)``; none for other losses).
     ``roles`` also checks the arguments, raising ValueError."""
-    roles = getattr(_loss_entry(term, spec).factory, "roles", None)
+    roles = getattr(spec.entry(term).factory, "roles", None)
     return tuple(roles(**spec.kwargs)) if roles is not None else ()
 
 
@@ -383,7 +409,7 @@ class TrainConfig(BaseModel):
     def _known_losses(cls, losses: dict[str, LossTerm | None]) -> dict[str, LossTerm | None]:
         for term, spec in losses.items():
             if spec is not None:
-                _loss_entry(term, spec)
+                spec.entry(term)
         return losses
 
     def terms(self) -> dict[str, LossTerm]:

@@ -77,14 +77,13 @@ def build_loss_terms(
             weight = float(default_weights[name])
         else:
             raise ConfigError(f"losses.{name}: no weight set and the recipe has no default weight for {name!r}")
-        factory = _registry("losses").get(spec.name).factory
-        inputs = getattr(factory, "inputs", None)
+        inputs = spec.inputs  # the registry entry validation looked up (core.train_config.LossTerm.entry)
         if inputs not in LOSS_INPUTS:
             raise ConfigError(
                 f"losses.{name}: loss {spec.name!r} declares no known inputs (class attribute `inputs`, one of "
                 f"{', '.join(LOSS_INPUTS)}; see core/interfaces.py), got {inputs!r}"
             )
-        terms.append(LossTerm(name, spec.build("losses", **(extra or {}).get(inputs, {})), weight))
+        terms.append(LossTerm(name, spec.build_loss(**(extra or {}).get(inputs, {})), weight))
     return sorted(terms, key=lambda t: (LOSS_INPUTS.index(t.inputs), t.name))
 
 

@@ -92,7 +92,7 @@ class GanDistillationRecipe:
     def __init__(self, cfg: GanDistillationConfig, validate_on: str | None = None) -> None:
         self.cfg = cfg
         self.specs = cfg.terms()
-        inputs = {name: getattr(_factory(spec.name), "inputs", None) for name, spec in self.specs.items()}
+        inputs = {name: spec.inputs for name, spec in self.specs.items()}
         waveform_terms = sorted(n for n, i in inputs.items() if i == WAVEFORMS)
         if not waveform_terms:
             raise ConfigError("losses: list at least one reconstruction loss (a `waveforms` loss, e.g. a mel loss)")
@@ -256,12 +256,6 @@ class GanDistillationRecipe:
     def validation_loss(self, wav: torch.Tensor, wav_hat: torch.Tensor) -> tuple[str, torch.Tensor]:
         term = next(t for t in self.terms if t.name == self.validate_on)
         return term.name, term.loss(wav, wav_hat)
-
-
-def _factory(name: str) -> Any:
-    from tokenizer_bench.core.plugins import get_registry
-
-    return get_registry("losses").get(name).factory
 
 
 def register_recipes(register) -> None:
