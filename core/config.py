@@ -277,6 +277,12 @@ def format_validation_error(exc: ValidationError, schema: type[BaseModel], prov:
 
 
 def validate(data: dict, schema: type[M], prov: Provenance | None = None, main: str = "<config>") -> M:
+    """``data`` as ``schema``, or as the subclass ``schema.schema_for(data)`` names when the schema
+    has that hook (a training config takes its recipe's sections: core/train_config.py); the
+    errors name the key path, the file that set it and the keys allowed there."""
+    resolve = getattr(schema, "schema_for", None)
+    if resolve is not None:
+        schema = resolve(data)
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

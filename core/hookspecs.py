@@ -71,7 +71,9 @@ def register_losses(register: Register) -> None:
 def register_recipes(register: Register) -> None:
     """Register training recipes following :class:`tokenizer_bench.core.interfaces.Recipe`.
 
-    The factory is called as ``factory(cfg=TrainConfig, **recipe_args)`` (the ``recipe:`` mapping).
+    The factory is called as ``factory(cfg=TrainConfig, **recipe_args)`` (the ``recipe:`` mapping);
+    its class attribute ``config_schema`` (a ``TrainConfig`` subclass) declares the config sections
+    the recipe reads, which core then validates (docs/recipes.md).
     """
 
 

@@ -7,7 +7,8 @@ the attributes. They document the contract between the trainer/harness (core) an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 
@@ -215,6 +216,50 @@ TRAINABLE_CODEC_ATTRIBUTES: tuple[str, ...] = (
 )
 
 
+@dataclass
+class FeatureSource:
+    """Per-frame features a recipe's batches carry (what its ``open_features`` returns).
+
+    ``load(utt_id)``: ``{key: [T, D], key_mask: [T] (optional)}`` on codec frames; ``load_frames(utt_id,
+    start, length)``: the same for frames ``[start, start + length)`` only (None: ``load`` then crop);
+    ``utterances``: the training utterances that have features (the others are left out of training).
+    """
+
+    load: Callable[[str], dict]
+    load_frames: Callable[[str, int, int], dict] | None
+    utterances: list
+
+
+class RecipeContext(Protocol):
+    """What the trainer offers a recipe (``core.training.Trainer`` is one).
+
+    ``accelerator``: the Hugging Face Accelerate object (device, ``autocast``, ``backward``,
+    ``no_sync``, ``num_processes``); ``cfg``: the validated config (an instance of the recipe's
+    ``config_schema``); ``step``: optimiser steps so far; ``prepared[key]``: the DDP-wrapped module of
+    a distributed optimiser group; ``optimizers[key]``: its optimiser; ``phase(name)``: a profiling
+    context around a phase of the step (a no-op unless a benchmark sets a timer).
+    """
+
+    accelerator: Any
+    cfg: Any
+    step: int
+    prepared: dict[str, Any]
+    optimizers: dict[str, Any]
+    phase: Callable[[str], AbstractContextManager]
+
+    def clip(self, params: Any, optimizer: str | None = None) -> torch.Tensor:
+        """Clip ``params``' gradients to ``trainer.grad_clip`` (unscaling ``optimizer``'s under fp16); their norm."""
+        ...
+
+    def step_optimizer(self, key: str) -> None:
+        """Step optimiser ``key`` (through the fp16 scaler when there is one) and drop its gradients."""
+        ...
+
+    def say(self, text: str) -> None:
+        """Print ``text`` once (main process), into the run's log."""
+        ...
+
+
 @runtime_checkable
 class Recipe(Protocol):
     """One training step of a codec: which networks it trains and how (``recipe:`` of a config).
@@ -222,17 +267,22 @@ class Recipe(Protocol):
     The trainer (the generic loop: accumulation, checkpoints, logging, schedules, validation,
     export) calls, in this order:
 
-    * ``feature_roles() -> tuple[str, ...]``: teacher roles whose cached features every batch
-      must carry (before the data is opened);
+    * ``feature_roles() -> tuple[str, ...]``: the features (e.g. teacher roles) every batch must
+      carry (before the data is opened); when there are any, the recipe's ``open_features`` gives
+      them (:class:`OpensFeatures`);
     * ``build(codec, feature_dims)``: make the modules and losses (``feature_dims``: ``{role: D}``
-      of the cached features);
+      of the features);
     * ``modules() -> dict[str, nn.Module]``: every trained module by checkpoint name;
     * ``optimizers() -> list[OptimizerGroup]`` (``core.training.recipe``): parameter groups, each
       with its own optimiser and schedule;
-    * ``bind(trainer)`` (optional), once the distributed modules are prepared;
-    * ``micro_step(trainer, batch, sync, accum) -> StepResult`` for every micro-batch (backward,
-      and on ``sync`` the optimiser steps, clipping with ``trainer.clip``);
+    * ``bind(context)`` (optional, :class:`BindsContext`), once the distributed modules are prepared;
+    * ``micro_step(context, batch, sync, accum) -> StepResult`` for every micro-batch (backward,
+      and on ``sync`` the optimiser steps, clipping with ``context.clip``);
     * ``validation_loss(wav, wav_hat) -> (key, value)`` on validation crops (eval mode).
+
+    The factory's class attribute ``config_schema`` (optional: a subclass of
+    ``core.train_config.TrainConfig``) declares the config sections the recipe reads; an optional
+    ``summary_keys`` tuple names the scalars a log line shows without a progress bar.
     """
 
     def feature_roles(self) -> tuple[str, ...]: ...
@@ -243,6 +293,21 @@ class Recipe(Protocol):
 
     def optimizers(self) -> list[Any]: ...
 
-    def micro_step(self, trainer: Any, batch: dict[str, Any], sync: bool, accum: int) -> Any: ...
+    def micro_step(self, trainer: RecipeContext, batch: dict[str, Any], sync: bool, accum: int) -> Any: ...
 
     def validation_loss(self, wav: torch.Tensor, wav_hat: torch.Tensor) -> tuple[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class BindsContext(Protocol):
+    """A recipe with a step after the trainer prepared its modules (e.g. compiling extra networks)."""
+
+    def bind(self, context: RecipeContext) -> None: ...
+
+
+@runtime_checkable
+class OpensFeatures(Protocol):
+    """A recipe whose batches carry features it reads itself (e.g. a teacher cache)."""
+
+    def open_features(self, utterances: list, hop_length: int, *, is_main: bool, wait: Callable[[], None],
+                      say: Callable[[str], None]) -> FeatureSource: ...

@@ -1,6 +1,6 @@
 """Interfaces of the teachers and aligners: what they exchange with the teacher cache.
 
-Every teacher plugin produces one of these types and the cache builder (core/teacher_cache/build.py)
+Every teacher plugin produces one of these types and the cache builder (plugins/recipes/teacher_cache/build.py)
 consumes them; they live in core so that a third-party teacher needs nothing but core to implement
 one. A teacher declares its role with ``role``: ``"stt"`` (speech to text with word timings),
 ``"lm"`` (text to per-token features) or ``"sm"`` (speech to per-frame features). An aligner puts an

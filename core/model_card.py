@@ -3,7 +3,7 @@
 Why generated: a card written by hand drifts from the weights it describes. Every number here is
 read from the files being uploaded — the tokenizer's own ``describe()`` (rates, codebooks, bitrate,
 computed by the loaded model), its ``config.json`` (architecture), the training run's
-``config.yaml`` beside the export (teachers, data, schedule) and, when given, the ``results.md`` of a
+``config.yaml`` beside the export (the recipe's components, data, schedule) and, when given, the ``results.md`` of a
 ``tokenizer-bench compare`` run — so the card cannot claim what the upload does not hold.
 """
 
@@ -28,6 +28,23 @@ def _component(spec: Any) -> str:
         model = spec.get("model")
         return f"{name} ({model})" if model else str(name)
     return str(spec)
+
+
+def _recipe_components(run_config: Mapping[str, Any]) -> list[str]:
+    """The components named in the recipe's own sections (e.g. ``- teachers.lm: lm_hf (bert-base-uncased)``,
+    ``- discriminators: mpd, msd``): every section but core's, which the card shows itself."""
+    from .train_config import TrainConfig
+
+    lines = []
+    for section, value in run_config.items():
+        if section in TrainConfig.model_fields:
+            continue
+        if isinstance(value, Mapping):
+            lines += [f"- {section}.{key}: {_component(spec)}" for key, spec in value.items()
+                      if isinstance(spec, Mapping) and spec.get("name")]
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) and v.get("name") for v in value):
+            lines.append(f"- {section}: {', '.join(_component(v) for v in value)}")
+    return lines
 
 
 def read_run_config(export_dir: str | Path) -> tuple[dict | None, Path | None]:
@@ -90,13 +107,10 @@ def build_model_card(repo_id: str, info: Mapping[str, Any], config: Mapping[str,
     lines += [f"| {k} | {v} |" for k, v in rows]
     if run_config:
         lines += ["", "## Training", ""]
-        t = run_config.get("teachers") or {}
-        for role in ("stt", "lm", "sm"):
-            if t.get(role):
-                lines.append(f"- {role.upper()} teacher: {_component(t[role])}")
         recipe = run_config.get("recipe")
         if isinstance(recipe, Mapping) and recipe.get("name"):
             lines.append(f"- recipe: `{recipe['name']}`")
+        lines += _recipe_components(run_config)
         losses = run_config.get("losses") or {}
         if isinstance(losses, Mapping):
             for term, spec in losses.items():

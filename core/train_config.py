@@ -1,21 +1,31 @@
-"""Schema of a training config (``tokenizer-bench train CONFIG``).
+"""Schema of a training config (``tokenizer-bench train CONFIG``): core's sections, and the recipe's.
 
-Sections: ``model`` (the tokenizer under training and its constructor arguments), ``recipe``
-(the registered training step; default: the tokenizer's ``default_recipe``), ``teachers``
-(frozen models and the aligner), ``discriminators``, ``losses`` (the weighted loss terms),
-``data``, ``trainer``, ``evaluation``. Component mappings are ``{name: <registered name>,
-<constructor argument>: value, ...}``; a loss term adds its ``weight``.
+Core's sections: ``model`` (the tokenizer under training and its constructor arguments),
+``recipe`` (the registered training step; default: the tokenizer's ``default_recipe``),
+``losses`` (the weighted loss terms), ``data``, ``trainer``, ``evaluation``. Component mappings
+are ``{name: <registered name>, <constructor argument>: value, ...}``; a loss term adds its ``weight``.
+
+Everything else belongs to the recipe: a recipe declares the config it reads as a subclass of
+:class:`TrainConfig` (its class attribute ``config_schema``) that adds its own sections (e.g.
+DM-Codec's ``teachers`` and ``discriminators``) and may extend ``trainer`` with a subclass of
+:class:`TrainerConfig` (e.g. the discriminators' learning rate). :meth:`TrainConfig.schema_for`
+picks that schema from the config's ``recipe`` (or its tokenizer's default recipe) before
+validation, so unknown keys of a recipe's section get the same did-you-mean message and the
+file that set them as core's own keys, and a recipe with other sections needs no core change.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .config import Component, registered
 from .errors import ConfigError
 from .interfaces import CODEC_PART_CONTEXT
+
+if TYPE_CHECKING:
+    from .registry import Entry
 
 Strict = ConfigDict(extra="forbid")
 
@@ -42,49 +52,56 @@ class ModelConfig(BaseModel):
         return out
 
 
-class TeachersConfig(BaseModel):
-    """Frozen teachers. ``None`` disables one (e.g. ``sm: null`` for the LM-only model)."""
-
-    model_config = Strict
-    stt: Annotated[Component, registered("teachers")] | None = None
-    lm: Annotated[Component, registered("teachers")] | None = None
-    sm: Annotated[Component, registered("teachers")] | None = None
-    aligner: Annotated[Component, registered("aligners")] = Field(default_factory=lambda: Component(name="timestamps"))
-    transcripts: Literal["stt", "dataset"] = Field(
-        default="stt", description="'stt' transcribes with the STT teacher (the paper); 'dataset' uses the data's text."
-    )
-    cache_dir: str = "cache/teachers"
-    cache_dtype: Literal["float16", "float32"] = "float16"
-    device: str = "auto"
-
-
 class LossTerm(Component):
     """One term of the generator's total: a registered loss, its constructor arguments and its
-    ``weight`` (left out: the recipe's default weight for this term name)."""
+    ``weight`` (left out: the recipe's default weight for this term name).
+
+    The registered loss is looked up once, when the config is validated (:meth:`entry`), and kept:
+    its inputs, teacher roles and the built loss all come from that one entry.
+    """
 
     weight: float | None = None
+    _entry: Any = PrivateAttr(default=None)
 
+    def entry(self, term: str = "") -> "Entry":
+        """The registered loss (looked up and its arguments checked on the first call; ValueError
+        naming ``losses.<term>`` when unknown or given wrong arguments)."""
+        if self._entry is None:
+            from .errors import UnknownComponentError
+            from .plugins import get_registry
+            from .registry import check_arguments
 
-def _loss_entry(term: str, spec: LossTerm):
-    from .errors import UnknownComponentError
-    from .plugins import get_registry
-    from .registry import check_arguments
+            where = f"losses.{term}: " if term else ""
+            try:
+                entry = get_registry("losses").get(self.name)
+            except UnknownComponentError as exc:
+                raise ValueError(f"{where}{exc}") from None
+            try:
+                check_arguments(entry, self.kwargs)
+            except ConfigError as exc:
+                raise ValueError(f"{where}{exc}") from None
+            self._entry = entry
+        return self._entry
 
-    try:
-        entry = get_registry("losses").get(spec.name)
-    except UnknownComponentError as exc:
-        raise ValueError(f"losses.{term}: {exc}") from None
-    try:
-        check_arguments(entry, spec.kwargs)
-    except ConfigError as exc:
-        raise ValueError(f"losses.{term}: {exc}") from None
-    return entry
+    @property
+    def inputs(self) -> Any:
+        """The inputs the loss declares (one of ``core.interfaces.LOSS_INPUTS``, or None when it declares none)."""
+        return getattr(self.entry().factory, "inputs", None)
+
+    def build_loss(self, **extra: Any) -> Any:
+        """The loss object: its factory called with the term's arguments and ``extra`` (what the
+        recipe passes, e.g. sizes)."""
+        from .registry import check_arguments
+
+        entry = self.entry()
+        check_arguments(entry, {**self.kwargs, **extra})
+        return entry.factory(**self.kwargs, **extra)
 
 
 def loss_roles(term: str, spec: LossTerm) -> tuple[str, ...]:
     """Teacher roles a loss term needs (its class's ``roles(**args)``; none for other losses).
     ``roles`` also checks the arguments, raising ValueError."""
-    roles = getattr(_loss_entry(term, spec).factory, "roles", None)
+    roles = getattr(spec.entry(term).factory, "roles", None)
     return tuple(roles(**spec.kwargs)) if roles is not None else ()
 
 
@@ -172,7 +189,6 @@ class TrainerConfig(BaseModel):
         "time, all threads, summed over processes: an equal budget on a machine that other work shares)",
     )
     lr_generator: float = Field(default=1e-4, gt=0)
-    lr_discriminator: float = Field(default=1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.99)
     adam_eps: float = Field(default=1e-8, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
@@ -184,27 +200,19 @@ class TrainerConfig(BaseModel):
         "from the lr to lr_min over the run's total steps (max_steps, or max_epochs x batches per epoch), as the "
         "official trainer's CosineAnnealingLR",
     )
-    lr_min: float = Field(default=0.0, ge=0, description="Final lr of the cosine schedule (both networks)")
+    lr_min: float = Field(default=0.0, ge=0, description="Final lr of the cosine schedule (every optimiser)")
     lr_warmup_steps: int = Field(
         default=0, ge=0, description="Linear warm-up: step n <= N uses lr x n/(N+1), then the schedule starts"
     )
-    discriminator_warmup_steps: int = Field(
-        default=0, ge=0, description="Steps before the discriminators are trained and used in the generator loss"
-    )
-    grad_clip: float | None = Field(default=None, gt=0, description="Max global grad norm (both networks)")
+    grad_clip: float | None = Field(default=None, gt=0, description="Max global grad norm (every optimiser)")
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_accumulation_steps: int = Field(default=1, ge=1)
-    compile: bool = Field(default=False, description="torch.compile the generator and the discriminators")
+    compile: bool = Field(default=False, description="torch.compile the recipe's distributed modules (the "
+                          "generator); a recipe may compile its other networks too")
     cudnn_benchmark: bool | None = Field(
         default=None,
         description="torch.backends.cudnn.benchmark on CUDA (cuDNN times its algorithms per input shape and keeps the "
         "fastest); None: on, as training crops (data.segment_seconds) have one shape",
-    )
-    discriminator_passes: Literal["each", "together"] = Field(
-        default="each",
-        description="'each': run and back-propagate one discriminator at a time, holding one discriminator's "
-        "activations instead of all (same gradients: the GAN losses add up over discriminators; needs losses "
-        "that take num_terms); 'together': one pass over all discriminators",
     )
     activation_checkpointing: list[str] = Field(
         default_factory=list,
@@ -266,12 +274,17 @@ class TrainerConfig(BaseModel):
     def _decay_every(self) -> "TrainerConfig":
         if not isinstance(self.lr_decay_every, str) and self.lr_decay_every < 1:
             raise ValueError(f"lr_decay_every must be 'epoch' or a positive number of steps, got {self.lr_decay_every}")
-        if self.lr_schedule == "cosine" and self.lr_min > min(self.lr_generator, self.lr_discriminator):
+        rates = self.learning_rates()
+        if self.lr_schedule == "cosine" and self.lr_min > min(rates):
             raise ValueError(
-                f"lr_min {self.lr_min} is above the learning rate ({self.lr_generator} / {self.lr_discriminator}): "
+                f"lr_min {self.lr_min} is above the learning rate ({' / '.join(f'{r:g}' for r in rates)}): "
                 "the cosine schedule anneals down to lr_min"
             )
         return self
+
+    def learning_rates(self) -> tuple[float, ...]:
+        """Every optimiser's learning rate set here (a recipe's subclass adds its own)."""
+        return (self.lr_generator,)
 
 
 class EvaluationConfig(BaseModel):
@@ -306,27 +319,66 @@ class EvaluationConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
+    """Core's sections of a training config; a recipe's ``config_schema`` subclasses it to add its own.
+
+    ``TrainConfig.model_validate(data)`` (and :func:`core.config.validate` / ``load_config`` with
+    ``TrainConfig``) validates with the schema of the config's recipe (:meth:`schema_for`), so the
+    object it returns is an instance of that subclass: ``cfg.teachers`` exists when the recipe
+    declares ``teachers``.
+    """
+
     model_config = Strict
     name: str = "codec"
     seed: int = 42
     model: ModelConfig
     recipe: Component | None = Field(
         default=None, description="The training step {name, <args>}; left out: the tokenizer's default_recipe")
-    teachers: TeachersConfig = Field(default_factory=TeachersConfig)
-    discriminators: list[Annotated[Component, registered("discriminators")]] = Field(default_factory=list)
     losses: dict[str, LossTerm | None] = Field(
         default_factory=dict, description="term -> {name, weight, <args>}; null drops a term of a base config")
     data: DataConfig
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig | None = None
 
+    @classmethod
+    def schema_for(cls, data: Any) -> type["TrainConfig"]:
+        """The schema that validates ``data``: the ``config_schema`` of the recipe it names (or of its
+        tokenizer's default recipe), a subclass of this class; this class itself when the recipe
+        declares none or cannot be told yet (validation then reports the unknown name)."""
+        if cls is not TrainConfig:
+            return cls
+        name = recipe_name(data)
+        if name is None:
+            return cls
+        if not _registered("recipes", name):
+            return cls
+        from .plugins import get_registry
+
+        schema = getattr(get_registry("recipes").get(name).factory, "config_schema", TrainConfig)
+        if not (isinstance(schema, type) and issubclass(schema, TrainConfig)):
+            raise ConfigError(f"recipe {name!r}: its config_schema must be TrainConfig or a subclass of it "
+                              f"(core/train_config.py), got {schema!r}")
+        return schema
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "TrainConfig":  # type: ignore[override]
+        """Validation with the recipe's schema (:meth:`schema_for`) when called on ``TrainConfig``."""
+        schema = cls.schema_for(obj)
+        if schema is not cls:
+            return schema.model_validate(obj, **kwargs)
+        return cast(TrainConfig, super().model_validate(obj, **kwargs))
+
     @model_validator(mode="before")
     @classmethod
     def _old_form(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            data = _without_former_defaults(cls, data)
+            recipe = recipe_name(data)
             extra = sorted(map(str, set(data) - set(cls.model_fields)))
+            if recipe is not None and not _registered("recipes", recipe):
+                extra = []  # which sections it has cannot be told: the unknown recipe is the error reported
             sections = ", ".join(cls.model_fields)
-            problems = [f"unknown section(s) {', '.join(extra)} (sections: {sections})"] if extra else []
+            whose = f"of core and recipe {recipe!r}" if recipe else "of core; a recipe adds its own, name one"
+            problems = [f"unknown section(s) {', '.join(extra)} (sections: {sections}; {whose})"] if extra else []
             losses = data.get("losses")
             if isinstance(losses, dict) and isinstance(losses.get("weights"), dict) and "name" not in losses["weights"]:
                 problems.append("losses.weights is a table of weights, not a loss term")
@@ -357,24 +409,88 @@ class TrainConfig(BaseModel):
     def _known_losses(cls, losses: dict[str, LossTerm | None]) -> dict[str, LossTerm | None]:
         for term, spec in losses.items():
             if spec is not None:
-                _loss_entry(term, spec)
+                spec.entry(term)
         return losses
-
-    @model_validator(mode="after")
-    def _teachers_for_losses(self) -> "TrainConfig":
-        for term, spec in self.terms().items():
-            for role in loss_roles(term, spec):
-                if getattr(self.teachers, role, None) is None:
-                    raise ValueError(
-                        f"losses.{term} needs the {role} teacher but teachers.{role} is null: configure the "
-                        f"{role.upper()} teacher or set losses.{term}.{role}: null"
-                    )
-        return self
 
     def terms(self) -> dict[str, LossTerm]:
         """The listed loss terms, in config order (null entries dropped)."""
         return {k: v for k, v in self.losses.items() if v is not None}
 
     def teacher_roles(self) -> tuple[str, ...]:
-        """The teacher roles the loss terms need (whose cached features a batch carries), in order."""
+        """The teacher roles the loss terms need (whose features a batch carries), in order."""
         return tuple(dict.fromkeys(r for name, spec in self.terms().items() for r in loss_roles(name, spec)))
+
+
+#: Sections and ``trainer`` keys that core's schema held, for every recipe, before DM-Codec's recipe
+#: declared them (plugins/recipes/gan_distillation_config.py), with their defaults then. Configs and
+#: run folders of that time carry them (a run's config.yaml lists every key), also for recipes that
+#: never read them: where the recipe does not declare one and it holds that default (so it set
+#: nothing), it is dropped before validation; any other value is an unknown key, as always.
+FORMER_SECTION_DEFAULTS: dict[str, Any] = {
+    "teachers": {"stt": None, "lm": None, "sm": None, "aligner": {"name": "timestamps"}, "transcripts": "stt",
+                 "cache_dir": "cache/teachers", "cache_dtype": "float16", "device": "auto"},
+    "discriminators": [],
+}
+FORMER_TRAINER_DEFAULTS: dict[str, Any] = {
+    "lr_discriminator": 1e-4, "discriminator_warmup_steps": 0, "discriminator_passes": "each",
+}
+
+
+def _holds_defaults(value: Any, default: Any) -> bool:
+    if value is None or value == default:
+        return True
+    return isinstance(value, dict) and isinstance(default, dict) and all(
+        k in default and v == default[k] for k, v in value.items())
+
+
+def _without_former_defaults(schema: type[TrainConfig], data: dict) -> dict:
+    """``data`` less the former core keys (:data:`FORMER_SECTION_DEFAULTS`) that ``schema`` does not
+    declare and that hold their former default."""
+    drop = [k for k, default in FORMER_SECTION_DEFAULTS.items()
+            if k in data and k not in schema.model_fields and _holds_defaults(data[k], default)]
+    out = {k: v for k, v in data.items() if k not in drop}
+    trainer = out.get("trainer")
+    declared = getattr(schema.model_fields["trainer"].annotation, "model_fields", {})
+    if isinstance(trainer, dict):
+        former = [k for k, v in FORMER_TRAINER_DEFAULTS.items() if k in trainer and k not in declared
+                  and trainer[k] == v]
+        if former:
+            out["trainer"] = {k: v for k, v in trainer.items() if k not in former}
+    return out
+
+
+def _registered(kind: str, name: str) -> bool:
+    from .plugins import get_registry
+
+    return name in get_registry(kind)
+
+
+def _declared(entry: Any, key: str) -> Any:
+    """What a registered component declares for ``key``: registration metadata
+    (``register(name, factory, key=value)``), else an attribute of its factory."""
+    return entry.meta[key] if key in entry.meta else getattr(entry.factory, key, None)
+
+
+def recipe_name(data: Any) -> str | None:
+    """The recipe a config's raw data trains with: ``recipe.name``, else the default recipe its
+    ``model.tokenizer`` declares at registration (``default_recipe``); None when neither can be told."""
+    if not isinstance(data, dict):
+        return None
+    recipe = data.get("recipe")
+    if isinstance(recipe, Component):
+        return recipe.name
+    if isinstance(recipe, dict):
+        name = recipe.get("name")
+        return name if isinstance(name, str) else None
+    model = data.get("model")
+    tokenizer = model.tokenizer if isinstance(model, ModelConfig) else (
+        model.get("tokenizer") if isinstance(model, dict) else None)
+    if not isinstance(tokenizer, str):
+        return None
+    from .plugins import get_registry
+
+    tokenizers = get_registry("tokenizers")
+    if tokenizer not in tokenizers:
+        return None
+    default = _declared(tokenizers.get(tokenizer), "default_recipe")
+    return default if isinstance(default, str) else None

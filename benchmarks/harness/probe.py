@@ -355,7 +355,8 @@ def speaker_of(utterance_id: str) -> str:
 
 
 def cached_transcripts(cache_dir: str | Path) -> dict[str, str]:
-    """Utterance id -> text from a teacher cache's ``transcripts/<key>/<id>.json`` (core/teacher_cache/store.py)."""
+    """Utterance id -> text from a teacher cache's ``transcripts/<key>/<id>.json``
+    (plugins/recipes/teacher_cache/store.py)."""
     out: dict[str, str] = {}
     root = Path(cache_dir).expanduser() / "transcripts"
     if not root.is_dir():

@@ -345,8 +345,8 @@ def write_random_teacher_features(cfg: Any, audio_files: Any, dims: dict[str, in
     import torch
     from safetensors.torch import save_file
 
-    from tokenizer_bench.core.cli.teacher_cache import hop_length_from_config
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
+    from tokenizer_bench.plugins.recipes.teacher_cache.command import hop_length_from_config
+    from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
 
     hop = hop_length_from_config(cfg)
     cache = TeacherCache.open(cfg, hop)

@@ -10,7 +10,7 @@ step. Cases: ``mpd``, ``msd``, ``mstft`` (32 filters) and ``all`` (the three tog
   ``disc(x, x_hat.detach())`` per discriminator (every sub-discriminator runs on real, then on
   fake), ``discriminator_loss`` summed, one backward, torch's default Adam.
 * ``ours`` variants: our registry's modules. ``concat`` is our ``discriminator_backward``
-  (``core/training/gan.py``: real and generated audio concatenated into one batch, one
+  (``plugins/recipes/gan.py``: real and generated audio concatenated into one batch, one
   discriminator at a time, each back-propagated before the next, as
   ``trainer.discriminator_passes: each`` runs it) with fused Adam as our trainer builds it;
   ``separate`` runs real and generated audio as two passes (the peer's composition, one
@@ -241,7 +241,7 @@ def _separate_backward(acc: Any, dset: Any, groups: list[list[str]], loss: Any, 
 def ours_child(case: str, variant: str, batch: int, n: int, steps: int, adam: bool, top_k: int,
                profile: bool) -> dict[str, Any]:
     from tokenizer_bench.core.plugins import get_registry
-    from tokenizer_bench.core.training.gan import DiscriminatorSet, discriminator_backward
+    from tokenizer_bench.plugins.recipes.gan import DiscriminatorSet, discriminator_backward
     from tokenizer_bench.plugins.losses.adversarial import AdversarialLoss
 
     if variant not in VARIANTS:

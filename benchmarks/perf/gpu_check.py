@@ -772,7 +772,7 @@ def section_ddp(ctx: Context, budget_end: float) -> dict[str, Any]:
     out = {"processes": n, "wall_s": round(time.perf_counter() - t, 2), "ranks": ranks}
     if n < 2:
         out["note"] = ("one device: NCCL runs with world size 1, so the discriminators' all-reduce "
-                       "(core.training.gan.average_gradients) returns early; it runs with 2+ GPUs")
+                       "(plugins.recipes.gan.average_gradients) returns early; it runs with 2+ GPUs")
     return out
 
 

@@ -39,7 +39,7 @@ RESULTS = HERE.parents[1] / "benchmarks" / "results"
 
 
 def discriminators(trainer):
-    """The recipe's discriminator set (``core.training.gan.DiscriminatorSet``)."""
+    """The recipe's discriminator set (``plugins.recipes.gan.DiscriminatorSet``)."""
     return trainer.recipe.modules()["discriminators"]
 
 
@@ -102,7 +102,7 @@ def bench_g_disc_pass(trainer, wav: torch.Tensor, wav_hat: torch.Tensor, repeats
     """Generator-side discriminator pass + backward to ``wav_hat``: concatenated batch vs real half under no_grad."""
     disc = discriminators(trainer)
     fm_loss, adv = loss_of(trainer, "feature_matching"), loss_of(trainer, "adversarial")
-    from tokenizer_bench.core.training.gan import split_real_fake
+    from tokenizer_bench.plugins.recipes.gan import split_real_fake
 
     def concatenated():
         y = wav_hat.detach().requires_grad_(True)
@@ -288,7 +288,7 @@ def reading(rep: dict) -> list[str]:
         out.append(f"Generator-side discriminator pass with the real half under `no_grad`: {cur['wall']:.2f} -> "
                    f"{alt['wall']:.2f} s ({save:+.2f} s saved, {100 * save / total:.0f} % of the step; identical "
                    "gradients, since real audio and frozen discriminator parameters need none). Applied: "
-                   "`core/training/gan.py::generator_adversarial_backward`, one discriminator at a time.")
+                   "`plugins/recipes/gan.py::generator_adversarial_backward`, one discriminator at a time.")
     mel = c.get("mel loss forward+backward", {})
     if len(mel) == 2:
         cur, alt = list(mel.values())

@@ -16,7 +16,6 @@ COMMAND_MODULES = (
     "tokenizer_bench.core.cli.codec",
     "tokenizer_bench.core.cli.push",
     "tokenizer_bench.core.training.cli",
-    "tokenizer_bench.core.cli.teacher_cache",
 )
 
 

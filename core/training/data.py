@@ -3,10 +3,10 @@
 1. **Corpus on disk.** When ``data.train`` is missing: synthesise the demo corpus
    (``data.demo_corpus``) or download LibriSpeech (``data.download``); otherwise say what to do.
 2. **Utterances.** ``list_utterances(data.train, data.format, data.max_utterances)``.
-3. **Teacher features.** From the teacher cache only: the trainer never loads a teacher model
-   itself. A missing part of the cache is built first (``build_teacher_cache``) on the main
-   process, the other processes wait for it; ``tokenizer-bench cache-teachers CONFIG`` does the
-   same ahead of time (e.g. on a GPU node before a multi-node run).
+3. **Features.** When the recipe's batches carry per-frame features (its ``feature_roles``, e.g.
+   DM-Codec's cached teacher features), the recipe opens their source (``open_features``: for
+   DM-Codec, its teacher cache) and says which utterances have them; the trainer never loads a
+   teacher model itself.
 4. **Datasets and loaders.** :class:`~tokenizer_bench.core.data.dataset.CropDataset` with the
    cropped features (a fresh crop per epoch, or one per file with ``data.crop: fixed``),
    :class:`EpochSampler` for a seeded, sharded, resumable order.
@@ -22,7 +22,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.dataset import CropDataset, EpochSampler, collate
-from ..errors import ConfigError, TokenizerBenchError
+from ..errors import ConfigError
+from ..interfaces import FeatureSource
 from ..train_config import TrainConfig
 
 
@@ -93,71 +94,6 @@ class TrainData:
         return DataLoader(self.dataset, batch_sampler=self.sampler, **self.loader_kwargs)
 
 
-def open_feature_cache(cfg: TrainConfig, utterances: list, hop_length: int, *, is_main: bool,
-                       wait: Callable[[], None], say: Callable[[str], None]) -> tuple[Any, list]:
-    """The teacher cache and the utterances it has features for.
-
-    Missing features are computed first on the main process (``build_teacher_cache``; the other
-    processes wait). Utterances the cache builder had to skip (unreadable audio, no transcript)
-    are left out of training, counted and reported here; the cache report says why.
-    """
-    from ..teacher_cache import store as tc
-
-    cache = tc.TeacherCache.open(cfg, hop_length)
-    missing = set(cache.missing(utterances))
-    if missing:
-        if is_main:
-            say(
-                f"teacher cache incomplete ({len(missing)} of {len(utterances)} utterances): computing teacher "
-                f"features into {cfg.teachers.cache_dir} (once; `tokenizer-bench cache-teachers` does this ahead)"
-            )
-            build_cache_isolated(cfg, [u for u in utterances if u.id in missing], hop_length)
-        wait()
-        cache = tc.TeacherCache.open(cfg, hop_length)
-        missing = set(cache.missing(utterances))
-    if missing:
-        kept = [u for u in utterances if u.id not in missing]
-        example = sorted(missing)[0]
-        if not kept:
-            raise ConfigError(
-                f"teacher cache {cfg.teachers.cache_dir} has features for none of the {len(utterances)} utterances "
-                f"(e.g. {example}); see the reports/ folder there for why they were skipped"
-            )
-        say(
-            f"training without {len(missing)} utterance(s) that have no teacher features (e.g. {example}: "
-            f"skipped by the cache builder, see {cfg.teachers.cache_dir}/reports/)"
-        )
-        utterances = kept
-    return cache, utterances
-
-
-def _cache_worker(cfg_data: dict, utterances: list, hop_length: int) -> None:
-    from ..teacher_cache import build as tc
-    from ..config import validate
-
-    tc.build_teacher_cache(validate(cfg_data, TrainConfig), utterances, hop_length, progress=True)
-
-
-def build_cache_isolated(cfg: TrainConfig, utterances: list, hop_length: int) -> None:
-    """Run the teacher models in a child process, so none of their state outlives the cache build.
-
-    Loading the teachers in the training process would keep their weights in memory (GPU memory
-    too) for the whole run, and their runtimes change process-wide settings (CTranslate2 resets
-    torch's thread count), which made the following training steps several times slower.
-    """
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(target=_cache_worker, args=(cfg.model_dump(mode="json"), list(utterances), hop_length))
-    proc.start()
-    proc.join()
-    if proc.exitcode != 0:
-        raise TokenizerBenchError(
-            f"building the teacher cache failed (child process exit code {proc.exitcode}; its error is printed "
-            f"above). Run `tokenizer-bench cache-teachers CONFIG` to see it alone."
-        )
-
-
 def feature_dims(load: Callable[[str], dict], utterances: list, keys: tuple[str, ...]) -> dict[str, int]:
     """Sizes of the cached teacher features (read from the first utterance that has them)."""
     if not keys:
@@ -188,12 +124,14 @@ def build_train_data(
     say: Callable[[str], None],
     features: Any = None,
     feature_keys: tuple[str, ...] = (),
+    open_features: Callable[..., FeatureSource] | None = None,
 ) -> TrainData:
-    """Corpus -> utterances -> teacher cache -> dataset, sampler and loader settings.
+    """Corpus -> utterances -> features -> dataset, sampler and loader settings.
 
-    ``feature_keys``: the teacher roles whose cached features every batch carries (the recipe's
-    ``feature_roles``); ``features`` overrides the teacher cache with any ``utt_id -> {key: tensor}``
-    loader (tests).
+    ``feature_keys``: the features every batch carries (the recipe's ``feature_roles``);
+    ``open_features``: the recipe's source of them, called as ``open_features(utterances,
+    hop_length, is_main=, wait=, say=)``; ``features`` overrides it with any ``utt_id -> {key:
+    tensor}`` loader (tests).
     """
     from ..data import list_utterances
 
@@ -206,8 +144,11 @@ def build_train_data(
     frames = None
     if keys:
         if features is None:
-            cache, utts = open_feature_cache(cfg, utts, hop_length, is_main=is_main, wait=wait, say=say)
-            load, frames = cache.load, cache.load_frames
+            if open_features is None:
+                raise ConfigError(f"the recipe's batches carry the features {', '.join(keys)} (its feature_roles) "
+                                  "but the recipe has no open_features method to read them from")
+            source = open_features(utts, hop_length, is_main=is_main, wait=wait, say=say)
+            load, frames, utts = source.load, source.load_frames, source.utterances
         else:
             load = features
     dims = feature_dims(load, utts, keys) if load is not None else {}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..interfaces import LOSS_INPUTS, TRAINABLE_CODEC_ATTRIBUTES
+from ..interfaces import LOSS_INPUTS, TRAINABLE_CODEC_ATTRIBUTES, Recipe
 
 
 @dataclass
@@ -77,14 +77,13 @@ def build_loss_terms(
             weight = float(default_weights[name])
         else:
             raise ConfigError(f"losses.{name}: no weight set and the recipe has no default weight for {name!r}")
-        factory = _registry("losses").get(spec.name).factory
-        inputs = getattr(factory, "inputs", None)
+        inputs = spec.inputs  # the registry entry validation looked up (core.train_config.LossTerm.entry)
         if inputs not in LOSS_INPUTS:
             raise ConfigError(
                 f"losses.{name}: loss {spec.name!r} declares no known inputs (class attribute `inputs`, one of "
                 f"{', '.join(LOSS_INPUTS)}; see core/interfaces.py), got {inputs!r}"
             )
-        terms.append(LossTerm(name, spec.build("losses", **(extra or {}).get(inputs, {})), weight))
+        terms.append(LossTerm(name, spec.build_loss(**(extra or {}).get(inputs, {})), weight))
     return sorted(terms, key=lambda t: (LOSS_INPUTS.index(t.inputs), t.name))
 
 
@@ -116,14 +115,20 @@ def check_trainable(codec: Any, name: str) -> None:
         )
 
 
-def build_recipe(cfg: Any) -> Any:
+def build_recipe(cfg: Any) -> Recipe:
     """The config's ``recipe`` from the ``recipes`` registry (the trainer fills in the tokenizer's
     ``default_recipe`` when the config names none)."""
     spec = cfg.recipe
     if spec is None:
         raise ConfigError("no recipe: name one in the config (recipe: {name: ...}) or train a tokenizer that "
                           "declares default_recipe")
-    return _registry("recipes").build(spec.name, cfg=cfg, **spec.kwargs)
+    recipe = _registry("recipes").build(spec.name, cfg=cfg, **spec.kwargs)
+    if not isinstance(recipe, Recipe):
+        missing = [m for m in ("feature_roles", "build", "modules", "optimizers", "micro_step", "validation_loss")
+                   if not callable(getattr(recipe, m, None))]
+        raise ConfigError(f"recipe {spec.name!r} is not a recipe: it lacks {', '.join(missing)} "
+                          "(core.interfaces.Recipe, docs/recipes.md)")
+    return recipe
 
 
 def _registry(kind: str):

@@ -29,6 +29,7 @@ import torch
 from ..config import Component, dump_config
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..host_memory import release_host_memory, reuse_freed_memory
+from ..interfaces import BindsContext, OpensFeatures, Recipe
 from ..io import torch_save_atomic, write_text_atomic
 from ..tokenizer import record_weights_hash
 from ..train_config import TrainConfig
@@ -67,9 +68,10 @@ class Trainer:
     ``features`` replaces the teacher cache with any ``utt_id -> {"lm": [T,D], ...}`` callable
     (tests, or features computed elsewhere).
 
-    What a recipe uses: ``accelerator``, ``cfg``, ``step`` (optimiser steps so far),
-    ``prepared[key]`` (the DDP-wrapped module of a distributed optimiser group),
-    ``optimizers[key]``, :meth:`clip`, and ``phase``: a ``name -> context manager`` profiling
+    What a recipe uses is :class:`~tokenizer_bench.core.interfaces.RecipeContext` (the trainer is
+    one): ``accelerator``, ``cfg``, ``step`` (optimiser steps so far), ``prepared[key]`` (the
+    DDP-wrapped module of a distributed optimiser group), ``optimizers[key]``, :meth:`clip`,
+    :meth:`step_optimizer`, :meth:`say`, and ``phase``: a ``name -> context manager`` profiling
     hook around the step's phases (benchmarks set it to a timer; default: no-op).
     """
 
@@ -119,11 +121,16 @@ class Trainer:
         self.hop_length = int(getattr(generator, "hop_length"))
         if cfg.recipe is None:  # the tokenizer's default, recorded so the run's config says what trained it
             self.cfg = cfg = cfg.model_copy(update={"recipe": Component(name=self.tokenizer.default_recipe)})
-        self.recipe = build_recipe(cfg)
+            if TrainConfig.schema_for(cfg.model_dump()) is not type(cfg):
+                # a tokenizer that declares its default recipe only on the built object: the config
+                # was validated without that recipe's sections, so it is validated again with them
+                self.cfg = cfg = TrainConfig.model_validate(cfg.model_dump())
+        self.recipe: Recipe = build_recipe(cfg)
         self.data: TrainData = build_train_data(
             cfg, hop_length=self.hop_length, num_replicas=acc.num_processes, rank=acc.process_index,
             is_main=self.is_main, wait=acc.wait_for_everyone, say=self.say, features=features,
             feature_keys=tuple(self.recipe.feature_roles()),
+            open_features=self.recipe.open_features if isinstance(self.recipe, OpensFeatures) else None,
         )
         if tcfg.num_threads is not None:
             torch.set_num_threads(tcfg.num_threads)  # again: data preparation may have changed it
@@ -163,10 +170,9 @@ class Trainer:
         self.reuse_heap = tcfg.reuse_freed_memory and acc.device.type == "cpu"
         if tcfg.compile:
             self.prepared = {k: torch.compile(m) for k, m in self.prepared.items()}
-        bind = getattr(self.recipe, "bind", None)
-        if bind is not None:
-            bind(self)
         self.phase: Callable[[str], contextlib.AbstractContextManager] = lambda name: contextlib.nullcontext()
+        if isinstance(self.recipe, BindsContext):
+            self.recipe.bind(self)
 
         # ---------------------------------------------------------------- codebook health
         size = getattr(self.tokenizer, "codebook_size", None)

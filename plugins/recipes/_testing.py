@@ -44,7 +44,7 @@ def write_fake_cache(cfg, corpus: Path, seed: int = 0) -> int:
     """
     from safetensors.torch import save_file
 
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
+    from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
 
     cache = TeacherCache.open(cfg, HOP)
     g = torch.Generator().manual_seed(seed)

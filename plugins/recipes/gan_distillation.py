@@ -6,21 +6,24 @@ One optimiser step, as the official code orders it:
    eq. 1-3) on ``qout.layer_outputs`` against the cached teacher crops. Their projections W are
    part of the generator-side module (one DDP module, one optimiser: ``generator``).
 2. **D step** on ``wav_hat.detach()``: the adversarial term's discriminator loss (eq. 7) over all
-   sub-discriminators, backward, clip, step (:func:`tokenizer_bench.core.training.gan.discriminator_backward`).
+   sub-discriminators, backward, clip, step (:func:`tokenizer_bench.plugins.recipes.gan.discriminator_backward`).
 3. **G step**: eq. 10, total = Σ weight·term over the config's ``losses`` (added in the canonical
    order of :func:`tokenizer_bench.core.training.recipe.build_loss_terms`) —
    ``waveforms`` terms (mel, waveform L1), ``quantizer`` terms (commitment), ``teacher_features``
    terms, and the discriminator terms (adversarial eq. 6, feature matching eq. 8), whose gradient
    with respect to ``wav_hat`` comes from
-   :func:`tokenizer_bench.core.training.gan.generator_adversarial_backward`; backward, clip, step.
+   :func:`tokenizer_bench.plugins.recipes.gan.generator_adversarial_backward`; backward, clip, step.
 
-The discriminator terms join the total from ``trainer.discriminator_warmup_steps`` on.
+The discriminator terms join the total from ``trainer.discriminator_warmup_steps`` on. The
+configuration this recipe reads (``teachers``, ``discriminators``, the GAN's ``trainer`` keys) is
+declared in :mod:`.gan_distillation_config`; its teacher features come from the teacher cache
+(:mod:`.teacher_cache`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -32,17 +35,19 @@ from tokenizer_bench.core.interfaces import (
     QUANTIZER,
     TEACHER_FEATURES,
     WAVEFORMS,
+    FeatureSource,
     QuantizerOutput,
+    RecipeContext,
 )
-from tokenizer_bench.core.train_config import TrainConfig
-from tokenizer_bench.core.training.gan import (
+from tokenizer_bench.core.training.recipe import LossTerm, OptimizerGroup, StepResult, build_loss_terms, weighted_total
+from tokenizer_bench.plugins.recipes.gan import (
     DiscriminatorSet,
     GanTerm,
     GradientMean,
     discriminator_backward,
     generator_adversarial_backward,
 )
-from tokenizer_bench.core.training.recipe import LossTerm, OptimizerGroup, StepResult, build_loss_terms, weighted_total
+from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig
 
 #: Eq. 10's weights of a term whose config leaves ``weight`` out. The paper omits them; these are
 #: the official trainer's (it puts the 45 on the first mel resolution and the 2 inside its feature
@@ -81,10 +86,13 @@ class GanDistillationRecipe:
     """The recipe object (``core.interfaces.Recipe``). ``validate_on``: the ``waveforms`` term
     logged as ``valid/<term>`` (default: the first by name, e.g. ``mel`` before ``waveform``)."""
 
-    def __init__(self, cfg: TrainConfig, validate_on: str | None = None) -> None:
+    #: the training config this recipe reads (core validates it: core/train_config.py)
+    config_schema = GanDistillationConfig
+
+    def __init__(self, cfg: GanDistillationConfig, validate_on: str | None = None) -> None:
         self.cfg = cfg
         self.specs = cfg.terms()
-        inputs = {name: getattr(_factory(spec.name), "inputs", None) for name, spec in self.specs.items()}
+        inputs = {name: spec.inputs for name, spec in self.specs.items()}
         waveform_terms = sorted(n for n, i in inputs.items() if i == WAVEFORMS)
         if not waveform_terms:
             raise ConfigError("losses: list at least one reconstruction loss (a `waveforms` loss, e.g. a mel loss)")
@@ -109,6 +117,13 @@ class GanDistillationRecipe:
     # ------------------------------------------------------------------ setup
     def feature_roles(self) -> tuple[str, ...]:
         return self.roles
+
+    def open_features(self, utterances: list, hop_length: int, *, is_main: bool, wait: Callable[[], None],
+                      say: Callable[[str], None]) -> FeatureSource:
+        """The teacher cache's features of ``utterances`` (built first where missing: :mod:`.teacher_cache`)."""
+        from tokenizer_bench.plugins.recipes.teacher_cache.features import teacher_features
+
+        return teacher_features(self.cfg, utterances, hop_length, is_main=is_main, wait=wait, say=say)
 
     def build(self, codec: Any, feature_dims: dict[str, int]) -> None:
         generator = codec.generator
@@ -145,7 +160,7 @@ class GanDistillationRecipe:
                 OptimizerGroup("d", "discriminator", self.discriminators, tc.lr_discriminator, distributed=False))
         return groups
 
-    def bind(self, trainer: Any) -> None:
+    def bind(self, context: RecipeContext) -> None:
         """After the trainer prepared the modules: compiled discriminators with ``trainer.compile``."""
         if self.cfg.trainer.compile and self.discriminators is not None:
             self.compiled = {k: torch.compile(m) for k, m in self.discriminators.discriminators.items()}
@@ -161,7 +176,7 @@ class GanDistillationRecipe:
             feats["frame_mask"] = batch["frame_mask"].to(device, non_blocking=True)
         return feats
 
-    def micro_step(self, trainer: Any, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
+    def micro_step(self, trainer: RecipeContext, batch: dict[str, Any], sync: bool, accum: int) -> StepResult:
         acc, phase = trainer.accelerator, trainer.phase
         tc = self.cfg.trainer
         gen = trainer.prepared["g"]
@@ -241,12 +256,6 @@ class GanDistillationRecipe:
     def validation_loss(self, wav: torch.Tensor, wav_hat: torch.Tensor) -> tuple[str, torch.Tensor]:
         term = next(t for t in self.terms if t.name == self.validate_on)
         return term.name, term.loss(wav, wav_hat)
-
-
-def _factory(name: str) -> Any:
-    from tokenizer_bench.core.plugins import get_registry
-
-    return get_registry("losses").get(name).factory
 
 
 def register_recipes(register) -> None:

@@ -508,4 +508,5 @@ def build_codec(checkpoint: str | Path | None = None, revision: str | None = Non
 
 
 def register_tokenizers(register) -> None:
-    register("codec", build_codec)
+    # default_recipe: read when a config is validated (its sections are the recipe's), before any model is built
+    register("codec", build_codec, default_recipe=CodecTokenizer.default_recipe)

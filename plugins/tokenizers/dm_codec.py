@@ -149,4 +149,4 @@ def build_dm_codec(checkpoint: str | Path | None = None, revision: str | None = 
 
 
 def register_tokenizers(register) -> None:
-    register("dm_codec", build_dm_codec)
+    register("dm_codec", build_dm_codec, default_recipe=DMCodecTokenizer.default_recipe)

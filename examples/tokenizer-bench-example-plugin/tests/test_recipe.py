@@ -56,6 +56,10 @@ def test_same_step_as_the_built_in_recipe_without_discriminators(corpus, tmp_pat
 
 
 def test_refuses_terms_it_does_not_compute(corpus, tmp_path):
-    gan = ["discriminators=[{name: mpd, periods: [2], channels: [4]}]", "losses.adversarial={name: adversarial}"]
-    with pytest.raises(ConfigError, match="trains no discriminators"):
-        Trainer(load_config(CONFIG, TrainConfig, _overrides(corpus, tmp_path / "gan", RECIPE, *gan)))
+    # the recipe declares no discriminators section: the config is refused when it is read
+    gan = ["discriminators=[{name: mpd, periods: [2], channels: [4]}]",
+           "losses.adversarial={name: adversarial, weight: 1}"]
+    with pytest.raises(ConfigError, match=r"unknown section.s. discriminators .*recipe 'reconstruction_only'"):
+        load_config(CONFIG, TrainConfig, _overrides(corpus, tmp_path / "gan", RECIPE, *gan))
+    with pytest.raises(ConfigError, match="computes waveforms and quantizer terms only"):
+        Trainer(load_config(CONFIG, TrainConfig, _overrides(corpus, tmp_path / "gan", RECIPE, gan[1])))

@@ -4,7 +4,9 @@ The smallest complete :class:`tokenizer_bench.core.interfaces.Recipe`: one optim
 config's ``waveforms`` and ``quantizer`` loss terms added up with their weights, the usual
 ``loss/*``, ``weighted/*`` and ``grad_norm/*`` scalars. A config selects it with
 ``recipe: {name: reconstruction_only}``; the trainer around it (accumulation, checkpoints and
-resume, schedules, logging, validation, export) is the project's own.
+resume, schedules, logging, validation, export) is the project's own. It declares no
+``config_schema``, so its config has core's sections only: a ``discriminators`` or ``teachers``
+section is refused when the config is read.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ class ReconstructionOnlyRecipe:
         return ()  # the batches need no teacher features
 
     def build(self, codec: Any, feature_dims: dict[str, int]) -> None:
-        if self.cfg.discriminators:
-            raise ConfigError("recipe reconstruction_only trains no discriminators: remove `discriminators`")
         self.generator = codec.generator.train()  # a tokenizer is built in eval mode; the recipe sets the mode
         self.terms = build_loss_terms(self.cfg.terms(), default_weights={})
         other = [t.name for t in self.terms if t.inputs not in (WAVEFORMS, QUANTIZER)]

@@ -76,7 +76,7 @@ def test_cli_push_then_load_by_repo_id(export_dir, emu, tmp_path, monkeypatch):
     for row in ("| frame rate | 1000 Hz |", "| codebooks | 3 |", "| codebook size | 8 |",
                 "| bitrate (all codebooks) | 9000 bit/s |", "| sample rate | 16000 Hz |"):
         assert row in card, row
-    assert "LM teacher: lm_hf (fake-lm)" in card and "SM teacher: sm_hf (fake-sm)" in card
+    assert "- teachers.lm: lm_hf (fake-lm)" in card and "- teachers.sm: sm_hf (fake-sm)" in card  # recipe sections
     assert "corpus" in card and "max_steps: 4" in card  # training data and schedule of the run
     assert RESULTS_MD.strip() in card
     assert 'load_tokenizer("dm_codec", "owner/tiny-dm")' in card

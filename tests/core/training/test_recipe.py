@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -69,3 +71,31 @@ def test_untrainable_tokenizer_names_what_it_lacks():
 
     with pytest.raises(ConfigError, match="lacks default_recipe, generator"):
         check_trainable(Frozen(), "frozen")
+
+
+def test_each_loss_term_is_looked_up_in_the_registry_once(monkeypatch):
+    """From the YAML mapping to the built term: validation, teacher roles, inputs and the build
+    share the one registry entry validation found."""
+    from tokenizer_bench.core.config import validate
+    from tokenizer_bench.core.registry import Registry
+    from tokenizer_bench.core.train_config import TrainConfig
+    from tokenizer_bench.plugins.recipes import _testing as _tiny
+
+    lookups: list[str] = []
+    get = Registry.get
+
+    def counting_get(self, name):
+        if self.kind == "losses":
+            lookups.append(name)
+        return get(self, name)
+
+    data = _tiny.tiny_config(Path("corpus"), Path("out"))
+    monkeypatch.setattr(Registry, "get", counting_get)
+    cfg = validate(data, TrainConfig)
+    assert sorted(lookups) == sorted(spec["name"] for spec in data["losses"].values())  # one each
+    assert cfg.teacher_roles() == ("lm", "sm")
+    terms = build_loss_terms(cfg.terms(), {}, extra={"teacher_features": {"student_dim": 16,
+                                                                         "teacher_dims": {"lm": 12, "sm": 10}}})
+    assert [t.name for t in terms] == ["mel", "waveform", "commitment", "distillation", "adversarial",
+                                       "feature_matching"]
+    assert sorted(lookups) == sorted(spec["name"] for spec in data["losses"].values())  # none more

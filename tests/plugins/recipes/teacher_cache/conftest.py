@@ -9,7 +9,7 @@ from tokenizer_bench import hookimpl
 from tokenizer_bench.core import plugins
 from tokenizer_bench.core.data import list_utterances
 from tokenizer_bench.core.interfaces_teachers import Transcript
-from tokenizer_bench.core.teacher_cache.build import build_teacher_cache
+from tokenizer_bench.plugins.recipes.teacher_cache.build import build_teacher_cache
 from tokenizer_bench.core.train_config import TrainConfig
 from tokenizer_bench.plugins.teachers._testing import make_tiny_bert, make_tiny_ctc, make_tiny_hubert, write_test_corpus
 

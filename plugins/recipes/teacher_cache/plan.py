@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..errors import ConfigError
+from tokenizer_bench.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..registry import Entry
-    from ..train_config import TrainConfig
+    from tokenizer_bench.core.registry import Entry
+    from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig
 
 #: Version of the stored layout; part of every key, so a layout change never reads old files.
 FORMAT_VERSION = 1
@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 
 def registry_entry(kind: str, name: str) -> "Entry":
     """The registered component ``name`` of ``kind`` (unknown names list the known ones)."""
-    from ..plugins import get_registry
+    from tokenizer_bench.core.plugins import get_registry
 
     return get_registry(kind).get(name)
 
@@ -78,7 +78,7 @@ class CachePlan:
     keys: dict[str, str]  # store -> key
 
 
-def _check_transcript_source(cfg: "TrainConfig", stt_used: bool) -> None:
+def _check_transcript_source(cfg: "GanDistillationConfig", stt_used: bool) -> None:
     """An LM needs a transcript source, and timing-based aligners need an STT."""
     t = cfg.teachers
     if not stt_used or t.stt is not None:
@@ -96,7 +96,7 @@ def _check_transcript_source(cfg: "TrainConfig", stt_used: bool) -> None:
     )
 
 
-def plan_cache(cfg: "TrainConfig", hop_length: int) -> CachePlan:
+def plan_cache(cfg: "GanDistillationConfig", hop_length: int) -> CachePlan:
     """Resolve the teacher settings into store keys without building any teacher.
 
     Raises :class:`ConfigError` for combinations that cannot work (LM without a transcript

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 
-from ..errors import TokenizerBenchError
-from ..interfaces_teachers import Transcript
+from tokenizer_bench.core.errors import TokenizerBenchError
+from tokenizer_bench.core.interfaces_teachers import Transcript
 from .plan import CachePlan, plan_cache
 
 if TYPE_CHECKING:
-    from ..data import Utterance
-    from ..train_config import TrainConfig
+    from tokenizer_bench.core.data import Utterance
+    from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 #: file suffix of each store's per-utterance files
@@ -56,7 +56,7 @@ class _Store:
         return self.path(utt_id).is_file()
 
     def write_settings(self) -> None:
-        from ..io import write_json_atomic
+        from tokenizer_bench.core.io import write_json_atomic
 
         target = self.dir / "settings.json"
         if not target.exists():
@@ -76,7 +76,7 @@ class TeacherCache:
             self.stores[name] = _Store(self.root, name, key, plan.settings[name], SUFFIXES[name])
 
     @classmethod
-    def open(cls, cfg: "TrainConfig", hop_length: int) -> "TeacherCache":
+    def open(cls, cfg: "GanDistillationConfig", hop_length: int) -> "TeacherCache":
         """The cache for ``cfg``'s teacher settings (``teachers.cache_dir``, relative to the CWD)."""
         plan = plan_cache(cfg, hop_length)
         return cls(Path(cfg.teachers.cache_dir).expanduser(), plan, cfg.model.sample_rate, hop_length)

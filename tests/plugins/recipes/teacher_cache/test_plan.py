@@ -7,8 +7,8 @@ from importlib import metadata
 import pytest
 
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.teacher_cache.plan import plan_cache
-from tokenizer_bench.core.teacher_cache.store import TeacherCache
+from tokenizer_bench.plugins.recipes.teacher_cache.plan import plan_cache
+from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
 
 HOP = 320
 

@@ -10,8 +10,8 @@ import torch
 
 from tokenizer_bench.core.data import list_utterances
 from tokenizer_bench.core.errors import ConfigError
-from tokenizer_bench.core.teacher_cache.build import build_teacher_cache, num_codec_frames
-from tokenizer_bench.core.teacher_cache.store import TeacherCache
+from tokenizer_bench.plugins.recipes.teacher_cache.build import build_teacher_cache, num_codec_frames
+from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
 
 SR, HOP = 16000, 320
 

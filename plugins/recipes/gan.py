@@ -1,4 +1,5 @@
-"""Generic GAN machinery: a named set of discriminators and their per-discriminator gradient passes.
+"""The GAN machinery of the ``dm_codec_gan`` recipe: a named set of discriminators and their
+per-discriminator gradient passes (a recipe module: core trains no discriminator itself).
 
 Only interfaces here (``core.interfaces``): a discriminator maps ``wav -> (logits, feature-map
 lists)``; an adversarial loss declares ``inputs = "discriminator_logits"`` and has
@@ -26,7 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..interfaces import DISCRIMINATOR_FEATURES, DISCRIMINATOR_LOGITS
+from tokenizer_bench.core.interfaces import DISCRIMINATOR_FEATURES, DISCRIMINATOR_LOGITS
 
 Phase = Callable[[str], contextlib.AbstractContextManager]
 

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import AudioError, ConfigError, TokenizerBenchError
-from ..interfaces_teachers import Transcript
+from tokenizer_bench.core.errors import AudioError, ConfigError, TokenizerBenchError
+from tokenizer_bench.core.interfaces_teachers import Transcript
 from .plan import registry_entry
 from .store import TeacherCache
 
 if TYPE_CHECKING:
-    from ..data import Utterance
-    from ..train_config import TrainConfig
+    from tokenizer_bench.core.data import Utterance
+    from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class _SkipUtterance(Exception):
 class _Teachers:
     """Teachers built on first use (a rerun with nothing to do loads no model)."""
 
-    def __init__(self, cfg: "TrainConfig") -> None:
+    def __init__(self, cfg: "GanDistillationConfig") -> None:
         self.cfg = cfg
         self._built: dict[str, Any] = {}
 
@@ -118,7 +118,7 @@ class _Audio:
 
     def at(self, sample_rate: int) -> torch.Tensor:
         """Mono ``[N]`` audio at ``sample_rate``."""
-        from ..audio import resample
+        from tokenizer_bench.core.audio import resample
 
         return resample(self.native, self.native_sr, sample_rate)[0]
 
@@ -135,7 +135,7 @@ class _Build:
 
 def _read_audio(build: _Build, utt: "Utterance") -> _Audio:
     """The utterance's audio, or :class:`_SkipUtterance` when unreadable or shorter than one frame."""
-    from ..audio import load_audio, resample
+    from tokenizer_bench.core.audio import load_audio, resample
 
     sr, hop = build.cache.sample_rate, build.cache.hop_length
     try:
@@ -151,7 +151,7 @@ def _read_audio(build: _Build, utt: "Utterance") -> _Audio:
 
 def _transcript(build: _Build, utt: "Utterance", audio: _Audio) -> Transcript:
     """The stored transcript, or a new one (STT, or the dataset's text timed by the STT), stored."""
-    from ..io import write_json_atomic
+    from tokenizer_bench.core.io import write_json_atomic
 
     cached = build.cache.transcript(utt.id)
     if cached is not None:
@@ -175,7 +175,7 @@ def _transcript(build: _Build, utt: "Utterance", audio: _Audio) -> Transcript:
 
 def _store_lm(build: _Build, utt: "Utterance", audio: _Audio, base_meta: dict[str, str]) -> None:
     """Transcript -> LM token features -> aligned onto the codec frames -> ``lm`` store."""
-    from ..io import save_safetensors_atomic
+    from tokenizer_bench.core.io import save_safetensors_atomic
 
     frames, frame_seconds = audio.num_frames, build.cache.frame_seconds
     tr = _transcript(build, utt, audio)
@@ -201,7 +201,7 @@ def _store_lm(build: _Build, utt: "Utterance", audio: _Audio, base_meta: dict[st
 
 def _store_sm(build: _Build, utt: "Utterance", audio: _Audio, base_meta: dict[str, str]) -> None:
     """SM features on the codec frames -> ``sm`` store."""
-    from ..io import save_safetensors_atomic
+    from tokenizer_bench.core.io import save_safetensors_atomic
 
     frames = audio.num_frames
     sm = build.teachers.get("sm")
@@ -256,14 +256,14 @@ def _process_all(build: _Build, utterances: list["Utterance"], progress: bool, c
 
 
 def _write_report(cache: TeacherCache, summary: CacheSummary) -> None:
-    from ..io import write_json_atomic
+    from tokenizer_bench.core.io import write_json_atomic
 
     report = cache.root / "reports" / f"{'_'.join(f'{k}-{v}' for k, v in sorted(cache.plan.keys.items()))}.json"
     write_json_atomic(report, summary.as_dict())
 
 
 def build_teacher_cache(
-    cfg: "TrainConfig",
+    cfg: "GanDistillationConfig",
     utterances: list["Utterance"],
     hop_length: int,
     progress: bool = True,

@@ -1,6 +1,8 @@
 """``tokenizer-bench cache-teachers CONFIG``: fill the teacher feature cache before training.
 
-Wired in by :mod:`core.cli.commands`; the work is :func:`core.teacher_cache.build.build_teacher_cache`.
+Added by the recipes plugin (``register_commands`` in :mod:`tokenizer_bench.plugins.recipes`); the
+work is :func:`.build.build_teacher_cache`, for a config whose recipe reads the ``teachers`` section
+of :mod:`tokenizer_bench.plugins.recipes.gan_distillation_config`.
 The codec's hop length (which fixes the frame grid the features are stored on) comes from the
 encoder's ``strides``/``ratios`` in the config when present, otherwise from building the encoder
 alone and reading its ``hop_length``.
@@ -13,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from ..errors import ConfigError
+from tokenizer_bench.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..teacher_cache.build import CacheSummary
+    from .build import CacheSummary
 
 
 def hop_length_from_config(cfg: Any) -> int:
@@ -45,12 +47,17 @@ def cache_teachers(
     progress: bool = True,
 ) -> "CacheSummary":
     """Load the config, list its utterances and build the cache; returns the :class:`CacheSummary`."""
-    from ..config import load_config
-    from ..data import list_utterances
-    from ..teacher_cache.build import build_teacher_cache
-    from ..train_config import TrainConfig
+    from tokenizer_bench.core.config import load_config
+    from tokenizer_bench.core.data import list_utterances
+    from tokenizer_bench.core.train_config import TrainConfig
+    from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig
+
+    from .build import build_teacher_cache
 
     cfg = load_config(config, TrainConfig, overrides or [])
+    if not isinstance(cfg, GanDistillationConfig):
+        raise ConfigError(f"{config}: cache-teachers fills the cache of the `teachers` section that recipe "
+                          f"dm_codec_gan declares; this config's recipe ({type(cfg).__name__}) has none")
     if split not in ("all", "train", "valid"):
         raise ConfigError(f"--split: expected all, train or valid, got {split!r}")
     utterances = []

@@ -2,7 +2,7 @@
 
 The reference here is the textbook computation, written out in the test: all discriminators on
 the real and generated audio, eq. 7 (or eq. 6 + eq. 8 with the config's weights) over the flat
-lists, and ``torch.autograd.grad``. The public passes of ``core.training.gan`` instead run one
+lists, and ``torch.autograd.grad``. The public passes of ``plugins.recipes.gan`` instead run one
 discriminator at a time and add the parts up, so any error in the ``num_terms`` normalisation or the
 surrogate backward shows here.
 """
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tokenizer_bench.core.training import Trainer
-from tokenizer_bench.core.training.gan import (
+from tokenizer_bench.plugins.recipes.gan import (
     DiscriminatorSet,
     GanTerm,
     discriminator_backward,

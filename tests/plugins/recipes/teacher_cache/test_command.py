@@ -4,7 +4,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from tokenizer_bench.core.cli.teacher_cache import add_commands
+from tokenizer_bench.plugins.recipes.teacher_cache.command import add_commands
 from tokenizer_bench.plugins.teachers._testing import make_tiny_bert, make_tiny_ctc, write_test_corpus
 
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from tokenizer_bench.core.teacher_cache.build import build_teacher_cache
-from tokenizer_bench.core.teacher_cache.store import TeacherCache, file_stem
+from tokenizer_bench.plugins.recipes.teacher_cache.build import build_teacher_cache
+from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache, file_stem
 
 HOP = 320
 
