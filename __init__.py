@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .core.api import list_components, load_tokenizer  # noqa: E402
-from .core.hookspecs import hookimpl  # noqa: E402
-from .core.tokenizer import Tokenizer  # noqa: E402
+from tokenizer_bench.core.api import list_components, load_tokenizer  # noqa: E402
+from tokenizer_bench.core.hookspecs import hookimpl  # noqa: E402
+from tokenizer_bench.core.tokenizer import Tokenizer  # noqa: E402
 
 __all__ = ["__version__", "hookimpl", "list_components", "load_tokenizer", "Tokenizer"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .plugins import get_registry, registries
-from .registry import check_arguments
-from .tokenizer import Tokenizer, verify_weights_hash
+from tokenizer_bench.core.plugins import get_registry, registries
+from tokenizer_bench.core.registry import check_arguments
+from tokenizer_bench.core.tokenizer import Tokenizer, verify_weights_hash
 
 
 def load_tokenizer(name: str, checkpoint: str | Path | None = None, **options: Any) -> Tokenizer:

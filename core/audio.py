@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import AudioError, WaveformError
-from .io import atomic_path
+from tokenizer_bench.core.errors import AudioError, WaveformError
+from tokenizer_bench.core.io import atomic_path
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
 

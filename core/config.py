@@ -22,8 +22,8 @@ from typing import Any, Iterable, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from .errors import ConfigError, UnknownComponentError
-from .registry import check_arguments
+from tokenizer_bench.core.errors import ConfigError, UnknownComponentError
+from tokenizer_bench.core.registry import check_arguments
 
 PACKAGED_CONFIGS = "tokenizer_bench.configs"
 EXTENDS_KEY = "extends"
@@ -318,14 +318,14 @@ class Component(BaseModel):
         return {"name": self.name, **self.kwargs}
 
     def build(self, kind: str, **extra: Any) -> Any:
-        from .plugins import get_registry
+        from tokenizer_bench.core.plugins import get_registry
 
         return get_registry(kind).build(self.name, **{**self.kwargs, **extra})
 
 
 def _checker(kind: str, provided: tuple[str, ...] = ()):
     def check(value: Component) -> Component:
-        from .plugins import get_registry
+        from tokenizer_bench.core.plugins import get_registry
 
         registry = get_registry(kind)
         try:

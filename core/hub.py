@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .errors import MissingDependencyError
+from tokenizer_bench.core.errors import MissingDependencyError
 
 #: The project's own offline switch (set by ``tokenizer-bench --offline``), besides ``HF_HUB_OFFLINE``.
 OFFLINE_ENV = "TOKENIZER_BENCH_OFFLINE"

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from .errors import CheckpointError
+from tokenizer_bench.core.errors import CheckpointError
 
 if TYPE_CHECKING:
     import torch
@@ -196,7 +196,7 @@ def check_output_folder(folder: str | Path, command: str, overwrite: bool, *, re
     ``encode -o`` into an export folder, or ``export`` over an earlier export, would otherwise
     mix or replace files silently (codes made with the old weights then decode with the new ones).
     """
-    from .errors import ConfigError
+    from tokenizer_bench.core.errors import ConfigError
 
     folder = Path(folder)
     if overwrite or not folder.is_dir():
@@ -214,7 +214,7 @@ def child_path(root: str | Path, name: str, suffix: str = "", what: str = "name"
     """``root / (name + suffix)`` for a ``name`` read from a file (an index, a manifest), refused
     (ConfigError) when it is absolute, empty or leads out of ``root`` once resolved (``..``, a
     symlinked folder): a file received from someone else must not make us write elsewhere."""
-    from .errors import ConfigError
+    from tokenizer_bench.core.errors import ConfigError
 
     if not isinstance(name, str) or not name or "\x00" in name or Path(name).is_absolute():
         raise ConfigError(f"{what} {name!r}: not a relative name inside {root}")

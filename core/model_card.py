@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from tokenizer_bench.core.errors import ConfigError
 
 
 def _yaml_block(data: Any) -> str:
@@ -33,7 +33,7 @@ def _component(spec: Any) -> str:
 def _recipe_components(run_config: Mapping[str, Any]) -> list[str]:
     """The components named in the recipe's own sections (e.g. ``- teachers.lm: lm_hf (bert-base-uncased)``,
     ``- discriminators: mpd, msd``): every section but core's, which the card shows itself."""
-    from .train_config import TrainConfig
+    from tokenizer_bench.core.train_config import TrainConfig
 
     lines = []
     for section, value in run_config.items():

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import pluggy
 
-from . import hookspecs
-from .errors import TokenizerBenchError
-from .registry import KINDS, Entry, Registry
+from tokenizer_bench.core import hookspecs
+from tokenizer_bench.core.errors import TokenizerBenchError
+from tokenizer_bench.core.registry import KINDS, Entry, Registry
 
 ENTRY_POINT_GROUP = "tokenizer_bench"
 PLUGINS_ENV = "TOKENIZER_BENCH_PLUGINS"

@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import hub
-from .errors import CheckpointError, ConfigError
-from .model_card import build_model_card, read_run_config
-from .plugins import get_registry
+from tokenizer_bench.core import hub
+from tokenizer_bench.core.errors import CheckpointError, ConfigError
+from tokenizer_bench.core.model_card import build_model_card, read_run_config
+from tokenizer_bench.core.plugins import get_registry
 
 
 class Publishable(Protocol):

@@ -11,7 +11,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import ConfigError, DuplicateComponentError, UnknownComponentError
+from tokenizer_bench.core.errors import ConfigError, DuplicateComponentError, UnknownComponentError
 
 KINDS: tuple[str, ...] = (
     "encoders",

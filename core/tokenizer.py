@@ -85,7 +85,7 @@ class Tokenizer(ABC):
         naming the tokenizer and the problem: not ``[B, 1, N]``, several channels, not floating
         point, empty, shorter than ``min_samples`` (a model's receptive field), NaN or inf.
         """
-        from .audio import check_waveform
+        from tokenizer_bench.core.audio import check_waveform
 
         return check_waveform(wav, self.name or type(self).__name__, sample_rate=getattr(self, "sample_rate", None),
                               min_samples=min_samples)
@@ -114,7 +114,7 @@ class Tokenizer(ABC):
         The default raises :class:`~tokenizer_bench.core.errors.NotApplicableError`, so a tokenizer
         whose codes carry no meaningful vectors is reported "not applicable" instead of guessed.
         """
-        from .errors import NotApplicableError
+        from tokenizer_bench.core.errors import NotApplicableError
 
         raise NotApplicableError(f"{self.name or type(self).__name__}: codes have no embedding vectors "
                                  "(code_embeddings is not implemented)")
@@ -149,7 +149,7 @@ class Tokenizer(ABC):
         As in the Hugging Face libraries; ``load_tokenizer(self.name, repo_id)`` loads it back (for
         tokenizers whose factory accepts hub ids). Returns the commit URL. See docs/hub.md.
         """
-        from .publish import push_tokenizer
+        from tokenizer_bench.core.publish import push_tokenizer
 
         return push_tokenizer(self, repo_id, private=private, branch=branch, compare_results=compare_results,
                               commit_message=commit_message, token=token)
@@ -197,8 +197,8 @@ def read_saved_options(path: str | Path, tokenizer: str, *, name_optional: bool 
     The file must be a mapping whose ``"tokenizer"`` is ``tokenizer`` (or, with ``name_optional``,
     has no such key); anything else is a :class:`CheckpointError` naming the file.
     """
-    from .errors import CheckpointError
-    from .io import read_json_object
+    from tokenizer_bench.core.errors import CheckpointError
+    from tokenizer_bench.core.io import read_json_object
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -216,7 +216,7 @@ WEIGHTS_HASH_FILE = "weights_hash.json"
 
 def record_weights_hash(tok: Tokenizer, directory: str | Path) -> str | None:
     """Write :data:`WEIGHTS_HASH_FILE` into ``directory`` (after ``save_pretrained``); returns the hash."""
-    from .io import write_json_atomic
+    from tokenizer_bench.core.io import write_json_atomic
 
     digest = tok.weights_sha256()
     if digest is not None:
@@ -227,8 +227,8 @@ def record_weights_hash(tok: Tokenizer, directory: str | Path) -> str | None:
 def verify_weights_hash(tok: Tokenizer, directory: str | Path) -> None:
     """A :class:`CheckpointError` when ``directory`` records a weights hash that ``tok`` (loaded
     from it) does not have: the weights file was replaced or damaged after the export."""
-    from .errors import CheckpointError
-    from .io import read_json_object
+    from tokenizer_bench.core.errors import CheckpointError
+    from tokenizer_bench.core.io import read_json_object
 
     path = Path(directory) / WEIGHTS_HASH_FILE
     if not path.is_file():

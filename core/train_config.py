@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .config import Component, registered
-from .errors import ConfigError
-from .interfaces import CODEC_PART_CONTEXT
+from tokenizer_bench.core.config import Component, registered
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.interfaces import CODEC_PART_CONTEXT
 
 if TYPE_CHECKING:
-    from .registry import Entry
+    from tokenizer_bench.core.registry import Entry
 
 Strict = ConfigDict(extra="forbid")
 
@@ -67,9 +67,9 @@ class LossTerm(Component):
         """The registered loss (looked up and its arguments checked on the first call; ValueError
         naming ``losses.<term>`` when unknown or given wrong arguments)."""
         if self._entry is None:
-            from .errors import UnknownComponentError
-            from .plugins import get_registry
-            from .registry import check_arguments
+            from tokenizer_bench.core.errors import UnknownComponentError
+            from tokenizer_bench.core.plugins import get_registry
+            from tokenizer_bench.core.registry import check_arguments
 
             where = f"losses.{term}: " if term else ""
             try:
@@ -91,7 +91,7 @@ class LossTerm(Component):
     def build_loss(self, **extra: Any) -> Any:
         """The loss object: its factory called with the term's arguments and ``extra`` (what the
         recipe passes, e.g. sizes)."""
-        from .registry import check_arguments
+        from tokenizer_bench.core.registry import check_arguments
 
         entry = self.entry()
         check_arguments(entry, {**self.kwargs, **extra})
@@ -310,7 +310,7 @@ class EvaluationConfig(BaseModel):
     @field_validator("evaluator")
     @classmethod
     def _registered_evaluator(cls, name: str) -> str:
-        from .plugins import get_registry
+        from tokenizer_bench.core.plugins import get_registry
 
         registry = get_registry("evaluators")
         if name not in registry:
@@ -351,7 +351,7 @@ class TrainConfig(BaseModel):
             return cls
         if not _registered("recipes", name):
             return cls
-        from .plugins import get_registry
+        from tokenizer_bench.core.plugins import get_registry
 
         schema = getattr(get_registry("recipes").get(name).factory, "config_schema", TrainConfig)
         if not (isinstance(schema, type) and issubclass(schema, TrainConfig)):
@@ -391,9 +391,9 @@ class TrainConfig(BaseModel):
     def _known_recipe(cls, spec: Component | None) -> Component | None:
         """The recipe exists and takes these arguments (``cfg``, the whole config, is passed by the trainer)."""
         if spec is not None:
-            from .errors import UnknownComponentError
-            from .plugins import get_registry
-            from .registry import check_arguments
+            from tokenizer_bench.core.errors import UnknownComponentError
+            from tokenizer_bench.core.plugins import get_registry
+            from tokenizer_bench.core.registry import check_arguments
 
             try:
                 entry = get_registry("recipes").get(spec.name)
@@ -460,7 +460,7 @@ def _without_former_defaults(schema: type[TrainConfig], data: dict) -> dict:
 
 
 def _registered(kind: str, name: str) -> bool:
-    from .plugins import get_registry
+    from tokenizer_bench.core.plugins import get_registry
 
     return name in get_registry(kind)
 
@@ -487,7 +487,7 @@ def recipe_name(data: Any) -> str | None:
         model.get("tokenizer") if isinstance(model, dict) else None)
     if not isinstance(tokenizer, str):
         return None
-    from .plugins import get_registry
+    from tokenizer_bench.core.plugins import get_registry
 
     tokenizers = get_registry("tokenizers")
     if tokenizer not in tokenizers:

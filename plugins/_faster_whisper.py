@@ -35,7 +35,7 @@ import torch
 from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 
-from ._pretrained import bundled_model_path, not_cached_error
+from tokenizer_bench.plugins._pretrained import bundled_model_path, not_cached_error
 
 BUNDLED_ALIAS = "whisper-tiny.en-offline"
 #: how records name the bundled model (``describe()`` of the ASR backend)

@@ -105,17 +105,17 @@ def add_commands(app: typer.Typer) -> None:
 
         from tokenizer_bench.core.errors import ConfigError
 
-        from .report import render_outputs
-        from .runner import CompareConfig, run_compare, unscored_rows
-        from .selection import parse_metric_options, parse_options
-        from .systems import parse_systems
+        from tokenizer_bench.benchmarks.harness.report import render_outputs
+        from tokenizer_bench.benchmarks.harness.runner import CompareConfig, run_compare, unscored_rows
+        from tokenizer_bench.benchmarks.harness.selection import parse_metric_options, parse_options
+        from tokenizer_bench.benchmarks.harness.systems import parse_systems
 
         import sys
 
         # not a terminal (CI logs, pipes): rich would wrap the wide table at 80 columns
         console = Console() if sys.stdout.isatty() else Console(width=200)
         if merge:
-            from .shards import merge_runs
+            from tokenizer_bench.benchmarks.harness.shards import merge_runs
 
             merge_runs(merge, out)
             render_outputs(out, console=console, plots=not no_plots, aggregation=aggregate, correction=correction)
@@ -139,7 +139,7 @@ def add_commands(app: typer.Typer) -> None:
         }
         preset_record = None
         if preset is not None:
-            from .presets import resolve_preset
+            from tokenizer_bench.benchmarks.harness.presets import resolve_preset
 
             resolved = resolve_preset(preset, explicit, allow_stand_ins=allow_stand_ins)
             values, preset_record = resolved.values, resolved.record
@@ -209,8 +209,8 @@ def add_commands(app: typer.Typer) -> None:
 
         import sys
 
-        from .report import render_outputs
-        from .shards import merge_runs
+        from tokenizer_bench.benchmarks.harness.report import render_outputs
+        from tokenizer_bench.benchmarks.harness.shards import merge_runs
 
         console = Console() if sys.stdout.isatty() else Console(width=200)
         merge_runs(shards, out)
@@ -228,8 +228,8 @@ def _probe_config(enabled: bool, train: Path | None, transcripts: Path | None, s
         return None
     if train is None:
         raise ConfigError("--probe needs --probe-train DIR (a split whose speakers are not in --data)")
-    from .probe import ProbeConfig, check_split
-    from .selection import parse_options
+    from tokenizer_bench.benchmarks.harness.probe import ProbeConfig, check_split
+    from tokenizer_bench.benchmarks.harness.selection import parse_options
 
     try:
         cfg = ProbeConfig(steps=steps, **parse_options(options, "--probe-option"))
@@ -241,7 +241,7 @@ def _probe_config(enabled: bool, train: Path | None, transcripts: Path | None, s
 
 def _depths_arg(value: str | None) -> int | list[int] | None:
     """``--n-q 8`` stays one depth (an error where a tokenizer lacks it); ``1,2,4`` is a sweep."""
-    from .systems import parse_depths
+    from tokenizer_bench.benchmarks.harness.systems import parse_depths
 
     if value is None:
         return None

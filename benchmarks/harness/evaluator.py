@@ -17,9 +17,9 @@ from typing import Any, Callable
 def evaluate_with_harness(cfg: Any, export_dir: str | Path, run_dir: str | Path,
                           say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the harness on ``export_dir`` with ``cfg.evaluation``; returns the row's figures and paths."""
-    from .report import render_outputs
-    from .runner import CompareConfig, run_compare
-    from .systems import SystemSpec
+    from tokenizer_bench.benchmarks.harness.report import render_outputs
+    from tokenizer_bench.benchmarks.harness.runner import CompareConfig, run_compare
+    from tokenizer_bench.benchmarks.harness.systems import SystemSpec
 
     ev = cfg.evaluation
     if ev is None:

@@ -14,13 +14,13 @@ from tokenizer_bench.core.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from .cli import add_commands
+    from tokenizer_bench.benchmarks.harness.cli import add_commands
 
     add_commands(cli)
 
 
 @hookimpl
 def register_evaluators(register) -> None:
-    from .evaluator import build_harness_evaluator
+    from tokenizer_bench.benchmarks.harness.evaluator import build_harness_evaluator
 
     register("harness", build_harness_evaluator)

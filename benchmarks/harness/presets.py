@@ -94,7 +94,7 @@ def metric_problem(name: str, options: dict[str, Any]) -> str | None:
     """Why metric ``name`` (with ``options``) cannot run here, or None."""
     from tokenizer_bench.core.plugins import get_registry
 
-    from .selection import unmet_needs
+    from tokenizer_bench.benchmarks.harness.selection import unmet_needs
 
     reg = get_registry("metrics")
     if name not in reg.names():

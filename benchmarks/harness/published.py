@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from typing import Any, Mapping
 
-from .cells import fmt, header
+from tokenizer_bench.benchmarks.harness.cells import fmt, header
 
 DASH = "—"
 

@@ -31,13 +31,13 @@ from typing import Any, Mapping
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.io import write_json_atomic, write_text_atomic
 
-from .aggregate import NOT_COMMON, aggregate, applicable, ranking, system_rows
-from .cells import DASH, fmt, header
-from .consistency import load_consistency
-from .dataset import read_utterance_list
-from .records import RECORDS_NAME, RecordStore
-from .significance import pairwise_aso
-from .spectrograms import ExampleSpectrograms
+from tokenizer_bench.benchmarks.harness.aggregate import NOT_COMMON, aggregate, applicable, ranking, system_rows
+from tokenizer_bench.benchmarks.harness.cells import DASH, fmt, header
+from tokenizer_bench.benchmarks.harness.consistency import load_consistency
+from tokenizer_bench.benchmarks.harness.dataset import read_utterance_list
+from tokenizer_bench.benchmarks.harness.records import RECORDS_NAME, RecordStore
+from tokenizer_bench.benchmarks.harness.significance import pairwise_aso
+from tokenizer_bench.benchmarks.harness.spectrograms import ExampleSpectrograms
 
 
 
@@ -623,11 +623,11 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
     agg = aggregate(run, records, utt_ids, corpus_scorers(run["metrics"]), mode=mode)
     sig = significance(run, agg, correction)
     consistency = load_consistency(out)
-    from .token_report import extras_html, extras_json, extras_markdown, load_extras
+    from tokenizer_bench.benchmarks.harness.token_report import extras_html, extras_json, extras_markdown, load_extras
 
     extras = load_extras(out)  # --token-stats / --probe results, when the run made them
     written: dict[str, str] = {}
-    from .published import published_html, published_markdown
+    from tokenizer_bench.benchmarks.harness.published import published_html, published_markdown
 
     write_text_atomic(out / "results.md", render_markdown(run, agg, sig, consistency) + published_markdown(run, agg)
                       + extras_markdown(extras))
@@ -645,7 +645,7 @@ def render_outputs(out: str | Path, console: Any = None, plots: bool = True, agg
     written["json"] = str(out / "results.json")
     plot_paths: list[Path] = []
     if plots:
-        from .plots import make_plots
+        from tokenizer_bench.benchmarks.harness.plots import make_plots
 
         plot_paths = make_plots(out / "plots", agg, run["metrics"], run=run)
         written["plots"] = str(out / "plots")

@@ -40,13 +40,27 @@ from tokenizer_bench.core.errors import TokenizerBenchError
 from tokenizer_bench.core.host_memory import reuse_freed_memory_on
 from tokenizer_bench.core.io import write_json_atomic
 
-from .dataset import EvalUtterance, load_eval_set, pick_examples, sample_utterances, write_utterance_list
-from .records import RECORDS_NAME, RUN_NAME, UTTERANCES_NAME, RecordStore
-from .scoring import AudioScorer, score_system_metrics, score_text_metrics
-from .selection import MetricSelection, build_asr, metric_kind, select_metrics
-from .shards import parse_shard, shard_manifest, shard_utterances
-from .systems import (GROUND_TRUTH_LABEL, LoadedSystem, SystemSpec, assign_keys, expand_depths, load_systems,
-                      parse_depths, stable_hash)
+from tokenizer_bench.benchmarks.harness.dataset import (
+    EvalUtterance,
+    load_eval_set,
+    pick_examples,
+    sample_utterances,
+    write_utterance_list,
+)
+from tokenizer_bench.benchmarks.harness.records import RECORDS_NAME, RUN_NAME, UTTERANCES_NAME, RecordStore
+from tokenizer_bench.benchmarks.harness.scoring import AudioScorer, score_system_metrics, score_text_metrics
+from tokenizer_bench.benchmarks.harness.selection import MetricSelection, build_asr, metric_kind, select_metrics
+from tokenizer_bench.benchmarks.harness.shards import parse_shard, shard_manifest, shard_utterances
+from tokenizer_bench.benchmarks.harness.systems import (
+    GROUND_TRUTH_LABEL,
+    LoadedSystem,
+    SystemSpec,
+    assign_keys,
+    expand_depths,
+    load_systems,
+    parse_depths,
+    stable_hash,
+)
 
 #: Peak below this (about -80 dBFS) counts as a silent reconstruction.
 SILENCE_PEAK = 1e-4
@@ -144,8 +158,8 @@ def on_device(kind: str, names: Sequence[str], options: dict[str, dict[str, Any]
 
 def prepare(cfg: CompareConfig) -> Prepared:
     """Steps 1-3: everything that can fail for a user reason fails here, before any work."""
-    from .aggregate import AGGREGATION_MODES
-    from .significance import CORRECTIONS
+    from tokenizer_bench.benchmarks.harness.aggregate import AGGREGATION_MODES
+    from tokenizer_bench.benchmarks.harness.significance import CORRECTIONS
 
     from tokenizer_bench.core.errors import ConfigError
 
@@ -468,12 +482,12 @@ class Runner:
         # the checks after the rows encode and decode too: the same heap reuse as _reconstruct's
         with reuse_freed_memory_on(self.cfg.device):
             if self.cfg.consistency and first_shard:
-                from .consistency import run_consistency
+                from tokenizer_bench.benchmarks.harness.consistency import run_consistency
 
                 run_consistency(self.p.systems, self.p.all_utterances, self.out, device=self.cfg.device,
                                 chunk_s=self.cfg.consistency_chunk_s, progress=self.progress)
             if (self.cfg.token_stats or self.cfg.probe) and first_shard:
-                from .token_report import run_extras
+                from tokenizer_bench.benchmarks.harness.token_report import run_extras
 
                 run_extras(self.p.systems, self.p.all_utterances, self.out, self.cfg.token_stats, self.cfg.probe,
                            progress=self.progress)
@@ -506,7 +520,7 @@ def run_compare(cfg: CompareConfig, progress: ProgressFn | None = None, render: 
     counts = Runner(prepared, progress).run()
     result: dict[str, Any] = {"counts": counts, "out": str(out)}
     if render:
-        from .report import render_outputs
+        from tokenizer_bench.benchmarks.harness.report import render_outputs
 
         result["outputs"] = render_outputs(out, console=console, plots=cfg.plots)
     return result

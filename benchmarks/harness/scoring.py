@@ -25,7 +25,7 @@ import torch
 from tokenizer_bench.core.audio import resample
 from tokenizer_bench.core.interfaces import MetricNeeds
 
-from .selection import metric_kind
+from tokenizer_bench.benchmarks.harness.selection import metric_kind
 
 
 def _resampled(cache: dict, wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -130,7 +130,7 @@ def _init_worker(metrics: dict[str, Any], asr_spec: tuple[str, dict[str, Any]] |
         pass
     _WORKER_METRICS = metrics
     if asr_spec is not None:
-        from .selection import build_asr
+        from tokenizer_bench.benchmarks.harness.selection import build_asr
 
         _WORKER_ASR = build_asr(*asr_spec)
 

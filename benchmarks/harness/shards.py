@@ -27,7 +27,12 @@ from typing import Any, Sequence
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 
-from .dataset import EvalUtterance, pick_examples, read_utterance_list, write_utterance_list
+from tokenizer_bench.benchmarks.harness.dataset import (
+    EvalUtterance,
+    pick_examples,
+    read_utterance_list,
+    write_utterance_list,
+)
 
 #: configuration fields that may differ between shards (where and how fast, not what is computed)
 _FREE_FIELDS = {"out", "shard", "device", "workers", "batch_size"}
@@ -55,7 +60,7 @@ def shard_utterances(utts: Sequence[EvalUtterance], shard: tuple[int, int] | Non
 
 
 def sample_hash(utts: Sequence[EvalUtterance]) -> str:
-    from .systems import stable_hash
+    from tokenizer_bench.benchmarks.harness.systems import stable_hash
 
     return stable_hash([u.id for u in utts])
 
@@ -82,7 +87,7 @@ def _comparable(run: dict[str, Any]) -> dict[str, Any]:
 
 def merge_runs(folders: Sequence[str | Path], out: str | Path) -> Path:
     """Join the shard folders into ``out`` (created); ConfigError names the first inconsistency."""
-    from .records import RECORDS_NAME, RUN_NAME, UTTERANCES_NAME, RecordStore
+    from tokenizer_bench.benchmarks.harness.records import RECORDS_NAME, RUN_NAME, UTTERANCES_NAME, RecordStore
 
     folders = [Path(f) for f in folders]
     if not folders:
@@ -130,7 +135,7 @@ def merge_runs(folders: Sequence[str | Path], out: str | Path) -> Path:
         if (f / "audio").is_dir():
             shutil.copytree(f / "audio", out / "audio", dirs_exist_ok=True)
     store.path.write_text("".join(lines), encoding="utf-8")
-    from .consistency import CONSISTENCY_NAME
+    from tokenizer_bench.benchmarks.harness.consistency import CONSISTENCY_NAME
 
     for f, run in zip(folders, runs):
         if run["shard"]["index"] == 0 and (f / CONSISTENCY_NAME).is_file():

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from tokenizer_bench.core.errors import ConfigError
 
-from .labels import row_labels, split_label
+from tokenizer_bench.benchmarks.harness.labels import row_labels, split_label
 
 #: Rows that are sanity checks, not competitors: shown but never ranked (bold/underline).
 SANITY_TOKENIZERS = frozenset({"identity"})

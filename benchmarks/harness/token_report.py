@@ -19,8 +19,8 @@ from tokenizer_bench.core.audio import load_audio, resample
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 
-from . import probe as P
-from .tokens import stats_markdown, token_statistics
+from tokenizer_bench.benchmarks.harness import probe as P
+from tokenizer_bench.benchmarks.harness.tokens import stats_markdown, token_statistics
 
 STATS_NAME = "token_stats.json"
 PROBE_NAME = "token_probe.json"

@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import TokenizerBenchError
+from tokenizer_bench.core.errors import TokenizerBenchError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -62,7 +62,7 @@ def _root(
     if debug:
         os.environ["TOKENIZER_BENCH_DEBUG"] = "1"
     if offline:
-        from ..hub import set_offline
+        from tokenizer_bench.core.hub import set_offline
 
         set_offline()
 
@@ -73,8 +73,8 @@ def plugins_command(
     kind: str = typer.Option(None, "--kind", help="Only this component kind."),
 ) -> None:
     """List every registered component by kind, with the package that provides it."""
-    from ..api import list_components
-    from ..plugins import command_sources
+    from tokenizer_bench.core.api import list_components
+    from tokenizer_bench.core.plugins import command_sources
 
     components = list_components()
     components["commands"] = [{"name": n, "source": src, "description": _command_help(n)}
@@ -108,7 +108,7 @@ def _command_help(name: str) -> str:
 @app.command("configs")
 def configs_command() -> None:
     """List the configs shipped with the package (usable by name, from any directory)."""
-    from ..config import packaged_config_names
+    from tokenizer_bench.core.config import packaged_config_names
 
     for name in packaged_config_names():
         console.print(name)
@@ -120,8 +120,8 @@ def show_config_command(
     overrides: list[str] = typer.Option([], "--set", help="Override a key: a.b=c (repeatable)."),
 ) -> None:
     """Resolve a training config (extends + --set), validate it and print the result as YAML."""
-    from ..config import dump_config, load_config
-    from ..train_config import TrainConfig
+    from tokenizer_bench.core.config import dump_config, load_config
+    from tokenizer_bench.core.train_config import TrainConfig
 
     cfg = load_config(config, TrainConfig, overrides)
     typer.echo(dump_config(cfg), nl=False)
@@ -134,7 +134,7 @@ def _install_plugin_commands() -> None:
     global _commands_installed
     if _commands_installed:
         return
-    from ..plugins import install_commands
+    from tokenizer_bench.core.plugins import install_commands
 
     install_commands(app)
     _commands_installed = True

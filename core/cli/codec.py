@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import typer
 
-from ..errors import AudioError, ConfigError, TokenizerBenchError
-from ..host_memory import reuse_freed_memory_on
-from ..io import atomic_path, check_output_folder, child_path, write_json_atomic
+from tokenizer_bench.core.errors import AudioError, ConfigError, TokenizerBenchError
+from tokenizer_bench.core.host_memory import reuse_freed_memory_on
+from tokenizer_bench.core.io import atomic_path, check_output_folder, child_path, write_json_atomic
 
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI starts without it
     import torch
@@ -78,7 +78,7 @@ def parse_tokenizer_spec(spec: str) -> tuple[str, str | None]:
 
 def parse_options(options: list[str]) -> dict[str, Any]:
     """Repeated ``--option KEY=VALUE`` as tokenizer options (values read as YAML, as ``--set``)."""
-    from ..config import parse_key_values
+    from tokenizer_bench.core.config import parse_key_values
 
     return parse_key_values(options, "--option")
 
@@ -107,7 +107,7 @@ def _check_run_options(batch_size: int | None, device: str) -> None:
 
 def _load(name: str, ckpt: str | None, options: dict[str, Any], device: str) -> Any:
     """The tokenizer in eval mode on ``device``; a device that does not exist here is a ConfigError."""
-    from ..api import load_tokenizer
+    from tokenizer_bench.core.api import load_tokenizer
 
     tok = load_tokenizer(name, checkpoint=ckpt, **options)
     if hasattr(tok, "eval"):
@@ -144,8 +144,8 @@ def resolve_inputs(inputs: list[str]) -> list[Any]:
     that is neither audio nor a manifest, and two inputs with the same id are
     :class:`ConfigError` s naming the input, raised before any work.
     """
-    from ..audio import AUDIO_EXTENSIONS
-    from ..data.corpus import Utterance, list_utterances
+    from tokenizer_bench.core.audio import AUDIO_EXTENSIONS
+    from tokenizer_bench.core.data.corpus import Utterance, list_utterances
 
     paths: list[Path] = []
     for raw in inputs:
@@ -201,7 +201,7 @@ class AudioNotices:
         above full scale or clipped, and nearly silent audio; with ``normalize`` each input is
         scaled to a peak of -1 dBFS (:data:`~tokenizer_bench.core.audio.NORMALIZED_PEAK`) first.
         """
-        from ..audio import NORMALIZED_PEAK, level_problems, load_audio, resample, wav_truncation
+        from tokenizer_bench.core.audio import NORMALIZED_PEAK, level_problems, load_audio, resample, wav_truncation
 
         wav, sr = load_audio(path, None, mono=False)
         cut = wav_truncation(path)
@@ -437,7 +437,7 @@ def decode_files(codes_dir: Path, out_dir: Path, tokenizer_spec: str | None = No
     ``weights_sha256``) are refused before any work.
     """
     import torch
-    from ..audio import save_audio
+    from tokenizer_bench.core.audio import save_audio
 
     _check_run_options(None, device)
     check_output_folder(out_dir, "decode", overwrite)

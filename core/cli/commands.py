@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..hookspecs import hookimpl
+from tokenizer_bench.core.hookspecs import hookimpl
 
 # Modules defining ``add_commands(app)``; each imports its heavy dependencies lazily.
 COMMAND_MODULES = (

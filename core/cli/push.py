@@ -30,7 +30,7 @@ def add_commands(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Upload an exported tokenizer with a generated model card; load it back with load_tokenizer(name, REPO_ID)."""
-        from ..publish import push_export
+        from tokenizer_bench.core.publish import push_export
 
         url = push_export(export_dir, repo_id, compare_results=compare_results, private=private, branch=branch,
                           commit_message=message, token=token, tokenizer_name=tokenizer)

@@ -1,5 +1,5 @@
 """Corpora: listing utterances from LibriSpeech folders, JSONL manifests and audio folders."""
 
-from .corpus import FORMATS, Utterance, list_utterances
+from tokenizer_bench.core.data.corpus import FORMATS, Utterance, list_utterances
 
 __all__ = ["FORMATS", "Utterance", "list_utterances"]

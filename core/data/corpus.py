@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..audio import AUDIO_EXTENSIONS
-from ..errors import ConfigError
+from tokenizer_bench.core.audio import AUDIO_EXTENSIONS
+from tokenizer_bench.core.errors import ConfigError
 
 FORMATS = ("auto", "librispeech", "manifest", "folder")
 _LIBRISPEECH_ID = re.compile(r"^\d+-\d+-\d+$")

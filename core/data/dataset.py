@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..audio import load_audio
-from ..errors import AudioError, ConfigError
+from tokenizer_bench.core.audio import load_audio
+from tokenizer_bench.core.errors import AudioError, ConfigError
 
 FeatureLoader = Callable[[str], Mapping[str, torch.Tensor]]
 #: ``(utt_id, start, length) -> {key: frames [start, start+length)}`` (``TeacherCache.load_frames``)

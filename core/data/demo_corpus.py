@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingDependencyError
+from tokenizer_bench.core.errors import MissingDependencyError
 
 SENTENCES: tuple[str, ...] = (
     "The little boat drifted slowly toward the quiet harbour.",
@@ -202,7 +202,7 @@ def build_demo_corpus(
     """
     import soundfile as sf
 
-    from ..audio import resample
+    from tokenizer_bench.core.audio import resample
 
     root = Path(root)
     if demo_corpus_complete(root):

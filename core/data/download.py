@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import TokenizerBenchError
+from tokenizer_bench.core.errors import TokenizerBenchError
 
 DEFAULT_BASE_URL = "https://www.openslr.org/resources/12"
 

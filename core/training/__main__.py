@@ -10,8 +10,8 @@ import sys
 
 import typer
 
-from ..errors import TokenizerBenchError
-from .cli import add_commands
+from tokenizer_bench.core.errors import TokenizerBenchError
+from tokenizer_bench.core.training.cli import add_commands
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
 add_commands(app)

@@ -34,8 +34,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
-from ..io import load_state_dict_strict, torch_save_atomic, umask_mode
+from tokenizer_bench.core.errors import CheckpointError
+from tokenizer_bench.core.io import load_state_dict_strict, torch_save_atomic, umask_mode
 
 CHECKPOINT_DIR = "checkpoints"
 TRAINER_FILE = "trainer.pt"

@@ -26,7 +26,7 @@ def add_commands(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Train a tokenizer with its recipe from a config; exports it with save_pretrained at the end."""
-        from .trainer import train
+        from tokenizer_bench.core.training.trainer import train
 
         summary = train(config, list(set_ or []), output_dir=output_dir, resume=resume)
         if int(os.environ.get("RANK", "0")) != 0:
@@ -47,7 +47,7 @@ def add_commands(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace what OUT_DIR holds (refused otherwise)."),
     ) -> None:
         """Write a run's generator as a tokenizer folder that load_tokenizer(..., checkpoint=OUT_DIR) reads."""
-        from .export import export_run
+        from tokenizer_bench.core.training.export import export_run
 
         out = export_run(run_dir, out_dir, checkpoint, overwrite=overwrite)
         typer.echo(f"exported {run_dir} -> {out}")
@@ -60,13 +60,13 @@ def add_commands(app: typer.Typer) -> None:
         base_url: Optional[str] = typer.Option(None, "--base-url", help="Mirror (default: OpenSLR)."),
     ) -> None:
         """Download LibriSpeech subsets (resumable, checksum-verified, extracted atomically)."""
-        from ..data.download import DEFAULT_BASE_URL, download_librispeech
+        from tokenizer_bench.core.data.download import DEFAULT_BASE_URL, download_librispeech
 
         checksums: dict[str, str] = {}
         keep = False
         if config is not None:
-            from ..config import load_config
-            from ..train_config import TrainConfig
+            from tokenizer_bench.core.config import load_config
+            from tokenizer_bench.core.train_config import TrainConfig
 
             cfg = load_config(config, TrainConfig)
             dl = cfg.data.download

@@ -21,17 +21,17 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.dataset import CropDataset, EpochSampler, collate
-from ..errors import ConfigError
-from ..interfaces import FeatureSource
-from ..train_config import TrainConfig
+from tokenizer_bench.core.data.dataset import CropDataset, EpochSampler, collate
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.interfaces import FeatureSource
+from tokenizer_bench.core.train_config import TrainConfig
 
 
 def _ensure_demo_held_out(cfg: TrainConfig, say: Callable[[str], None]) -> None:
     demo = cfg.data.demo_corpus
     if demo is None or demo.held_out_dir is None:
         return
-    from ..data.demo_corpus import build_demo_corpus, demo_corpus_complete
+    from tokenizer_bench.core.data.demo_corpus import build_demo_corpus, demo_corpus_complete
 
     if not demo_corpus_complete(demo.held_out_dir):
         say(f"demo held-out set absent: synthesising {demo.held_out_utterances} utterances into {demo.held_out_dir}")
@@ -46,7 +46,7 @@ def ensure_corpus(cfg: TrainConfig, say: Callable[[str], None] = print) -> None:
     if not missing:
         return
     if cfg.data.demo_corpus is not None:
-        from ..data.demo_corpus import build_demo_corpus
+        from tokenizer_bench.core.data.demo_corpus import build_demo_corpus
 
         if len(cfg.data.train) != 1:
             raise ConfigError("data.demo_corpus needs exactly one data.train folder (where it is written)")
@@ -59,7 +59,7 @@ def ensure_corpus(cfg: TrainConfig, say: Callable[[str], None] = print) -> None:
         )
         return
     if cfg.data.download is not None:
-        from ..data.download import download_librispeech, subset_dir
+        from tokenizer_bench.core.data.download import download_librispeech, subset_dir
 
         dl = cfg.data.download
         say(f"downloading LibriSpeech {', '.join(dl.subsets)} from {dl.base_url} into {dl.root}")
@@ -133,7 +133,7 @@ def build_train_data(
     hop_length, is_main=, wait=, say=)``; ``features`` overrides it with any ``utt_id -> {key:
     tensor}`` loader (tests).
     """
-    from ..data import list_utterances
+    from tokenizer_bench.core.data import list_utterances
 
     if is_main:
         ensure_corpus(cfg, say)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..plugins import get_registry
-from ..train_config import TrainConfig
+from tokenizer_bench.core.plugins import get_registry
+from tokenizer_bench.core.train_config import TrainConfig
 
 
 def evaluate_export(cfg: TrainConfig, export_dir: str | Path, run_dir: str | Path,

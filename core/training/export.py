@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import validate
-from ..errors import CheckpointError, ConfigError
-from ..tokenizer import record_weights_hash
-from ..train_config import TrainConfig
-from . import checkpoint as ckpt
+from tokenizer_bench.core.config import validate
+from tokenizer_bench.core.errors import CheckpointError, ConfigError
+from tokenizer_bench.core.tokenizer import record_weights_hash
+from tokenizer_bench.core.train_config import TrainConfig
+from tokenizer_bench.core.training import checkpoint as ckpt
 
 
 def run_config(run_dir: str | Path) -> TrainConfig:
@@ -34,8 +34,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path 
     An ``out_dir`` that already holds files is refused unless ``overwrite``: replacing a tokenizer
     in place would make codes encoded with the old weights decode with the new ones.
     """
-    from ..io import check_output_folder
-    from .trainer import build_tokenizer
+    from tokenizer_bench.core.io import check_output_folder
+    from tokenizer_bench.core.training.trainer import build_tokenizer
 
     run_dir = Path(run_dir)
     check_output_folder(out_dir, "export", overwrite, refuse_any=True)

@@ -38,7 +38,7 @@ def truncate_metrics(path: Path, step: int) -> None:
             continue  # a line cut short by a kill
         if int(rec.get("step", 0)) <= step:
             keep.append(line)
-    from ..io import write_text_atomic
+    from tokenizer_bench.core.io import write_text_atomic
 
     write_text_atomic(path, "".join(k + "\n" for k in keep))
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..errors import ConfigError
+from tokenizer_bench.core.errors import ConfigError
 
 __all__ = ["checkpoint_submodules"]
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from ..train_config import TrainerConfig
+from tokenizer_bench.core.train_config import TrainerConfig
 
 
 def trainable(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:

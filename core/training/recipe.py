@@ -13,8 +13,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..interfaces import LOSS_INPUTS, TRAINABLE_CODEC_ATTRIBUTES, Recipe
+from tokenizer_bench.core.errors import ConfigError
+from tokenizer_bench.core.interfaces import LOSS_INPUTS, TRAINABLE_CODEC_ATTRIBUTES, Recipe
 
 
 @dataclass
@@ -132,6 +132,6 @@ def build_recipe(cfg: Any) -> Recipe:
 
 
 def _registry(kind: str):
-    from ..plugins import get_registry
+    from tokenizer_bench.core.plugins import get_registry
 
     return get_registry(kind)

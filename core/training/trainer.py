@@ -26,21 +26,21 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import Component, dump_config
-from ..errors import CheckpointError, ConfigError, TrainingError
-from ..host_memory import release_host_memory, reuse_freed_memory
-from ..interfaces import BindsContext, OpensFeatures, Recipe
-from ..io import torch_save_atomic, write_text_atomic
-from ..tokenizer import record_weights_hash
-from ..train_config import TrainConfig
-from . import checkpoint as ckpt
-from .clock import TrainingClock, log_scalars
-from .codebook_health import CodebookHealth, batch_histogram, layer_metrics
-from .data import TrainData, build_train_data
-from .logging import TrainingLogger
-from .memory import checkpoint_submodules
-from .optim import build_optimizer, build_scheduler, current_lr, decay_due
-from .recipe import OptimizerGroup, StepResult, build_recipe, check_trainable
+from tokenizer_bench.core.config import Component, dump_config
+from tokenizer_bench.core.errors import CheckpointError, ConfigError, TrainingError
+from tokenizer_bench.core.host_memory import release_host_memory, reuse_freed_memory
+from tokenizer_bench.core.interfaces import BindsContext, OpensFeatures, Recipe
+from tokenizer_bench.core.io import torch_save_atomic, write_text_atomic
+from tokenizer_bench.core.tokenizer import record_weights_hash
+from tokenizer_bench.core.train_config import TrainConfig
+from tokenizer_bench.core.training import checkpoint as ckpt
+from tokenizer_bench.core.training.clock import TrainingClock, log_scalars
+from tokenizer_bench.core.training.codebook_health import CodebookHealth, batch_histogram, layer_metrics
+from tokenizer_bench.core.training.data import TrainData, build_train_data
+from tokenizer_bench.core.training.logging import TrainingLogger
+from tokenizer_bench.core.training.memory import checkpoint_submodules
+from tokenizer_bench.core.training.optim import build_optimizer, build_scheduler, current_lr, decay_due
+from tokenizer_bench.core.training.recipe import OptimizerGroup, StepResult, build_recipe, check_trainable
 
 CONFIG_FILE = "config.yaml"
 EXPORT_DIR = "tokenizer"
@@ -48,7 +48,7 @@ BEST_DIR = "best"  # <run>/best/step_<NNNNNNNN>.pt: the generator with the lowes
 
 
 def _registry(kind: str):
-    from ..plugins import get_registry
+    from tokenizer_bench.core.plugins import get_registry
 
     return get_registry(kind)
 
@@ -709,7 +709,7 @@ class Trainer:
     def _valid_pass(self, ds) -> tuple[str, float | None, torch.Tensor | None]:
         """The recipe's validation loss (its key and mean over the validation items) and their
         summed code histogram ``[Q, K]``."""
-        from ..data.dataset import collate
+        from tokenizer_bench.core.data.dataset import collate
 
         dev = self.accelerator.device
         gen = self.tokenizer.generator
@@ -749,13 +749,13 @@ def train(
     With an ``evaluation`` section the export is then scored through the benchmark harness on
     held-out speech (main process only); its figures are the summary's ``evaluation``.
     """
-    from ..config import load_config
+    from tokenizer_bench.core.config import load_config
 
     cfg = config if isinstance(config, TrainConfig) else load_config(config, TrainConfig, overrides)
     trainer = Trainer(cfg, output_dir=output_dir, resume=resume, features=features)
     summary = trainer.fit()
     if cfg.evaluation is not None and summary.get("export_dir") and trainer.is_main:
-        from .evaluation import evaluate_export
+        from tokenizer_bench.core.training.evaluation import evaluate_export
 
         summary["evaluation"] = evaluate_export(cfg, summary["export_dir"], summary["run_dir"], say=trainer.say)
     return summary

@@ -24,7 +24,7 @@ import numpy as np
 
 from tokenizer_bench.core.errors import MissingDependencyError
 
-from .. import _faster_whisper as fw
+from tokenizer_bench.plugins import _faster_whisper as fw
 
 _WHAT = "ASR backend 'faster_whisper'"
 _HINT = ("pass a local CTranslate2 folder with --asr-option model=DIR, or leave model unset for the bundled "

@@ -15,8 +15,8 @@ import numpy as np
 
 from tokenizer_bench.core.errors import MissingDependencyError
 
-from .._pretrained import from_pretrained
-from ._common import asr_hint, require_packages
+from tokenizer_bench.plugins._pretrained import from_pretrained
+from tokenizer_bench.plugins.asr._common import asr_hint, require_packages
 
 _WINDOW_FRAMES = 3000  # 30 s of 10 ms log-mel frames
 

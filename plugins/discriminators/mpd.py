@@ -19,7 +19,7 @@ from tokenizer_bench.core.audio import check_waveform
 from tokenizer_bench.core.nn_init import check_init, initialise_
 from tokenizer_bench.plugins.layers import Norm, conv2d
 
-from ._blocks import conv_stack, run_each
+from tokenizer_bench.plugins.discriminators._blocks import conv_stack, run_each
 
 OFFICIAL_PERIODS: tuple[int, ...] = (2, 3, 5, 7, 11)
 OFFICIAL_CHANNELS: tuple[int, ...] = (32, 128, 512, 1024, 1024)

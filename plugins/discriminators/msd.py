@@ -18,7 +18,7 @@ from tokenizer_bench.core.audio import check_waveform
 from tokenizer_bench.core.nn_init import check_init, initialise_
 from tokenizer_bench.plugins.layers import Norm, conv1d
 
-from ._blocks import conv_stack
+from tokenizer_bench.plugins.discriminators._blocks import conv_stack
 
 OFFICIAL_CHANNELS: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)
 OFFICIAL_KERNEL_SIZES: tuple[int, ...] = (15, 41, 41, 41, 41, 41, 5)

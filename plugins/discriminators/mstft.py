@@ -21,7 +21,7 @@ from tokenizer_bench.core.audio import check_waveform
 from tokenizer_bench.core.nn_init import check_init, initialise_
 from tokenizer_bench.plugins.layers import NormConv2d
 
-from ._blocks import run_each
+from tokenizer_bench.plugins.discriminators._blocks import run_each
 
 OFFICIAL_N_FFTS: tuple[int, ...] = (1024, 2048, 512, 256, 128)
 

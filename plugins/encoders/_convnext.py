@@ -17,7 +17,7 @@ from torch import nn
 
 from tokenizer_bench.core.errors import ConfigError
 
-from ._modules import Snake1d
+from tokenizer_bench.plugins.encoders._modules import Snake1d
 
 ACTIVATIONS = ("gelu", "snake")
 

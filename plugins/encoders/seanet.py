@@ -29,7 +29,14 @@ from torch import nn
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.nn_init import check_init, initialise_
 
-from ._modules import SConv1d, SConvTranspose1d, SEANetResnetBlock, SLSTM, forward_sequential, make_activation
+from tokenizer_bench.plugins.encoders._modules import (
+    SConv1d,
+    SConvTranspose1d,
+    SEANetResnetBlock,
+    SLSTM,
+    forward_sequential,
+    make_activation,
+)
 
 
 def _check_strides(strides: Sequence[int]) -> list[int]:

@@ -31,7 +31,7 @@ from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.nn_init import check_init, initialise_
 from tokenizer_bench.plugins.losses._spectral import SpectralCache
 
-from ._convnext import ConvNeXtStack
+from tokenizer_bench.plugins.encoders._convnext import ConvNeXtStack
 
 #: log-mel statistics of LibriSpeech speech at unit-range amplitude (mean about -6, std about 2, natural
 #: log of slaney-normalised mels): the encoder's input is ``(log_mel - LOG_MEL_MEAN) / LOG_MEL_STD``, so its

@@ -47,7 +47,7 @@ from torch import nn
 
 from tokenizer_bench.core.interfaces import WAVEFORMS
 
-from ._spectral import SpectralCache, stft_magnitude
+from tokenizer_bench.plugins.losses._spectral import SpectralCache, stft_magnitude
 
 LengthPolicy = Literal["trim", "error"]
 

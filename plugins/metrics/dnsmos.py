@@ -43,7 +43,7 @@ import numpy as np
 
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._shared import ResultCache, require_modules, signal_key
+from tokenizer_bench.plugins.metrics._shared import ResultCache, require_modules, signal_key
 
 SAMPLE_RATE = 16000
 PIP = "speechmos onnxruntime librosa requests"  # speechmos declares none of its imports

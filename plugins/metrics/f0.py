@@ -25,8 +25,8 @@ import numpy as np
 
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._common import mono_pair
-from ._shared import ResultCache, signal_key
+from tokenizer_bench.plugins.metrics._common import mono_pair
+from tokenizer_bench.plugins.metrics._shared import ResultCache, signal_key
 
 _CACHE = ResultCache(size=16)
 

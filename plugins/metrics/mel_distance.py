@@ -14,7 +14,7 @@ import torch
 
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._common import mono_pair
+from tokenizer_bench.plugins.metrics._common import mono_pair
 
 
 class MelDistance:

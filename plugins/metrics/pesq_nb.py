@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tokenizer_bench.core.interfaces import MetricMeta
 
-from .pesq_wb import PESQ
+from tokenizer_bench.plugins.metrics.pesq_wb import PESQ
 
 
 class PESQNarrowband(PESQ):

@@ -8,7 +8,7 @@ import numpy as np
 
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._common import mono_pair
+from tokenizer_bench.plugins.metrics._common import mono_pair
 
 #: Cap for numerically identical signals (the ratio is infinite); keeps JSON finite.
 MAX_DB = 100.0

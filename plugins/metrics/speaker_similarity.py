@@ -34,8 +34,8 @@ from tokenizer_bench.core.audio import resample
 from tokenizer_bench.core.errors import ConfigError, MissingDependencyError
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._common import mono_pair
-from ._shared import ResultCache, require_modules, signal_key
+from tokenizer_bench.plugins.metrics._common import mono_pair
+from tokenizer_bench.plugins.metrics._shared import ResultCache, require_modules, signal_key
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "microsoft/wavlm-base-plus-sv"

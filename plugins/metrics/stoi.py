@@ -12,7 +12,7 @@ import numpy as np
 
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._common import mono_pair
+from tokenizer_bench.plugins.metrics._common import mono_pair
 
 
 class STOI:

@@ -32,7 +32,7 @@ from tokenizer_bench.core.audio import resample
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._shared import ResultCache, signal_key
+from tokenizer_bench.plugins.metrics._shared import ResultCache, signal_key
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "balacoon/utmos"

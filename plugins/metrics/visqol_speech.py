@@ -18,7 +18,7 @@ import numpy as np
 
 from tokenizer_bench.core.interfaces import MetricMeta, MetricNeeds
 
-from ._common import mono_pair
+from tokenizer_bench.plugins.metrics._common import mono_pair
 
 
 _NOTED: set[str] = set()

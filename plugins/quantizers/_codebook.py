@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._kmeans import code_counts, initial_means, kmeans, nearest
+from tokenizer_bench.plugins.quantizers._kmeans import code_counts, initial_means, kmeans, nearest
 
 #: How the nearest code is found: squared Euclidean distance (official), or highest cosine similarity
 #: (DAC's L2-normalised lookup: both sides normalised before the distance).

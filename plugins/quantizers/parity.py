@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import torch
 
-from ._codebook import EuclideanCodebook
-from ._kmeans import initial_means
+from tokenizer_bench.plugins.quantizers._codebook import EuclideanCodebook
+from tokenizer_bench.plugins.quantizers._kmeans import initial_means
 
 
 class OfficialCodebook(EuclideanCodebook):

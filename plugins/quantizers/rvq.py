@@ -59,9 +59,9 @@ from tokenizer_bench.core.interfaces import QuantizerOutput
 
 from tokenizer_bench.plugins.layers import WNConv1d
 
-from . import parity
-from ._codebook import LOOKUPS, EuclideanCodebook
-from ._kmeans import code_counts
+from tokenizer_bench.plugins.quantizers import parity
+from tokenizer_bench.plugins.quantizers._codebook import LOOKUPS, EuclideanCodebook
+from tokenizer_bench.plugins.quantizers._kmeans import code_counts
 
 DEAD_CODE_MODES = ("official", "reset")
 KMEANS_EMA_INITS = ("official", "weighted")

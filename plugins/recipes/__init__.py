@@ -17,8 +17,8 @@ from tokenizer_bench.core.plugins import forward_to_submodules
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from .migrate import add_commands
-    from .teacher_cache.command import add_commands as add_cache_commands
+    from tokenizer_bench.plugins.recipes.migrate import add_commands
+    from tokenizer_bench.plugins.recipes.teacher_cache.command import add_commands as add_cache_commands
 
     add_commands(cli)
     add_cache_commands(cli)

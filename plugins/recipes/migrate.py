@@ -17,7 +17,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .gan_distillation import DEFAULT_WEIGHTS as OLD_WEIGHTS  # the older form's weights table: the same defaults
+from tokenizer_bench.plugins.recipes.gan_distillation import (  # the older form's weights table: the same defaults
+    DEFAULT_WEIGHTS as OLD_WEIGHTS,
+)
 
 #: The older form's distillation defaults (its DistillationConfig).
 OLD_DISTILLATION: dict[str, Any] = {"lm": {"target": "rvq1"}, "sm": None, "lambda_lm": 0.5, "lambda_sm": 0.5,

@@ -16,8 +16,15 @@ import torch
 from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.interfaces_teachers import TokenFeatures
 
-from .._pretrained import from_pretrained
-from ._common import Layers, check_layers, freeze, resolve_device, select_hidden_states, to_dtype
+from tokenizer_bench.plugins._pretrained import from_pretrained
+from tokenizer_bench.plugins.teachers._common import (
+    Layers,
+    check_layers,
+    freeze,
+    resolve_device,
+    select_hidden_states,
+    to_dtype,
+)
 
 log = logging.getLogger(__name__)
 

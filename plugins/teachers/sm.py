@@ -29,8 +29,16 @@ import torch
 
 from tokenizer_bench.core.errors import ConfigError
 
-from .._pretrained import from_pretrained
-from ._common import Layers, check_layers, freeze, mono_1d, resolve_device, select_hidden_states, to_dtype
+from tokenizer_bench.plugins._pretrained import from_pretrained
+from tokenizer_bench.plugins.teachers._common import (
+    Layers,
+    check_layers,
+    freeze,
+    mono_1d,
+    resolve_device,
+    select_hidden_states,
+    to_dtype,
+)
 
 
 def conv_geometry(config) -> tuple[int, int]:

@@ -40,9 +40,9 @@ import torch
 
 from tokenizer_bench.core.errors import ConfigError
 
-from .. import _faster_whisper as fw
-from ._common import mono_1d
-from .sm import interpolate_frames
+from tokenizer_bench.plugins import _faster_whisper as fw
+from tokenizer_bench.plugins.teachers._common import mono_1d
+from tokenizer_bench.plugins.teachers.sm import interpolate_frames
 
 #: mel frames per encoder window (30 s at hop 160) and the encoder's stride in mel frames
 WINDOW_MEL_FRAMES = 3000

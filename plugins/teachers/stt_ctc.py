@@ -20,9 +20,9 @@ import torch
 
 from tokenizer_bench.core.interfaces_teachers import Transcript
 
-from .._pretrained import from_pretrained
-from ._common import freeze, mono_1d, resolve_device
-from ._words import transfer_timings
+from tokenizer_bench.plugins._pretrained import from_pretrained
+from tokenizer_bench.plugins.teachers._common import freeze, mono_1d, resolve_device
+from tokenizer_bench.plugins.teachers._words import transfer_timings
 
 Run = tuple[int, int, int]  # (token id, first frame, last frame)
 

@@ -16,8 +16,8 @@ import torch
 from tokenizer_bench.core.errors import MissingDependencyError
 from tokenizer_bench.core.interfaces_teachers import Transcript
 
-from ._common import mono_1d
-from ._words import transfer_timings
+from tokenizer_bench.plugins.teachers._common import mono_1d
+from tokenizer_bench.plugins.teachers._words import transfer_timings
 
 _ALT = re.compile(r"\(\d+\)$")
 

@@ -22,9 +22,9 @@ import torch
 
 from tokenizer_bench.core.interfaces_teachers import Transcript
 
-from .. import _faster_whisper as fw
-from ._common import mono_1d
-from ._words import transfer_timings
+from tokenizer_bench.plugins import _faster_whisper as fw
+from tokenizer_bench.plugins.teachers._common import mono_1d
+from tokenizer_bench.plugins.teachers._words import transfer_timings
 
 class FasterWhisperTranscriber:
     """Frozen Whisper recogniser (CTranslate2 inference; already gradient-free)."""

@@ -39,7 +39,7 @@ from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
-from ._chunking import batch_groups, decode_in_windows, encode_in_windows
+from tokenizer_bench.plugins.tokenizers._chunking import batch_groups, decode_in_windows, encode_in_windows
 
 SAMPLE_RATE = 16000
 

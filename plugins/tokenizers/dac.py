@@ -31,7 +31,7 @@ import torch
 
 from tokenizer_bench.core.errors import ConfigError
 
-from ._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
+from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
 
 MODELS = {"16khz": "descript/dac_16khz", "24khz": "descript/dac_24khz", "44khz": "descript/dac_44khz"}
 HUB_ID = MODELS["16khz"]

@@ -36,7 +36,7 @@ from tokenizer_bench.core.errors import CheckpointError, ConfigError
 from tokenizer_bench.core.io import load_state_dict_strict, load_torch_file, torch_save_atomic, write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
 
-from ._facodec import (
+from tokenizer_bench.plugins.tokenizers._facodec import (
     RELEASED_DECODER_ARGS,
     RELEASED_ENCODER_ARGS,
     FACodecDecoder,
@@ -44,7 +44,7 @@ from ._facodec import (
     FACodecEncoder,
     FACodecEncoderV2,
 )
-from ._facodec.transformer import PE_MODES
+from tokenizer_bench.plugins.tokenizers._facodec.transformer import PE_MODES
 
 HUB_ID = "amphion/naturalspeech3_facodec"
 CONFIG_FILE = "facodec_config.json"

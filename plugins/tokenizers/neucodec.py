@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._hf_codec import load_hf_model, saved_options
-from .xcodec2 import Xcodec2Tokenizer
+from tokenizer_bench.plugins.tokenizers._hf_codec import load_hf_model, saved_options
+from tokenizer_bench.plugins.tokenizers.xcodec2 import Xcodec2Tokenizer
 
 HUB_ID = "neuphonic/neucodec"
 CONFIG_FILE = "neucodec_tokenizer.json"

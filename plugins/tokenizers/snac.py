@@ -39,7 +39,7 @@ from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import CheckpointError, ConfigError, MissingDependencyError
 from tokenizer_bench.core.io import write_json_atomic
 
-from ._hf_codec import HFCodecTokenizer, saved_options
+from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, saved_options
 
 MODELS = {"24khz": "hubertsiuzdak/snac_24khz", "32khz": "hubertsiuzdak/snac_32khz",
           "44khz": "hubertsiuzdak/snac_44khz"}

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import CheckpointError, ConfigError
 
-from .dm_codec import CONFIG_NAME, DMCodecTokenizer
+from tokenizer_bench.plugins.tokenizers.dm_codec import CONFIG_NAME, DMCodecTokenizer
 
 DEFAULT_REPO = "fnlp/SpeechTokenizer"
 DEFAULT_VARIANT = "speechtokenizer_hubert_avg"

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
+from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
 
 HUB_ID = "hf-audio/xcodec-hubert-librispeech"
 CONFIG_FILE = "xcodec_tokenizer.json"

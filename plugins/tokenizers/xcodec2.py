@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from ._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
-from ._kaldi_fbank import fbank, normalise
+from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
+from tokenizer_bench.plugins.tokenizers._kaldi_fbank import fbank, normalise
 
 HUB_ID = "HKUSTAudio/xcodec2-hf"
 CONFIG_FILE = "xcodec2_tokenizer.json"

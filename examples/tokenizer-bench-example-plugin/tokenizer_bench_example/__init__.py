@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from tokenizer_bench import hookimpl
 
-from .fsq import FSQ
-from .frame_decoder import FrameDecoder
-from .loudness import LoudnessDifference
-from .recipe import ReconstructionOnlyRecipe
+from tokenizer_bench_example.fsq import FSQ
+from tokenizer_bench_example.frame_decoder import FrameDecoder
+from tokenizer_bench_example.loudness import LoudnessDifference
+from tokenizer_bench_example.recipe import ReconstructionOnlyRecipe
 
 
 @hookimpl

@@ -17,8 +17,8 @@ import torch
 
 from tokenizer_bench.core.errors import AudioError, ConfigError, TokenizerBenchError
 from tokenizer_bench.core.interfaces_teachers import Transcript
-from .plan import registry_entry
-from .store import TeacherCache
+from tokenizer_bench.plugins.recipes.teacher_cache.plan import registry_entry
+from tokenizer_bench.plugins.recipes.teacher_cache.store import TeacherCache
 
 if TYPE_CHECKING:
     from tokenizer_bench.core.data import Utterance

@@ -18,7 +18,7 @@ import typer
 from tokenizer_bench.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .build import CacheSummary
+    from tokenizer_bench.plugins.recipes.teacher_cache.build import CacheSummary
 
 
 def hop_length_from_config(cfg: Any) -> int:
@@ -52,7 +52,7 @@ def cache_teachers(
     from tokenizer_bench.core.train_config import TrainConfig
     from tokenizer_bench.plugins.recipes.gan_distillation_config import GanDistillationConfig
 
-    from .build import build_teacher_cache
+    from tokenizer_bench.plugins.recipes.teacher_cache.build import build_teacher_cache
 
     cfg = load_config(config, TrainConfig, overrides or [])
     if not isinstance(cfg, GanDistillationConfig):

@@ -31,7 +31,7 @@ def open_feature_cache(cfg: "GanDistillationConfig", utterances: list, hop_lengt
     processes wait). Utterances the cache builder had to skip (unreadable audio, no transcript)
     are left out of training, counted and reported here; the cache report says why.
     """
-    from . import store as tc
+    from tokenizer_bench.plugins.recipes.teacher_cache import store as tc
 
     cache = tc.TeacherCache.open(cfg, hop_length)
     missing = set(cache.missing(utterances))
@@ -65,7 +65,7 @@ def _cache_worker(cfg_data: dict, utterances: list, hop_length: int) -> None:
     from tokenizer_bench.core.config import validate
     from tokenizer_bench.core.train_config import TrainConfig
 
-    from . import build as tc
+    from tokenizer_bench.plugins.recipes.teacher_cache import build as tc
 
     tc.build_teacher_cache(validate(cfg_data, TrainConfig), utterances, hop_length, progress=True)
 

@@ -16,7 +16,7 @@ import torch
 
 from tokenizer_bench.core.errors import TokenizerBenchError
 from tokenizer_bench.core.interfaces_teachers import Transcript
-from .plan import CachePlan, plan_cache
+from tokenizer_bench.plugins.recipes.teacher_cache.plan import CachePlan, plan_cache
 
 if TYPE_CHECKING:
     from tokenizer_bench.core.data import Utterance

@@ -2,7 +2,7 @@
 published amphion checkpoints key for key. Internal package (not scanned for plugins); the
 registered tokenizer lives in ``plugins/tokenizers/facodec.py``."""
 
-from .model import (
+from tokenizer_bench.plugins.tokenizers._facodec.model import (
     PROSODY_MEL_BINS,
     RELEASED_DECODER_ARGS,
     RELEASED_ENCODER_ARGS,

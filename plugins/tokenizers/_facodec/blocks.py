@@ -11,7 +11,7 @@ from torch import nn
 
 from tokenizer_bench.plugins.layers import WNConv1d, WNConvTranspose1d
 
-from .activations import snake
+from tokenizer_bench.plugins.tokenizers._facodec.activations import snake
 
 
 class ResidualUnit(nn.Module):

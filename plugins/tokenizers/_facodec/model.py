@@ -28,11 +28,16 @@ from torch import nn
 
 from tokenizer_bench.plugins.layers import WNConv1d
 
-from .activations import snake
-from .blocks import ConvPredictor, DecoderBlock, EncoderBlock, GradientReversal
-from .mel import LogMelSpectrogram
-from .quantize import ResidualFVQ
-from .transformer import TransformerEncoder
+from tokenizer_bench.plugins.tokenizers._facodec.activations import snake
+from tokenizer_bench.plugins.tokenizers._facodec.blocks import (
+    ConvPredictor,
+    DecoderBlock,
+    EncoderBlock,
+    GradientReversal,
+)
+from tokenizer_bench.plugins.tokenizers._facodec.mel import LogMelSpectrogram
+from tokenizer_bench.plugins.tokenizers._facodec.quantize import ResidualFVQ
+from tokenizer_bench.plugins.tokenizers._facodec.transformer import TransformerEncoder
 
 #: Official argument values of the released checkpoints (README), ``encoder_args`` side.
 RELEASED_ENCODER_ARGS: dict = {"ngf": 32, "up_ratios": [2, 4, 5, 5], "out_channels": 256}

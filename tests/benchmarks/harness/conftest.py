@@ -139,6 +139,20 @@ def fake_plugins():
 
 
 @pytest.fixture
+def probe_train_split(tmp_path) -> Path:
+    """Two LibriSpeech-layout utterances of speaker 9 (not a speaker of ``speech_set``): a probe's train split."""
+    root = tmp_path / "train"
+    chapter = root / "9" / "1"
+    chapter.mkdir(parents=True)
+    lines = []
+    for i, text in enumerate(["HELLO WORLD", "WORLD HELLO"]):
+        sf.write(chapter / f"9-1-000{i}.flac", voiced(16000, i), SR)
+        lines.append(f"9-1-000{i} {text}")
+    (chapter / "9-1.trans.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
 def speech_set(tmp_path) -> Path:
     """Five synthetic utterances (the last without text) and a JSONL manifest; returns the manifest."""
     root = tmp_path / "data"

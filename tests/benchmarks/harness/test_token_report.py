@@ -6,30 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import soundfile as sf
 
 from tokenizer_bench.benchmarks.harness.runner import CompareConfig, run_compare
 from tokenizer_bench.benchmarks.harness.systems import SystemSpec
 from tokenizer_bench.core.errors import ConfigError
 
-from .conftest import SR, voiced
-
-
-def _train_split(root):
-    """Two LibriSpeech-layout utterances of speaker 9 (not a speaker of the evaluation set)."""
-    chapter = root / "9" / "1"
-    chapter.mkdir(parents=True)
-    lines = []
-    for i, text in enumerate(["HELLO WORLD", "WORLD HELLO"]):
-        sf.write(chapter / f"9-1-000{i}.flac", voiced(16000, i), SR)
-        lines.append(f"9-1-000{i} {text}")
-    (chapter / "9-1.trans.txt").write_text("\n".join(lines) + "\n")
-    return root
-
-
-def test_token_stats_and_probe_in_outputs(fake_plugins, speech_set, tmp_path):
+def test_token_stats_and_probe_in_outputs(fake_plugins, speech_set, probe_train_split, tmp_path):
     out = tmp_path / "run"
-    probe = {"train": str(_train_split(tmp_path / "train")), "transcripts": None, "steps": 2, "hidden": 8,
+    probe = {"train": str(probe_train_split), "transcripts": None, "steps": 2, "hidden": 8,
              "conv_layers": 1, "lstm_layers": 0, "batch_size": 2}
     cfg = CompareConfig(systems=[SystemSpec("fake_codec"), SystemSpec("identity")], data=[str(speech_set)], out=out,
                         metrics=["stoi"], asr="fake_asr", plots=False, report_examples=0, aso_iterations=50,
@@ -54,7 +38,7 @@ def test_token_stats_and_probe_in_outputs(fake_plugins, speech_set, tmp_path):
     assert "id='token-stats'" in page and "id='token-probe'" in page
 
 
-def test_probe_cli_needs_train_split(tmp_path):
+def test_probe_cli_needs_train_split(probe_train_split, tmp_path):
     from tokenizer_bench.benchmarks.harness.cli import _probe_config
 
     with pytest.raises(ConfigError, match="--probe-train"):
@@ -63,16 +47,16 @@ def test_probe_cli_needs_train_split(tmp_path):
         _probe_config(False, None, None, 10, ["hidden=8"])
     with pytest.raises(ConfigError, match="--probe-option"):
         _probe_config(True, "x", None, 10, ["hiddn=8"])
-    split = _train_split(tmp_path / "train")
+    split = probe_train_split
     assert _probe_config(True, split, None, 10, ["hidden=8"])["hidden"] == 8
 
 
-def test_probe_train_split_is_checked_before_any_work(tmp_path):
+def test_probe_train_split_is_checked_before_any_work(probe_train_split, tmp_path):
     from tokenizer_bench.benchmarks.harness.cli import _probe_config
 
     with pytest.raises(ConfigError, match="no such folder"):
         _probe_config(True, tmp_path / "absent", None, 10, [])
-    split = _train_split(tmp_path / "train")
+    split = probe_train_split
     (split / "9" / "1" / "9-1.trans.txt").write_text("9-1-0000 HELLO WORLD\n")  # 9-1-0001 loses its text
     with pytest.raises(ConfigError, match=r"1 of 2 utterances have no transcript \(first: .*9-1-0001\.flac\)"):
         _probe_config(True, split, None, 10, [])
