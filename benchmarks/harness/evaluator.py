@@ -51,21 +51,27 @@ def summarise(results: dict[str, Any], tokenizer: str) -> dict[str, Any]:
                for m, v in rows[label].get("metrics", {}).items()}
     gt = {m: v.get("corpus") for m, v in rows.get("Ground truth", {}).get("metrics", {}).items()}
     return {"label": label, "num_utterances": results["run"].get("num_utterances"), "metrics": figures,
-            "ground_truth": gt, "failed": rows[label].get("n_failed", 0)}
+            "ground_truth": gt, "failed": rows[label].get("n_failed", 0),
+            "meta": results["run"].get("metrics", {})}
 
 
 def format_summary(s: dict[str, Any]) -> str:
+    """One line of the trained row's figures, each printed as its metric declares (``MetricMeta``:
+    display name, unit, scale, decimals, as in the report's tables), the ground truth's next to it."""
+    from tokenizer_bench.benchmarks.harness.cells import fmt
+
     parts = []
     for m, v in s["metrics"].items():
         if v is None or not math.isfinite(v):
             continue
-        if m == "bitrate":
-            parts.append(f"{v / 1000:.2f} kbps")
-        elif m in ("wer", "wil"):
-            gt = s["ground_truth"].get(m)
-            parts.append(f"{m.upper()} {v:.1f} %" + (f" (ground truth {gt:.1f} %)" if gt is not None else ""))
-        else:
-            parts.append(f"{m.upper() if len(m) <= 5 else m} {v:.3f}")
+        meta = s.get("meta", {}).get(m)
+        if meta is None:  # a summary without the run's metric declarations: the raw value
+            parts.append(f"{m} {v:.3f}")
+            continue
+        unit = f" {meta['unit']}" if meta["unit"] else ""
+        gt = s["ground_truth"].get(m)
+        parts.append(f"{meta['display']} {fmt(meta, v)}{unit}"
+                     + (f" (ground truth {fmt(meta, gt)}{unit})" if gt is not None else ""))
     failed = f", {s['failed']} failed" if s.get("failed") else ""
     return (f"held-out evaluation of {s['label']} on {s['num_utterances']} utterances{failed}: "
             + ", ".join(parts) + f"\nreport: {s['report']}")

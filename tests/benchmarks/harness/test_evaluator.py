@@ -46,11 +46,15 @@ def test_export_is_scored_on_held_out_audio(tmp_path):
     assert "0.75 kbps" in messages[-1] and "report:" in messages[-1]
 
 
-def test_summary_line_names_ground_truth():
+def test_summary_line_prints_each_metric_as_it_declares():
+    meta = {"stoi": {"display": "STOI", "unit": "", "display_scale": 1.0, "decimals": 3},
+            "wer": {"display": "WER", "unit": "%", "display_scale": 1.0, "decimals": 2},
+            "bitrate": {"display": "Bitrate", "unit": "kbps", "display_scale": 1e-3, "decimals": 2}}
     line = format_summary({"label": "dm_codec", "num_utterances": 8, "failed": 0, "report": "r.html",
-                           "metrics": {"stoi": 0.61234, "wer": 42.0, "bitrate": 1600.0, "x": math.nan},
-                           "ground_truth": {"wer": 10.0}})
-    assert "STOI 0.612" in line and "WER 42.0 % (ground truth 10.0 %)" in line and "1.60 kbps" in line
+                           "metrics": {"stoi": 0.61234, "wer": 42.0, "bitrate": 1600.0, "x": math.nan, "y": 0.5},
+                           "ground_truth": {"wer": 10.0}, "meta": meta})
+    assert "STOI 0.612" in line and "WER 42.00 % (ground truth 10.00 %)" in line and "Bitrate 1.60 kbps" in line
+    assert "y 0.500" in line and " x " not in line  # undeclared: raw; not finite: left out
 
 
 def test_evaluation_needs_data():
