@@ -68,6 +68,19 @@ def load_hf_model(model_class: Any, checkpoint: str | Path, revision: str | None
                                hint=f"or pass checkpoint=DIR (CLI: --tokenizers {cli_name}:DIR)")
 
 
+def published_checkpoint(name: str, model: str | None, checkpoint: str | Path | None, models: dict[str, str],
+                         default: str) -> str | Path:
+    """The checkpoint a wrapper loads: the hub id of a published ``model`` (a key of ``models``), else
+    ``checkpoint``, else ``default``; both given, or an unknown model, is a :class:`ConfigError`."""
+    if model is not None:
+        if model not in models:
+            raise ConfigError(f"{name}: model must be one of {', '.join(models)}, got {model!r}")
+        if checkpoint is not None:
+            raise ConfigError(f"{name}: pass either model= (a published model) or checkpoint=, not both")
+        return models[model]
+    return default if checkpoint is None else checkpoint
+
+
 def saved_options(checkpoint: str | Path, config_file: str, name: str) -> dict:
     """Options a wrapper wrote beside the weights (``{}`` for a hub id or an official folder)."""
     return read_saved_options(Path(checkpoint) / config_file, name)

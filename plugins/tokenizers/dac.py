@@ -29,9 +29,12 @@ from typing import Any
 
 import torch
 
-from tokenizer_bench.core.errors import ConfigError
-
-from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, load_hf_model, saved_options
+from tokenizer_bench.plugins.tokenizers._hf_codec import (
+    HFCodecTokenizer,
+    load_hf_model,
+    published_checkpoint,
+    saved_options,
+)
 
 MODELS = {"16khz": "descript/dac_16khz", "24khz": "descript/dac_24khz", "44khz": "descript/dac_44khz"}
 HUB_ID = MODELS["16khz"]
@@ -82,13 +85,7 @@ class DacTokenizer(HFCodecTokenizer):
 def dac(checkpoint: str | Path | None = None, model: str | None = None, n_q: int | None = None,
         revision: str | None = None, **runtime: Any) -> DacTokenizer:
     """DAC (transformers): ``model`` 16khz (default), 24khz or 44khz, or ``checkpoint`` = hub id / folder."""
-    if model is not None:
-        if model not in MODELS:
-            raise ConfigError(f"dac: model must be one of {', '.join(MODELS)}, got {model!r}")
-        if checkpoint is not None:
-            raise ConfigError("dac: pass either model= (a published model) or checkpoint=, not both")
-        checkpoint = MODELS[model]
-    checkpoint = HUB_ID if checkpoint is None else checkpoint
+    checkpoint = published_checkpoint("dac", model, checkpoint, MODELS, HUB_ID)
     saved = saved_options(checkpoint, CONFIG_FILE, "dac")
     from transformers import DacModel
 

@@ -39,7 +39,7 @@ from tokenizer_bench.core import hub
 from tokenizer_bench.core.errors import CheckpointError, ConfigError, MissingDependencyError
 from tokenizer_bench.core.io import write_json_atomic
 
-from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, saved_options
+from tokenizer_bench.plugins.tokenizers._hf_codec import HFCodecTokenizer, published_checkpoint, saved_options
 
 MODELS = {"24khz": "hubertsiuzdak/snac_24khz", "32khz": "hubertsiuzdak/snac_32khz",
           "44khz": "hubertsiuzdak/snac_44khz"}
@@ -145,13 +145,7 @@ class SnacTokenizer(HFCodecTokenizer):
 def snac(checkpoint: str | Path | None = None, model: str | None = None, n_q: int | None = None,
          revision: str | None = None, **runtime: Any) -> SnacTokenizer:
     """SNAC (PyPI snac): ``model`` 24khz (default, speech), 32khz or 44khz, or ``checkpoint`` = hub id / folder."""
-    if model is not None:
-        if model not in MODELS:
-            raise ConfigError(f"snac: model must be one of {', '.join(MODELS)}, got {model!r}")
-        if checkpoint is not None:
-            raise ConfigError("snac: pass either model= (a published model) or checkpoint=, not both")
-        checkpoint = MODELS[model]
-    checkpoint = HUB_ID if checkpoint is None else checkpoint
+    checkpoint = published_checkpoint("snac", model, checkpoint, MODELS, HUB_ID)
     _snac_class()
     path = Path(checkpoint).expanduser()
     if path.is_dir():
