@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 
-from tokenizer_bench.core import hub
 from tokenizer_bench.core.audio import resample
-from tokenizer_bench.core.errors import CheckpointError, ConfigError
+from tokenizer_bench.core.errors import ConfigError
 from tokenizer_bench.core.io import write_json_atomic
 from tokenizer_bench.core.tokenizer import SideInfo, Tokenizer, read_saved_options
+from tokenizer_bench.plugins.tokenizers._hf_codec import load_hf_model
 
 HUB_ID = "facebook/encodec_24khz"
 CONFIG_FILE = "encodec_config.json"
@@ -41,25 +41,7 @@ SAMPLE_RATE = 16000
 def _load_model(checkpoint: str | Path, revision: str | None = None):
     from transformers import EncodecModel
 
-    path = Path(checkpoint).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise CheckpointError(
-                f"EnCodec checkpoint directory {path} has no config.json (expected the Hugging Face layout: "
-                "config.json + model.safetensors, as written by save_pretrained)"
-            )
-        try:
-            return EncodecModel.from_pretrained(str(path))
-        except Exception as exc:
-            raise CheckpointError(f"cannot load EnCodec from {path}: {exc}") from exc
-    if path.exists():
-        raise CheckpointError(f"EnCodec checkpoint must be a directory or a hub id; {path} is a file")
-    if not hub.looks_like_repo_id(str(checkpoint)):
-        raise CheckpointError(
-            f"EnCodec checkpoint {str(checkpoint)!r}: no such directory, and not a hub id (owner/name)"
-        )
-    return hub.from_pretrained(EncodecModel.from_pretrained, str(checkpoint), revision=revision,
-                               what="EnCodec weights", hint="or pass checkpoint=DIR (CLI: --tokenizers encodec:DIR)")
+    return load_hf_model(EncodecModel, checkpoint, revision, "EnCodec weights", "encodec")
 
 
 class EncodecTokenizer(Tokenizer):
