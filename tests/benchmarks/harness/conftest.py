@@ -139,6 +139,24 @@ def fake_plugins():
 
 
 @pytest.fixture
+def harness_app():
+    """The harness's commands (``compare``, ``compare-merge``, ...) on a Typer app of their own, as the CLI mounts
+    them; the callback keeps each a sub-command."""
+    import typer
+
+    from tokenizer_bench.benchmarks.harness.cli import add_commands
+
+    app = typer.Typer()
+    add_commands(app)
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    return app
+
+
+@pytest.fixture
 def probe_train_split(tmp_path) -> Path:
     """Two LibriSpeech-layout utterances of speaker 9 (not a speaker of ``speech_set``): a probe's train split."""
     root = tmp_path / "train"

@@ -5,23 +5,10 @@ from __future__ import annotations
 import json
 
 import torch
-import typer
 from typer.testing import CliRunner
 
-from tokenizer_bench.benchmarks.harness.cli import add_commands
 from tokenizer_bench.core.api import load_tokenizer
 from tokenizer_bench.plugins.tokenizers.facodec import FACodecTokenizer
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    add_commands(app)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    return app
 
 
 def _checkpoints(root):
@@ -48,13 +35,13 @@ def _checkpoints(root):
     return enc, fa_dir, st_dir
 
 
-def test_three_baselines_from_local_folders(fake_plugins, speech_set, tmp_path):
+def test_three_baselines_from_local_folders(fake_plugins, speech_set, tmp_path, harness_app):
     enc, fa, st = _checkpoints(tmp_path / "ckpt")
     out = tmp_path / "run"
     args = ["compare", "--baselines", f"encodec:{enc},facodec:{fa},speechtokenizer:{st}",
             "--data", str(speech_set), "--metrics", "stoi,si_sdr,bitrate", "--asr", "fake_asr",
             "--out", str(out), "--num-samples", "2", "--aso-iterations", "50", "--no-plots"]
-    result = CliRunner().invoke(_app(), args)
+    result = CliRunner().invoke(harness_app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     run = json.loads((out / "run.json").read_text())
     assert [s["label"] for s in run["systems"]] == ["encodec", "facodec", "speechtokenizer"]
@@ -68,11 +55,11 @@ def test_three_baselines_from_local_folders(fake_plugins, speech_set, tmp_path):
     assert "encodec" in table and "facodec" in table and "speechtokenizer" in table
 
 
-def test_missing_checkpoint_stops_before_any_work(fake_plugins, speech_set, tmp_path, monkeypatch):
+def test_missing_checkpoint_stops_before_any_work(fake_plugins, speech_set, tmp_path, monkeypatch, harness_app):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
     out = tmp_path / "run"
-    result = CliRunner().invoke(_app(), ["compare", "--baselines", "facodec", "--data", str(speech_set),
+    result = CliRunner().invoke(harness_app, ["compare", "--baselines", "facodec", "--data", str(speech_set),
                                          "--metrics", "stoi", "--asr", "fake_asr", "--out", str(out)])
     assert result.exit_code != 0
     message = str(result.exception)

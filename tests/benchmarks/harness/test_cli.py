@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import json
 
-import typer
 from typer.testing import CliRunner
 
-from tokenizer_bench.benchmarks.harness.cli import add_commands
 
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    add_commands(app)
-
-    @app.callback()
-    def _root() -> None:  # keeps "compare" a sub-command
-        pass
-
-    return app
-
-
-def test_compare_then_render_only(fake_plugins, speech_set, tmp_path):
+def test_compare_then_render_only(fake_plugins, speech_set, tmp_path, harness_app):
     out = tmp_path / "run"
     runner = CliRunner()
     args = ["compare", "--tokenizers", "identity", "--baselines", "fake_codec", "--data", str(speech_set),
             "--metrics", "stoi,wer,bitrate", "--asr", "fake_asr", "--asr-option", "text=hello world",
             "--out", str(out), "--num-samples", "3", "--seed", "42", "--aso-iterations", "100", "--no-plots"]
-    result = runner.invoke(_app(), args)
+    result = runner.invoke(harness_app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "Table 1" in result.output and "fake_codec" in result.output
     run = json.loads((out / "run.json").read_text())
@@ -37,29 +23,29 @@ def test_compare_then_render_only(fake_plugins, speech_set, tmp_path):
     records_before = (out / "records.jsonl").read_text()
 
     (out / "results.md").unlink()
-    result = runner.invoke(_app(), ["compare", "--out", str(out), "--render-only", "--no-plots"])
+    result = runner.invoke(harness_app, ["compare", "--out", str(out), "--render-only", "--no-plots"])
     assert result.exit_code == 0, result.output
     assert (out / "results.md").is_file()
     assert (out / "records.jsonl").read_text() == records_before  # nothing recomputed
 
 
-def test_user_errors_stop_the_command(fake_plugins, speech_set, tmp_path):
+def test_user_errors_stop_the_command(fake_plugins, speech_set, tmp_path, harness_app):
     runner = CliRunner()
-    result = runner.invoke(_app(), ["compare", "--tokenizers", "identity", "--out", str(tmp_path / "o")])
+    result = runner.invoke(harness_app, ["compare", "--tokenizers", "identity", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--data is required" in str(result.exception)
-    result = runner.invoke(_app(), ["compare", "--tokenizers", "identity", "--data", str(speech_set),
+    result = runner.invoke(harness_app, ["compare", "--tokenizers", "identity", "--data", str(speech_set),
                                     "--asr", "fake_asr", "--metrics", "stoi,needs_missing_pkg",
                                     "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "needs_missing_pkg" in str(result.exception)
     assert not (tmp_path / "o" / "records.jsonl").exists()
 
 
-def test_protocol_options_reach_the_run(fake_plugins, speech_set, tmp_path):
+def test_protocol_options_reach_the_run(fake_plugins, speech_set, tmp_path, harness_app):
     out = tmp_path / "run"
     args = ["compare", "--tokenizers", "fake_codec", "--data", str(speech_set), "--metrics", "stoi,bitrate",
             "--asr", "fake_asr", "--out", str(out), "--n-q", "1,2", "--correction", "holm", "--aggregate", "per-row",
             "--shard", "1/2", "--aso-iterations", "20", "--no-plots"]
-    result = CliRunner().invoke(_app(), args)
+    result = CliRunner().invoke(harness_app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     run = json.loads((out / "run.json").read_text())
     assert run["depths"] == [1, 2] and [s["label"] for s in run["systems"]] == ["fake_codec @ "
@@ -69,5 +55,5 @@ def test_protocol_options_reach_the_run(fake_plugins, speech_set, tmp_path):
     assert "Holm step-down" in (out / "results.md").read_text()
     bad_args = ["compare", "--tokenizers", "fake_codec", "--data", str(speech_set), "--metrics", "stoi",
                 "--asr", "fake_asr", "--out", str(tmp_path / "o2"), "--correction", "sidak"]
-    bad = CliRunner().invoke(_app(), bad_args)
+    bad = CliRunner().invoke(harness_app, bad_args)
     assert bad.exit_code != 0 and "--correction 'sidak'" in str(bad.exception)

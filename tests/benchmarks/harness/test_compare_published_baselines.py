@@ -20,7 +20,6 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from tokenizer_bench.benchmarks.harness.cli import add_commands
 from tokenizer_bench.core.api import load_tokenizer
 
 TESTS = Path(__file__).resolve().parents[2]
@@ -34,17 +33,6 @@ FA_ENC = {"ngf": 2, "up_ratios": [2, 4, 5, 5], "out_channels": 8}
 FA_DEC = {"in_channels": 8, "upsample_initial_channel": 16, "up_ratios": [5, 5, 4, 2], "vq_dim": 8,
           "codebook_dim": 4, "timbre_hidden": 8, "timbre_filter_size": 16, "timbre_layers": 1, "timbre_heads": 2,
           "num_phone_classes": 5, "num_speaker_classes": 7}
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    add_commands(app)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +73,14 @@ def emu(monkeypatch, tmp_path, served):
     server.stop()
 
 
-def _run(args: list[str]) -> None:
-    result = CliRunner().invoke(_app(), args)
+def _run(app: typer.Typer, args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
 
 
-def test_every_baseline_by_hub_id_in_one_table(emu, librispeech_mini, tmp_path):
+def test_every_baseline_by_hub_id_in_one_table(emu, librispeech_mini, tmp_path, harness_app):
     out = tmp_path / "run"
-    _run(["compare", "--baselines", ",".join(BASELINES), "--tokenizers", "identity",
+    _run(harness_app, ["compare", "--baselines", ",".join(BASELINES), "--tokenizers", "identity",
           "--data", str(librispeech_mini / "test-other"), "--num-samples", "4", "--metrics", "bitrate,stoi",
           "--out", str(out), "--aso-iterations", "20", "--no-plots", "--report-examples", "0"])
     for repo in [BUILDERS[n][0] for n in BUILDERS]:
@@ -118,10 +106,10 @@ def test_every_baseline_by_hub_id_in_one_table(emu, librispeech_mini, tmp_path):
         assert f"| {name} " in table
 
 
-def test_depth_sweep_draws_a_line_per_multi_codebook_baseline(emu, librispeech_mini, tmp_path):
+def test_depth_sweep_draws_a_line_per_multi_codebook_baseline(emu, librispeech_mini, tmp_path, harness_app):
     out = tmp_path / "sweep"
     multi = ["encodec", "speechtokenizer", "dac", "mimi", "xcodec", "snac"]
-    _run(["compare", "--baselines", ",".join(multi), "--data", str(librispeech_mini / "test-other"),
+    _run(harness_app, ["compare", "--baselines", ",".join(multi), "--data", str(librispeech_mini / "test-other"),
           "--num-samples", "1", "--metrics", "bitrate,stoi", "--n-q", "1,2,4,8", "--out", str(out),
           "--aso-iterations", "20", "--report-examples", "0"])
     rows = json.loads((out / "results.json").read_text())["rows"]

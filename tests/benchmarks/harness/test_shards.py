@@ -6,10 +6,8 @@ import json
 import shutil
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from tokenizer_bench.benchmarks.harness.cli import add_commands
 from tokenizer_bench.benchmarks.harness.dataset import read_utterance_list
 from tokenizer_bench.benchmarks.harness.runner import CompareConfig, run_compare
 from tokenizer_bench.benchmarks.harness.shards import merge_runs, parse_shard, shard_utterances
@@ -35,7 +33,7 @@ def test_parse_and_split():
     assert parts == [["u0", "u3", "u6"], ["u1", "u4"], ["u2", "u5"]]
 
 
-def test_two_shards_merged_equal_one_run(fake_plugins, speech_set, tmp_path):
+def test_two_shards_merged_equal_one_run(fake_plugins, speech_set, tmp_path, harness_app):
     single = tmp_path / "single"
     run_compare(_cfg(speech_set, single, consistency=True))
     s0, s1 = tmp_path / "s0", tmp_path / "s1"
@@ -44,7 +42,7 @@ def test_two_shards_merged_equal_one_run(fake_plugins, speech_set, tmp_path):
     assert [u.id for u in read_utterance_list(s0 / "utterances.jsonl")] == ["utt0", "utt2", "utt4"]
     assert not (s1 / "consistency.jsonl").exists()  # shard 0 checks consistency for everyone
     merged = tmp_path / "merged"
-    result = CliRunner().invoke(_app(), ["compare-merge", str(s1), str(s0), "--out", str(merged), "--no-plots"])
+    result = CliRunner().invoke(harness_app, ["compare-merge", str(s1), str(s0), "--out", str(merged), "--no-plots"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     a = json.loads((single / "results.json").read_text())
     b = json.loads((merged / "results.json").read_text())
@@ -57,17 +55,6 @@ def test_two_shards_merged_equal_one_run(fake_plugins, speech_set, tmp_path):
     assert tables(single) == tables(merged)
     assert "Merged from 2 shards" in (merged / "results.md").read_text()
     assert {p.name for p in (merged / "audio").rglob("*.wav")} == {p.name for p in (single / "audio").rglob("*.wav")}
-
-
-def _app():
-    app = typer.Typer()
-    add_commands(app)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    return app
 
 
 def test_bad_merges_are_refused(fake_plugins, speech_set, tmp_path):
